@@ -1,0 +1,44 @@
+// Subcommands register themselves (style.md §9): each apps/attnpaths/<name>.cpp defines
+//   static const Registration reg(order, add_<name>_command);
+// where add_<name>_command adds its CLI11 subcommand and, when it is selected, stores the action.
+// Apps hold no math: an action parses nothing more, builds the library's run object and runs it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "attnpaths/core/runtime.hpp"
+
+namespace attnpaths::app {
+
+using Action = std::function<int()>;
+
+struct CommandSet {
+  const Runtime& runtime;
+  Action selected;  // set by the selected subcommand's parse callback
+};
+
+using AddCommand = void (*)(CLI::App& app, CommandSet& commands);
+
+struct Registration {
+  Registration(int order, AddCommand add);
+};
+
+std::vector<std::pair<int, AddCommand>>& registry();
+
+// Marks `sub` as selected when parsed: `commands.selected = action`.
+inline void on_selected(CLI::App* sub, CommandSet& commands, Action action) {
+  sub->parse_complete_callback([&commands, action] { commands.selected = action; });
+}
+
+// Splits "10,30,50" (CLI11 delimiter) helpers are CLI11's; these validators are shared.
+inline const CLI::Validator& positive() {
+  static const CLI::Validator v = CLI::PositiveNumber;
+  return v;
+}
+
+}  // namespace attnpaths::app

@@ -1,0 +1,22 @@
+# Writes attnpaths_version.hpp with the project version and the git commit (script mode).
+set(commit "unknown")
+set(dirty "")
+if(GIT AND EXISTS "${SRC}/.git")
+  execute_process(COMMAND ${GIT} -C ${SRC} rev-parse HEAD OUTPUT_VARIABLE commit
+                  OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    set(commit "unknown")
+  endif()
+  execute_process(COMMAND ${GIT} -C ${SRC} status --porcelain --untracked-files=no
+                  OUTPUT_VARIABLE status OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  if(status)
+    set(dirty "+dirty")
+  endif()
+endif()
+set(content "#pragma once\n#define ATTNPATHS_VERSION \"${VERSION}\"\n#define ATTNPATHS_GIT_COMMIT \"${commit}${dirty}\"\n")
+if(EXISTS "${OUT}")
+  file(READ "${OUT}" old)
+endif()
+if(NOT "${old}" STREQUAL "${content}")
+  file(WRITE "${OUT}" "${content}")
+endif()

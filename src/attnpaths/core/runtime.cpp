@@ -1,0 +1,68 @@
+#include "attnpaths/core/runtime.hpp"
+
+#include <petscsys.h>
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+
+#include "attnpaths/core/error.hpp"
+
+namespace attnpaths {
+
+bool Runtime::is_petsc_option(const std::string& t) {
+  return t.size() > 2 && t[0] == '-' && std::isalpha(static_cast<unsigned char>(t[1])) != 0;
+}
+
+Runtime::Runtime(int argc, char** argv) {
+  int provided = 0;
+  MPI_CALL(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided));
+  app_args_.emplace_back(argc > 0 ? argv[0] : "attnpaths");
+  for (int i = 1; i < argc; ++i) {
+    std::string t = argv[i];
+    if (is_petsc_option(t)) {
+      petsc_args_.push_back(t);
+      if (i + 1 < argc && argv[i + 1][0] != '-') petsc_args_.emplace_back(argv[++i]);
+    } else {
+      app_args_.push_back(t);
+    }
+  }
+  // Our own SIGTERM/SIGUSR1 handling (checkpointing) must not be pre-empted by PETSc's handler.
+  petsc_argv_storage_.push_back(app_args_[0]);
+  petsc_argv_storage_.emplace_back("-no_signal_handler");
+  for (auto& a : petsc_args_) petsc_argv_storage_.push_back(a);
+  for (auto& s : petsc_argv_storage_) petsc_argv_.push_back(s.data());
+  petsc_argv_.push_back(nullptr);
+  int pargc = static_cast<int>(petsc_argv_storage_.size());
+  char** pargv = petsc_argv_.data();
+  PETSC_CALL(PetscInitialize(&pargc, &pargv, nullptr, nullptr));
+  // PETSc errors come back as codes and are turned into exceptions by PETSC_CALL.
+  PETSC_CALL(PetscPushErrorHandler(PetscReturnErrorHandler, nullptr));
+  world_ = Comm::view(PETSC_COMM_WORLD);
+}
+
+Runtime::~Runtime() {
+  world_ = Comm();
+  PetscPopErrorHandler();
+  PetscFinalize();
+  MPI_Finalize();
+}
+
+void abort_all(const std::string& message, int code) {
+  int initialized = 0, finalized = 0, rank = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  std::fprintf(stderr, "[rank %d] error: %s\n", rank, message.c_str());
+  std::fflush(stderr);
+  std::fflush(stdout);
+  if (initialized && !finalized) {
+    int size = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+    // A single rank exits with its own code (MPI_Abort's code is not always propagated).
+  }
+  std::_Exit(code);
+}
+
+}  // namespace attnpaths

@@ -1,0 +1,39 @@
+// One RAII runtime for MPI and PETSc (style.md §3): initialises MPI, then PETSc; finalises in reverse.
+// Every PETSc object must be destroyed before the Runtime goes out of scope.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "attnpaths/core/comm.hpp"
+
+namespace attnpaths {
+
+class Runtime {
+ public:
+  // Splits the command line: PETSc options (one dash and a multi-letter name, e.g. `-log_view`,
+  // `-mat_scalapack_block_sizes 128,128`) go to PetscInitialize; everything else is returned by
+  // app_args() for the command-line parser. PETSc options therefore go after the subcommand's own.
+  Runtime(int argc, char** argv);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  const Comm& world() const { return world_; }
+  const std::vector<std::string>& app_args() const { return app_args_; }
+  const std::vector<std::string>& petsc_args() const { return petsc_args_; }
+
+  // True for a token that the splitter hands to PETSc.
+  static bool is_petsc_option(const std::string& token);
+
+ private:
+  std::vector<std::string> app_args_, petsc_args_;
+  std::vector<std::string> petsc_argv_storage_;
+  std::vector<char*> petsc_argv_;
+  Comm world_;
+};
+
+// Prints "[rank r] error: <message>" on stderr and aborts every rank with `code` (never hangs).
+[[noreturn]] void abort_all(const std::string& message, int code);
+
+}  // namespace attnpaths

@@ -1,0 +1,507 @@
+#include "attnpaths/io/hdf5.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "attnpaths/core/error.hpp"
+
+namespace attnpaths::h5 {
+
+namespace {
+
+// Collects HDF5's error stack into one line (automatic printing is switched off below).
+herr_t walk_error(unsigned n, const H5E_error2_t* e, void* data) {
+  auto* out = static_cast<std::string*>(data);
+  if (n < 3 && e->desc && *e->desc) {
+    if (!out->empty()) *out += "; ";
+    *out += e->desc;
+  }
+  return 0;
+}
+
+std::string error_stack() {
+  std::string s;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_error, &s);
+  H5Eclear2(H5E_DEFAULT);
+  return s;
+}
+
+struct QuietErrors {
+  QuietErrors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+};
+const QuietErrors quiet_errors_once;
+
+[[noreturn]] void fail(const std::string& what, const std::string& file, const std::string& object) {
+  throw LibraryError(fmt::format("HDF5: {} (file '{}', object '{}'): {}", what, file, object, error_stack()));
+}
+
+hid_t check(hid_t id, const char* what, const std::string& file, const std::string& object) {
+  if (id < 0) fail(what, file, object);
+  return id;
+}
+
+void check_status(herr_t st, const char* what, const std::string& file, const std::string& object) {
+  if (st < 0) fail(what, file, object);
+}
+
+Id collective_xfer() {
+  Id p(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
+  H5Pset_dxpl_mpio(p.get(), H5FD_MPIO_COLLECTIVE);
+  return p;
+}
+
+Id string_type() {
+  Id t(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(t.get(), H5T_VARIABLE);
+  H5Tset_cset(t.get(), H5T_CSET_UTF8);
+  return t;
+}
+
+hsize_t product(const Dims& d) {
+  hsize_t n = 1;
+  for (auto x : d) n *= x;
+  return n;
+}
+
+}  // namespace
+
+template <>
+hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
+template <>
+hid_t native_type<std::int64_t>() { return H5T_NATIVE_INT64; }
+template <>
+hid_t native_type<std::int8_t>() { return H5T_NATIVE_INT8; }
+template <>
+hid_t native_type<int>() { return H5T_NATIVE_INT; }
+template <>
+hid_t native_type<std::uint64_t>() { return H5T_NATIVE_UINT64; }
+
+Id& Id::operator=(Id&& o) noexcept {
+  if (this != &o) {
+    reset();
+    id_ = o.id_;
+    closer_ = o.closer_;
+    o.id_ = H5I_INVALID_HID;
+  }
+  return *this;
+}
+
+void Id::reset() {
+  if (id_ >= 0 && closer_) closer_(id_);
+  id_ = H5I_INVALID_HID;
+}
+
+// ---------------------------------------------------------------------------------------------- Location
+
+std::string Location::child_name(const std::string& path) const {
+  if (!path.empty() && path[0] == '/') return path;
+  return name_ == "/" ? "/" + path : name_ + "/" + path;
+}
+
+bool Location::exists(const std::string& path) const {
+  // Walk component by component: H5Lexists fails if an intermediate group is missing.
+  std::string partial = (!path.empty() && path[0] == '/') ? "" : ".";
+  size_t pos = (!path.empty() && path[0] == '/') ? 1 : 0;
+  while (pos <= path.size()) {
+    size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    if (next > pos) {
+      partial += "/" + path.substr(pos, next - pos);
+      htri_t e = H5Lexists(get(), partial.c_str(), H5P_DEFAULT);
+      if (e <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return false;
+      }
+    }
+    pos = next + 1;
+  }
+  return true;
+}
+
+Location Location::group(const std::string& path) const {
+  if (!exists(path))
+    throw InputError(fmt::format("'{}': missing group '{}'", file_path_, child_name(path)));
+  Id g(check(H5Gopen2(get(), path.c_str(), H5P_DEFAULT), "open group", file_path_, child_name(path)), H5Gclose);
+  return Location(std::move(g), file_path_, child_name(path), comm_);
+}
+
+Location Location::create_group(const std::string& path) const {
+  Id lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+  H5Pset_create_intermediate_group(lcpl.get(), 1);
+  Id g(check(H5Gcreate2(get(), path.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), "create group", file_path_,
+             child_name(path)),
+       H5Gclose);
+  return Location(std::move(g), file_path_, child_name(path), comm_);
+}
+
+Location Location::require_group(const std::string& path) const {
+  return exists(path) ? group(path) : create_group(path);
+}
+
+template <class T>
+Dataset Location::create_dataset(const std::string& path, const Dims& dims, const Dims& maxdims,
+                                 const Dims& chunk) const {
+  const std::string full = child_name(path);
+  Id space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxdims.empty() ? nullptr : maxdims.data()),
+                 "create dataspace", file_path_, full),
+           H5Sclose);
+  if (dims.empty()) space = Id(H5Screate(H5S_SCALAR), H5Sclose);
+  Id lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+  H5Pset_create_intermediate_group(lcpl.get(), 1);
+  Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  if (!chunk.empty()) check_status(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()),
+                                   "set chunk", file_path_, full);
+  // Allocate early so that collective writes never need a lazy allocation on one rank only.
+  H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
+  H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_ALLOC);
+  Id d(check(H5Dcreate2(get(), path.c_str(), native_type<T>(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
+             "create dataset", file_path_, full),
+       H5Dclose);
+  return Dataset(std::move(d), file_path_, full, comm_);
+}
+
+Dataset Location::dataset(const std::string& path) const {
+  if (!exists(path))
+    throw InputError(fmt::format("'{}': missing dataset '{}'", file_path_, child_name(path)));
+  Id d(check(H5Dopen2(get(), path.c_str(), H5P_DEFAULT), "open dataset", file_path_, child_name(path)), H5Dclose);
+  return Dataset(std::move(d), file_path_, child_name(path), comm_);
+}
+
+bool Location::has_attr(const std::string& name) const {
+  htri_t e = H5Aexists(get(), name.c_str());
+  if (e < 0) H5Eclear2(H5E_DEFAULT);
+  return e > 0;
+}
+
+Id Location::open_attr_for_write(const std::string& name, hid_t type, hid_t space) const {
+  if (has_attr(name)) check_status(H5Adelete(get(), name.c_str()), "delete attribute", file_path_, name_ + "@" + name);
+  return Id(check(H5Acreate2(get(), name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), "create attribute",
+                  file_path_, name_ + "@" + name),
+            H5Aclose);
+}
+
+template <class T>
+void Location::set_numeric_attr(const std::string& name, const T* data, hsize_t n, bool scalar) const {
+  Id space(scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Id a = open_attr_for_write(name, native_type<T>(), space.get());
+  check_status(H5Awrite(a.get(), native_type<T>(), data), "write attribute", file_path_, name_ + "@" + name);
+}
+
+void Location::set_attr(const std::string& name, double v) const { set_numeric_attr<double>(name, &v, 1, true); }
+void Location::set_attr(const std::string& name, std::int64_t v) const {
+  set_numeric_attr<std::int64_t>(name, &v, 1, true);
+}
+void Location::set_attr(const std::string& name, const std::vector<double>& v) const {
+  set_numeric_attr<double>(name, v.data(), v.size(), false);
+}
+void Location::set_attr(const std::string& name, const std::vector<std::int64_t>& v) const {
+  set_numeric_attr<std::int64_t>(name, v.data(), v.size(), false);
+}
+
+void Location::set_attr(const std::string& name, const std::string& v) const {
+  Id type = string_type();
+  Id space(H5Screate(H5S_SCALAR), H5Sclose);
+  Id a = open_attr_for_write(name, type.get(), space.get());
+  const char* p = v.c_str();
+  check_status(H5Awrite(a.get(), type.get(), &p), "write attribute", file_path_, name_ + "@" + name);
+}
+
+void Location::set_attr(const std::string& name, const std::vector<std::string>& v) const {
+  Id type = string_type();
+  hsize_t n = v.size();
+  Id space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Id a = open_attr_for_write(name, type.get(), space.get());
+  std::vector<const char*> ptrs;
+  for (const auto& s : v) ptrs.push_back(s.c_str());
+  check_status(H5Awrite(a.get(), type.get(), ptrs.data()), "write attribute", file_path_, name_ + "@" + name);
+}
+
+namespace {
+Id open_attr(const Location& loc, const std::string& name) {
+  if (!loc.has_attr(name))
+    throw InputError(fmt::format("'{}': missing attribute '{}' on '{}'", loc.file_path(), name, loc.name()));
+  return Id(check(H5Aopen(loc.get(), name.c_str(), H5P_DEFAULT), "open attribute", loc.file_path(),
+                  loc.name() + "@" + name),
+            H5Aclose);
+}
+
+hsize_t attr_size(const Id& a) {
+  Id space(H5Aget_space(a.get()), H5Sclose);
+  hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  return n < 0 ? 0 : static_cast<hsize_t>(n);
+}
+
+template <class T>
+std::vector<T> read_numeric_attr(const Location& loc, const std::string& name) {
+  Id a = open_attr(loc, name);
+  Id type(H5Aget_type(a.get()), H5Tclose);
+  H5T_class_t cls = H5Tget_class(type.get());
+  if (cls != H5T_INTEGER && cls != H5T_FLOAT)
+    throw InputError(fmt::format("'{}': attribute '{}' on '{}' is not numeric", loc.file_path(), name, loc.name()));
+  std::vector<T> v(attr_size(a));
+  check_status(H5Aread(a.get(), native_type<T>(), v.data()), "read attribute", loc.file_path(), loc.name() + "@" + name);
+  return v;
+}
+}  // namespace
+
+std::vector<double> Location::attr_doubles(const std::string& name) const { return read_numeric_attr<double>(*this, name); }
+std::vector<std::int64_t> Location::attr_ints(const std::string& name) const {
+  return read_numeric_attr<std::int64_t>(*this, name);
+}
+
+double Location::attr_double(const std::string& name) const {
+  auto v = attr_doubles(name);
+  if (v.size() != 1) throw InputError(fmt::format("'{}': attribute '{}' on '{}' is not a scalar", file_path_, name, name_));
+  return v[0];
+}
+
+std::int64_t Location::attr_int(const std::string& name) const {
+  auto v = attr_ints(name);
+  if (v.size() != 1) throw InputError(fmt::format("'{}': attribute '{}' on '{}' is not a scalar", file_path_, name, name_));
+  return v[0];
+}
+
+std::vector<std::string> Location::attr_strings(const std::string& name) const {
+  Id a = open_attr(*this, name);
+  Id ftype(H5Aget_type(a.get()), H5Tclose);
+  if (H5Tget_class(ftype.get()) != H5T_STRING)
+    throw InputError(fmt::format("'{}': attribute '{}' on '{}' is not a string", file_path_, name, name_));
+  const hsize_t n = attr_size(a);
+  std::vector<std::string> out;
+  if (H5Tis_variable_str(ftype.get()) > 0) {
+    Id mtype = string_type();
+    std::vector<char*> ptrs(n, nullptr);
+    check_status(H5Aread(a.get(), mtype.get(), ptrs.data()), "read attribute", file_path_, name_ + "@" + name);
+    for (auto* p : ptrs) out.emplace_back(p ? p : "");
+    Id space(H5Aget_space(a.get()), H5Sclose);
+    H5Dvlen_reclaim(mtype.get(), space.get(), H5P_DEFAULT, ptrs.data());
+  } else {
+    const size_t len = H5Tget_size(ftype.get());
+    std::vector<char> buf(n * len + 1, '\0');
+    Id mtype(H5Tcopy(ftype.get()), H5Tclose);
+    check_status(H5Aread(a.get(), mtype.get(), buf.data()), "read attribute", file_path_, name_ + "@" + name);
+    for (hsize_t i = 0; i < n; ++i) {
+      std::string s(buf.data() + i * len, len);
+      s.erase(s.find_last_not_of(std::string("\0 ", 2)) + 1);
+      out.push_back(s);
+    }
+  }
+  return out;
+}
+
+std::string Location::attr_string(const std::string& name) const {
+  auto v = attr_strings(name);
+  if (v.size() != 1) throw InputError(fmt::format("'{}': attribute '{}' on '{}' is not a scalar string", file_path_, name, name_));
+  return v[0];
+}
+
+template <class T>
+void Location::write(const std::string& path, const Dims& dims, const std::vector<T>& data) const {
+  if (product(dims) != data.size())
+    throw LibraryError(fmt::format("internal: writing {} values into '{}' of {} elements", data.size(),
+                                   child_name(path), product(dims)));
+  Dataset d = create_dataset<T>(path, dims);
+  d.write_root<T>(data.data());
+}
+
+// ---------------------------------------------------------------------------------------------- Dataset
+
+Dims Dataset::dims() const {
+  Id space(H5Dget_space(get()), H5Sclose);
+  int nd = H5Sget_simple_extent_ndims(space.get());
+  Dims d(static_cast<size_t>(std::max(nd, 0)));
+  H5Sget_simple_extent_dims(space.get(), d.data(), nullptr);
+  return d;
+}
+
+H5T_class_t Dataset::type_class() const {
+  Id t(H5Dget_type(get()), H5Tclose);
+  return H5Tget_class(t.get());
+}
+
+template <class T>
+void Dataset::write_slab(const Dims& start, const Dims& count, const T* data) const {
+  Id fspace(H5Dget_space(get()), H5Sclose);
+  const hsize_t n = count.empty() ? 1 : product(count);
+  if (count.empty()) {
+    // scalar dataset
+  } else if (n == 0) {
+    H5Sselect_none(fspace.get());
+  } else {
+    check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+                 "select hyperslab", file_path_, name_);
+  }
+  Id mspace(n == 0 ? H5Screate(H5S_NULL) : H5Screate_simple(1, &n, nullptr), H5Sclose);
+  if (n == 0) {
+    mspace = Id(H5Screate_simple(1, &n, nullptr), H5Sclose);
+    H5Sselect_none(mspace.get());
+  }
+  Id xfer = collective_xfer();
+  check_status(H5Dwrite(get(), native_type<T>(), mspace.get(), fspace.get(), xfer.get(), data), "write", file_path_,
+               name_);
+}
+
+template <class T>
+void Dataset::write_rows(std::int64_t row_begin, std::int64_t rows, const T* data) const {
+  Dims d = dims();
+  Dims start(d.size(), 0), count = d;
+  start[0] = static_cast<hsize_t>(row_begin);
+  count[0] = static_cast<hsize_t>(rows);
+  write_slab<T>(start, count, data);
+}
+
+template <class T>
+void Dataset::write_root(const T* data) const {
+  Dims d = dims();
+  const bool root = comm_ == nullptr || comm_->is_root();
+  if (d.empty()) {
+    // Scalar: every rank takes part; only rank 0's selection is non-empty.
+    Id fspace(H5Dget_space(get()), H5Sclose);
+    Id mspace(H5Screate(H5S_SCALAR), H5Sclose);
+    if (!root) {
+      H5Sselect_none(fspace.get());
+      H5Sselect_none(mspace.get());
+    }
+    Id xfer = collective_xfer();
+    T dummy{};
+    check_status(H5Dwrite(get(), native_type<T>(), mspace.get(), fspace.get(), xfer.get(), root ? data : &dummy),
+                 "write", file_path_, name_);
+    return;
+  }
+  Dims start(d.size(), 0), count = d;
+  if (!root) count.assign(d.size(), 0);
+  write_slab<T>(start, count, data);
+}
+
+template <class T>
+std::vector<T> Dataset::read_slab(const Dims& start, const Dims& count) const {
+  Id fspace(H5Dget_space(get()), H5Sclose);
+  hsize_t n = product(count);
+  std::vector<T> out(n);
+  if (!count.empty())
+    check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+                 "select hyperslab", file_path_, name_);
+  Id mspace(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  if (n == 0) {
+    H5Sselect_none(fspace.get());
+    H5Sselect_none(mspace.get());
+  }
+  check_status(H5Dread(get(), native_type<T>(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data()), "read",
+               file_path_, name_);
+  return out;
+}
+
+template <class T>
+std::vector<T> Dataset::read_rows(std::int64_t row_begin, std::int64_t rows) const {
+  Dims d = dims();
+  Dims start(d.size(), 0), count = d;
+  start[0] = static_cast<hsize_t>(row_begin);
+  count[0] = static_cast<hsize_t>(rows);
+  return read_slab<T>(start, count);
+}
+
+template <class T>
+std::vector<T> Dataset::read_all() const {
+  Dims d = dims();
+  if (d.empty()) {
+    std::vector<T> out(1);
+    check_status(H5Dread(get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "read", file_path_, name_);
+    return out;
+  }
+  return read_slab<T>(Dims(d.size(), 0), d);
+}
+
+void Dataset::extend(const Dims& d) const {
+  check_status(H5Dset_extent(get(), d.data()), "extend dataset", file_path_, name_);
+}
+
+// ---------------------------------------------------------------------------------------------- File
+
+File::File(const std::string& path, const Comm& comm, Mode mode) {
+  file_path_ = path;
+  name_ = "/";
+  comm_ = &comm;
+  Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  check_status(H5Pset_fapl_mpio(fapl.get(), comm.get(), MPI_INFO_NULL), "set MPI-IO", path, "/");
+  hid_t f = H5I_INVALID_HID;
+  if (mode == Mode::create) {
+    f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
+    if (f < 0)
+      throw InputError(fmt::format("cannot create output file '{}' (is the directory writable?): {}", path, error_stack()));
+  } else {
+    if (!std::filesystem::exists(path)) throw InputError(fmt::format("file '{}' does not exist", path));
+    f = H5Fopen(path.c_str(), mode == Mode::read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl.get());
+    if (f < 0) throw InputError(fmt::format("cannot open '{}' as an HDF5 file: {}", path, error_stack()));
+  }
+  id_ = Id(f, H5Fclose);
+}
+
+File::~File() = default;
+
+void File::flush() const {
+  if (id_.valid()) check_status(H5Fflush(get(), H5F_SCOPE_GLOBAL), "flush", file_path_, "/");
+}
+
+void File::close() { id_.reset(); }
+
+// ---------------------------------------------------------------------------------------------- OutputFile
+
+void check_writable(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path p(path);
+  fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) fs::create_directories(dir, ec);
+  if (!fs::is_directory(dir, ec) || access(dir.c_str(), W_OK) != 0)
+    throw InputError(fmt::format("output path '{}' is not writable (directory '{}' missing or read-only)", path,
+                                 dir.string()));
+  if (fs::is_directory(p, ec)) throw InputError(fmt::format("output path '{}' is a directory", path));
+}
+
+namespace {
+std::string checked_partial_path(const std::string& path) {
+  check_writable(path);
+  return OutputFile::partial_path(path);
+}
+}  // namespace
+
+OutputFile::OutputFile(const std::string& path, const Comm& comm, bool resume)
+    : path_(path), comm_(comm),
+      file_(checked_partial_path(path), comm,
+            resume && std::filesystem::exists(partial_path(path)) ? File::Mode::read_write : File::Mode::create) {}
+
+void OutputFile::commit() {
+  file_.flush();
+  file_.close();
+  comm_.barrier();
+  if (comm_.is_root()) {
+    std::error_code ec;
+    std::filesystem::rename(partial_path(path_), path_, ec);
+    if (ec) throw InputError(fmt::format("cannot rename '{}' to '{}': {}", partial_path(path_), path_, ec.message()));
+  }
+  comm_.barrier();
+}
+
+// ---------------------------------------------------------------------------------------------- instantiations
+
+#define ATTN_H5_INSTANTIATE(T)                                                                                    \
+  template Dataset Location::create_dataset<T>(const std::string&, const Dims&, const Dims&, const Dims&) const; \
+  template void Location::write<T>(const std::string&, const Dims&, const std::vector<T>&) const;               \
+  template void Dataset::write_slab<T>(const Dims&, const Dims&, const T*) const;                                \
+  template void Dataset::write_rows<T>(std::int64_t, std::int64_t, const T*) const;                              \
+  template void Dataset::write_root<T>(const T*) const;                                                          \
+  template std::vector<T> Dataset::read_slab<T>(const Dims&, const Dims&) const;                                 \
+  template std::vector<T> Dataset::read_rows<T>(std::int64_t, std::int64_t) const;                               \
+  template std::vector<T> Dataset::read_all<T>() const;
+
+ATTN_H5_INSTANTIATE(double)
+ATTN_H5_INSTANTIATE(std::int64_t)
+ATTN_H5_INSTANTIATE(std::int8_t)
+ATTN_H5_INSTANTIATE(int)
+ATTN_H5_INSTANTIATE(std::uint64_t)
+
+}  // namespace attnpaths::h5

@@ -1,0 +1,175 @@
+// A small RAII layer over parallel HDF5 (style.md §4). Every handle is a move-only owner; every C
+// call is checked and failures become LibraryError/InputError carrying HDF5's error stack.
+//
+// Parallel rules (HDF5 1.10): files are opened with MPI-IO on a communicator; creating groups,
+// datasets and attributes is collective (every rank calls with the same arguments); raw-data writes
+// are collective hyperslab writes where each rank passes its own slab (possibly empty).
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "attnpaths/core/comm.hpp"
+
+namespace attnpaths::h5 {
+
+using Dims = std::vector<hsize_t>;
+
+// Owning hid_t with the matching close function.
+class Id {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Id() = default;
+  Id(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  ~Id() { reset(); }
+  Id(Id&& o) noexcept : id_(o.id_), closer_(o.closer_) { o.id_ = H5I_INVALID_HID; }
+  Id& operator=(Id&& o) noexcept;
+  Id(const Id&) = delete;
+  Id& operator=(const Id&) = delete;
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  void reset();
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer closer_ = nullptr;
+};
+
+template <class T>
+hid_t native_type();
+
+class Dataset;
+
+// Common to files and groups: children and attributes.
+class Location {
+ public:
+  hid_t get() const { return id_.get(); }
+  const std::string& file_path() const { return file_path_; }
+  const std::string& name() const { return name_; }  // path inside the file
+
+  bool exists(const std::string& path) const;  // link exists (intermediate groups checked)
+  Location group(const std::string& path) const;          // open an existing group
+  Location create_group(const std::string& path) const;   // collective
+  Location require_group(const std::string& path) const;  // open or create (collective)
+
+  // Datasets. `maxdims` empty = fixed size; with H5S_UNLIMITED entries the dataset is chunked
+  // with `chunk` (required then) and can be extended.
+  template <class T>
+  Dataset create_dataset(const std::string& path, const Dims& dims, const Dims& maxdims = {},
+                         const Dims& chunk = {}) const;
+  Dataset dataset(const std::string& path) const;
+
+  // Attributes (collective writes; every rank passes the same value).
+  bool has_attr(const std::string& name) const;
+  void set_attr(const std::string& name, double v) const;
+  void set_attr(const std::string& name, std::int64_t v) const;
+  void set_attr(const std::string& name, int v) const { set_attr(name, std::int64_t{v}); }
+  void set_attr(const std::string& name, const std::string& v) const;
+  void set_attr(const std::string& name, const char* v) const { set_attr(name, std::string(v)); }
+  void set_attr(const std::string& name, const std::vector<double>& v) const;
+  void set_attr(const std::string& name, const std::vector<std::int64_t>& v) const;
+  void set_attr(const std::string& name, const std::vector<std::string>& v) const;
+  double attr_double(const std::string& name) const;
+  std::int64_t attr_int(const std::string& name) const;
+  std::string attr_string(const std::string& name) const;
+  std::vector<double> attr_doubles(const std::string& name) const;
+  std::vector<std::int64_t> attr_ints(const std::string& name) const;
+  std::vector<std::string> attr_strings(const std::string& name) const;
+
+  // Convenience: collective creation + write of a small replicated array (rank 0 writes).
+  template <class T>
+  void write(const std::string& path, const Dims& dims, const std::vector<T>& data) const;
+  template <class T>
+  void write_scalar(const std::string& path, T value) const {
+    write<T>(path, {}, std::vector<T>{value});
+  }
+
+ protected:
+  friend class File;
+  Location() = default;
+  Location(Id id, std::string file_path, std::string name, const Comm* comm)
+      : id_(std::move(id)), file_path_(std::move(file_path)), name_(std::move(name)), comm_(comm) {}
+  std::string child_name(const std::string& path) const;
+  Id open_attr_for_write(const std::string& name, hid_t type, hid_t space) const;
+  template <class T>
+  void set_numeric_attr(const std::string& name, const T* data, hsize_t n, bool scalar) const;
+  Id id_;
+  std::string file_path_, name_;
+  const Comm* comm_ = nullptr;
+};
+
+class Dataset {
+ public:
+  Dims dims() const;
+  hid_t get() const { return id_.get(); }
+  const std::string& name() const { return name_; }
+  const std::string& file_path() const { return file_path_; }
+  // Type class of the stored elements (H5T_FLOAT, H5T_INTEGER, ...).
+  H5T_class_t type_class() const;
+
+  // Collective: each rank writes the slab [start, start+count) (count may be all zeros).
+  template <class T>
+  void write_slab(const Dims& start, const Dims& count, const T* data) const;
+  // Collective: rows [row_begin, row_begin+rows) of the first dimension, full in the others.
+  template <class T>
+  void write_rows(std::int64_t row_begin, std::int64_t rows, const T* data) const;
+  // Collective: rank 0 writes everything from its buffer, the other ranks nothing.
+  template <class T>
+  void write_root(const T* data) const;
+  // Independent or collective read of a slab / rows / everything, into a new vector.
+  template <class T>
+  std::vector<T> read_slab(const Dims& start, const Dims& count) const;
+  template <class T>
+  std::vector<T> read_rows(std::int64_t row_begin, std::int64_t rows) const;
+  template <class T>
+  std::vector<T> read_all() const;
+  // Collective: grows a chunked dataset to `dims`.
+  void extend(const Dims& dims) const;
+
+ private:
+  friend class Location;
+  Dataset(Id id, std::string file_path, std::string name, const Comm* comm)
+      : id_(std::move(id)), file_path_(std::move(file_path)), name_(std::move(name)), comm_(comm) {}
+  Id id_;
+  std::string file_path_, name_;
+  const Comm* comm_ = nullptr;
+};
+
+class File : public Location {
+ public:
+  enum class Mode { read, read_write, create };
+  // Opens or creates `path` with MPI-IO on `comm` (collective). The Comm must outlive the File.
+  File(const std::string& path, const Comm& comm, Mode mode);
+  File(File&&) = default;
+  File& operator=(File&&) = default;
+  ~File();
+  void flush() const;  // collective; makes the file valid on disk as it stands
+  void close();        // collective
+  const Comm& comm() const { return *comm_; }
+};
+
+// An output file written as `<path>.partial` and renamed to `<path>` by commit(): a killed or
+// failed run never leaves a file that looks complete. The partial file is a valid HDF5 file after
+// every flush() (results written so far are readable and, where supported, resumable).
+class OutputFile {
+ public:
+  OutputFile(const std::string& path, const Comm& comm, bool resume = false);
+  h5::File& file() { return file_; }
+  const std::string& path() const { return path_; }
+  static std::string partial_path(const std::string& path) { return path + ".partial"; }
+  // Closes and renames to the final path (collective).
+  void commit();
+
+ private:
+  std::string path_;
+  const Comm& comm_;
+  h5::File file_;
+};
+
+// Throws InputError if `path` cannot be created for writing (checked before long computations).
+void check_writable(const std::string& path);
+
+}  // namespace attnpaths::h5

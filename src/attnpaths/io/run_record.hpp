@@ -1,0 +1,23 @@
+// /config and /provenance of every output file (io.md §2): every resolved option, the input file's
+// path and checksum, versions, ranks, host, times, and the per-stage timing table.
+#pragma once
+
+#include <string>
+
+#include "attnpaths/core/config.hpp"
+#include "attnpaths/core/timer.hpp"
+#include "attnpaths/io/hdf5.hpp"
+
+namespace attnpaths {
+
+// Writes the root attributes `format` and `version`.
+void write_format(const h5::File& file, const std::string& format, int version);
+// Writes /config (one attribute per option). Collective.
+void write_config(const h5::File& file, const Config& config);
+// Writes /provenance attributes and /provenance/timing/{stage,seconds,calls}. Collective.
+void write_provenance(const h5::File& file, const Provenance& provenance, const StageTimers& timers);
+
+// SHA-256 of a file's bytes, as hex (computed on rank 0 and broadcast).
+std::string file_checksum(const std::string& path, const Comm& comm);
+
+}  // namespace attnpaths

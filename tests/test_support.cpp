@@ -1,0 +1,47 @@
+#include "test_support.hpp"
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+#include <sys/wait.h>
+
+namespace attnpaths::test {
+
+namespace {
+const Comm* g_world = nullptr;
+}
+
+void set_world(const Comm* w) { g_world = w; }
+
+const Comm& world() {
+  if (!g_world) throw std::logic_error("test world communicator not set");
+  return *g_world;
+}
+
+std::string scratch_dir(const std::string& name) {
+  namespace fs = std::filesystem;
+  std::string dir = std::string(ATTNPATHS_TEST_TMP) + "/" + name + "-np" + std::to_string(world().size());
+  if (world().is_root()) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  world().barrier();
+  return dir;
+}
+
+std::string attnpaths_binary() { return ATTNPATHS_BINARY; }
+
+int run_command(const std::string& command, std::string* output) {
+  std::string cmd = command + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return -1;
+  std::array<char, 4096> buf{};
+  std::string out;
+  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  int status = pclose(pipe);
+  if (output) *output = out;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace attnpaths::test

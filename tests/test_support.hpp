@@ -1,0 +1,26 @@
+// Shared helpers for attnpaths tests.
+#pragma once
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "attnpaths/core/comm.hpp"
+
+namespace attnpaths::test {
+
+void set_world(const Comm* world);
+// The world communicator of the test binary (all ranks of the mpirun).
+const Comm& world();
+
+// A fresh scratch directory for one test (under the build tree's Testing/tmp), created on rank 0
+// and shared by every rank.
+std::string scratch_dir(const std::string& name);
+
+// Path of the attnpaths command built alongside the tests.
+std::string attnpaths_binary();
+
+// Runs a shell command, returns its exit code; stdout+stderr go into *output when given.
+int run_command(const std::string& command, std::string* output = nullptr);
+
+}  // namespace attnpaths::test
