@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace attnpaths::test {
 
@@ -31,6 +32,19 @@ std::string scratch_dir(const std::string& name) {
 }
 
 std::string attnpaths_binary() { return ATTNPATHS_BINARY; }
+
+std::string child_env() {
+  std::string prefix = "env";
+  for (char** e = environ; *e; ++e) {
+    const std::string kv = *e;
+    const std::string name = kv.substr(0, kv.find('='));
+    const bool mpi = name.rfind("OMPI_", 0) == 0 || name.rfind("PMIX_", 0) == 0 || name.rfind("OPAL_", 0) == 0 ||
+                     name.rfind("ORTE_", 0) == 0;
+    if (mpi) prefix += " -u " + name;
+  }
+  return prefix + " OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
+                  "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 ";
+}
 
 int run_command(const std::string& command, std::string* output) {
   std::string cmd = command + " 2>&1";

@@ -20,6 +20,11 @@ std::string scratch_dir(const std::string& name);
 // Path of the attnpaths command built alongside the tests.
 std::string attnpaths_binary();
 
+// "env -u … " prefix for a child command started from a test that itself runs under mpirun: drops
+// this job's Open MPI/PMIx identity (so a child mpirun or singleton does not try to join it) and
+// keeps the run-as-root/oversubscription settings, one BLAS/OpenMP thread.
+std::string child_env();
+
 // Runs a shell command, returns its exit code; stdout+stderr go into *output when given.
 int run_command(const std::string& command, std::string* output = nullptr);
 

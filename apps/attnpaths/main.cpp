@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 
 #include "attnpaths/core/error.hpp"
@@ -57,11 +58,11 @@ int main(int argc, char** argv) {
       app.parse(args);
     } catch (const CLI::ParseError& e) {
       const bool root = runtime.world().is_root();
-      if (e.get_exit_code() == 0) {
+      if (e.get_exit_code() == 0) {  // --help, --version
         if (root) app.exit(e);
         return 0;
       }
-      if (root) app.exit(e);
+      if (root) std::fprintf(stderr, "error: %s\nRun with --help for more information.\n", e.what());
       return 2;
     }
     int rc = commands.selected ? commands.selected() : 0;

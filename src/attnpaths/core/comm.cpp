@@ -9,9 +9,10 @@
 namespace attnpaths {
 
 Range block_range(std::int64_t n, int part, int parts) {
-  const std::int64_t base = n / parts, extra = n % parts;
-  const std::int64_t begin = part * base + std::min<std::int64_t>(part, extra);
-  return {begin, begin + base + (part < extra ? 1 : 0)};
+  // Equal blocks of ceil(n/parts): PETSc's PetscSplitOwnershipEqual and ScaLAPACK's 1-D block
+  // layout, so that distributed dense matrices convert to MATSCALAPACK without reshuffling.
+  const std::int64_t block = (n + parts - 1) / parts;
+  return {std::min(n, part * block), std::min(n, (part + 1) * block)};
 }
 
 Comm::Comm(MPI_Comm c, bool owned) : comm_(c), owned_(owned) {

@@ -15,7 +15,8 @@ struct Range {
   std::int64_t size() const { return end - begin; }
 };
 
-// Contiguous block distribution of n items over `parts`: the first n % parts blocks get one extra.
+// Contiguous block distribution of n items over `parts`: blocks of ceil(n/parts), the last ones
+// shorter or empty (the layout of PETSc's PetscSplitOwnershipEqual and of ScaLAPACK 1-D blocks).
 Range block_range(std::int64_t n, int part, int parts);
 
 class Comm {

@@ -18,8 +18,12 @@ using ConfigValue = std::variant<std::int64_t, double, std::string, std::vector<
 class Config {
  public:
   void set(const std::string& key, ConfigValue value);
+  void set(const std::string& key, double value) { set(key, ConfigValue(value)); }
+  void set(const std::string& key, const std::string& value) { set(key, ConfigValue(value)); }
+  void set(const std::string& key, std::int64_t value) { set(key, ConfigValue(value)); }
+  void set(const std::string& key, const std::vector<double>& value) { set(key, ConfigValue(value)); }
+  void set(const std::string& key, const std::vector<std::string>& value) { set(key, ConfigValue(value)); }
   void set(const std::string& key, int value) { set(key, ConfigValue(std::int64_t{value})); }
-  void set(const std::string& key, long value) { set(key, ConfigValue(std::int64_t{value})); }
   void set(const std::string& key, bool value) { set(key, ConfigValue(std::int64_t{value ? 1 : 0})); }
   void set(const std::string& key, const char* value) { set(key, ConfigValue(std::string(value))); }
   void set(const std::string& key, const std::vector<int>& value);

@@ -1,6 +1,7 @@
 #include "attnpaths/core/runtime.hpp"
 
 #include <petscsys.h>
+#include <slepcsys.h>
 
 #include <cctype>
 #include <cstdio>
@@ -35,7 +36,7 @@ Runtime::Runtime(int argc, char** argv) {
   petsc_argv_.push_back(nullptr);
   int pargc = static_cast<int>(petsc_argv_storage_.size());
   char** pargv = petsc_argv_.data();
-  PETSC_CALL(PetscInitialize(&pargc, &pargv, nullptr, nullptr));
+  PETSC_CALL(SlepcInitialize(&pargc, &pargv, nullptr, nullptr));  // initialises PETSc too
   // PETSc errors come back as codes and are turned into exceptions by PETSC_CALL.
   PETSC_CALL(PetscPushErrorHandler(PetscReturnErrorHandler, nullptr));
   world_ = Comm::view(PETSC_COMM_WORLD);
@@ -44,7 +45,7 @@ Runtime::Runtime(int argc, char** argv) {
 Runtime::~Runtime() {
   world_ = Comm();
   PetscPopErrorHandler();
-  PetscFinalize();
+  SlepcFinalize();  // finalises PETSc too
   MPI_Finalize();
 }
 

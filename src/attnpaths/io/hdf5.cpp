@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -142,6 +143,29 @@ Location Location::require_group(const std::string& path) const {
   return exists(path) ? group(path) : create_group(path);
 }
 
+std::vector<std::string> Location::children() const {
+  H5G_info_t info;
+  check_status(H5Gget_info(get(), &info), "get group info", file_path_, name_);
+  std::vector<std::string> names;
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    ssize_t n = H5Lget_name_by_idx(get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (n < 0) fail("get link name", file_path_, name_);
+    std::string s(static_cast<size_t>(n) + 1, '\0');
+    H5Lget_name_by_idx(get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, s.data(), s.size(), H5P_DEFAULT);
+    s.resize(static_cast<size_t>(n));
+    names.push_back(s);
+  }
+  return names;
+}
+
+bool Location::is_group(const std::string& path) const {
+  if (!exists(path)) return false;
+  H5O_info_t info;
+  check_status(H5Oget_info_by_name2(get(), path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT), "get object info", file_path_,
+               child_name(path));
+  return info.type == H5O_TYPE_GROUP;
+}
+
 template <class T>
 Dataset Location::create_dataset(const std::string& path, const Dims& dims, const Dims& maxdims,
                                  const Dims& chunk) const {
@@ -157,6 +181,11 @@ Dataset Location::create_dataset(const std::string& path, const Dims& dims, cons
                                    "set chunk", file_path_, full);
   // Allocate early so that collective writes never need a lazy allocation on one rank only.
   H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
+  // Floating-point values never written read back as NaN (e.g. grid points of an unfinished run).
+  if (native_type<T>() == H5T_NATIVE_DOUBLE) {
+    const double nan = std::nan("");
+    H5Pset_fill_value(dcpl.get(), H5T_NATIVE_DOUBLE, &nan);
+  }
   H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_ALLOC);
   Id d(check(H5Dcreate2(get(), path.c_str(), native_type<T>(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
              "create dataset", file_path_, full),
@@ -188,6 +217,7 @@ template <class T>
 void Location::set_numeric_attr(const std::string& name, const T* data, hsize_t n, bool scalar) const {
   Id space(scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr), H5Sclose);
   Id a = open_attr_for_write(name, native_type<T>(), space.get());
+  if (n == 0) return;  // an empty array attribute has nothing to write (and H5Awrite rejects a null buffer)
   check_status(H5Awrite(a.get(), native_type<T>(), data), "write attribute", file_path_, name_ + "@" + name);
 }
 
@@ -217,6 +247,7 @@ void Location::set_attr(const std::string& name, const std::vector<std::string>&
   Id a = open_attr_for_write(name, type.get(), space.get());
   std::vector<const char*> ptrs;
   for (const auto& s : v) ptrs.push_back(s.c_str());
+  if (n == 0) return;  // empty string array: nothing to write
   check_status(H5Awrite(a.get(), type.get(), ptrs.data()), "write attribute", file_path_, name_ + "@" + name);
 }
 
@@ -446,7 +477,15 @@ void File::flush() const {
   if (id_.valid()) check_status(H5Fflush(get(), H5F_SCOPE_GLOBAL), "flush", file_path_, "/");
 }
 
-void File::close() { id_.reset(); }
+void File::close() {
+  if (!id_.valid()) return;
+  // With MPI-IO the close degree is "semi": H5Fclose fails while objects are open. A file that did
+  // not close is not complete, so it must not be committed.
+  const hid_t f = id_.release();
+  if (H5Fclose(f) < 0)
+    throw LibraryError(fmt::format("HDF5: cannot close '{}' (an object in it is still open?): {}", file_path_,
+                                   error_stack()));
+}
 
 // ---------------------------------------------------------------------------------------------- OutputFile
 

@@ -32,6 +32,12 @@ class Id {
   hid_t get() const { return id_; }
   bool valid() const { return id_ >= 0; }
   void reset();
+  // Gives up ownership without closing.
+  hid_t release() {
+    const hid_t i = id_;
+    id_ = H5I_INVALID_HID;
+    return i;
+  }
 
  private:
   hid_t id_ = H5I_INVALID_HID;
@@ -54,6 +60,10 @@ class Location {
   Location group(const std::string& path) const;          // open an existing group
   Location create_group(const std::string& path) const;   // collective
   Location require_group(const std::string& path) const;  // open or create (collective)
+  // Names of the direct children (groups and datasets) of this group, in name order.
+  std::vector<std::string> children() const;
+  // True if `path` exists and is a group (false for a dataset or a missing link).
+  bool is_group(const std::string& path) const;
 
   // Datasets. `maxdims` empty = fixed size; with H5S_UNLIMITED entries the dataset is chunked
   // with `chunk` (required then) and can be extended.
@@ -147,7 +157,7 @@ class File : public Location {
   File& operator=(File&&) = default;
   ~File();
   void flush() const;  // collective; makes the file valid on disk as it stands
-  void close();        // collective
+  void close();        // collective; throws if the file cannot be closed (e.g. an object is still open)
   const Comm& comm() const { return *comm_; }
 };
 

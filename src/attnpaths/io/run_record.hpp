@@ -17,7 +17,8 @@ void write_config(const h5::File& file, const Config& config);
 // Writes /provenance attributes and /provenance/timing/{stage,seconds,calls}. Collective.
 void write_provenance(const h5::File& file, const Provenance& provenance, const StageTimers& timers);
 
-// SHA-256 of a file's bytes, as hex (computed on rank 0 and broadcast).
+// Checksum of a file's bytes, "xxh64:<16 hex digits>" (XXH64, as printed by `xxhsum -H1`);
+// computed on rank 0 and broadcast.
 std::string file_checksum(const std::string& path, const Comm& comm);
 
 }  // namespace attnpaths

@@ -1,0 +1,1 @@
+"""Figures and tables of the attnpaths report (analysis/report.py)."""

@@ -1,0 +1,76 @@
+// attnpaths theory — the finite-width theory over a grid of widths × temperatures (io.md §2).
+//   attnpaths theory --data markov4.h5 --widths 10,30,50,100,300,500,1000 --temperatures 0.01 -o theory.h5
+//   mpirun -n 4 attnpaths theory --data images.h5 --widths 10,100 --temperatures 0.01,0.1 -o t.h5 -log_view
+// Exit code 5 when some grid point did not meet the stopping rule (results written and flagged).
+#include <memory>
+
+#include "attnpaths/core/error.hpp"
+#include "attnpaths/theory/theory_run.hpp"
+#include "command.hpp"
+
+namespace attnpaths::app {
+
+namespace {
+
+void add_theory_command(CLI::App& app, CommandSet& commands) {
+  auto o = std::make_shared<TheoryOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "theory",
+      "Solve the finite-width theory (theory.md §3): minimise the action over the order parameters for every width N "
+      "and temperature, plus the infinite-width (GP) baseline; predictor statistics on the test (and validation/OOD) "
+      "sets with the theory U_1, its diagonal and the GP U_1; kernel-label alignment. Writes io.md §2. PETSc options "
+      "(after the subcommand's): -theory_tao_monitor, -log_view, -mat_scalapack_block_sizes 128,128, ...");
+  sub->add_option("--data", o->data, "Dataset file (io.md §1), e.g. from `attnpaths data markov`")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sub->add_option("-o,--output", o->output, "Result file to write (HDF5; `<file>.partial` until complete)")->required();
+  sub->add_option("--widths", o->widths, "Widths N (comma-separated); every layer's width w_l = N (see --width-ratios)")
+      ->delimiter(',');
+  sub->add_option("--temperatures", o->temperatures, "Temperatures Temp > 0 (comma-separated)")
+      ->delimiter(',')
+      ->required();
+  sub->add_option("--variances", o->variances,
+                  "Prior variances σ0²,σ1²,…,σL²,σa² (L+2 values; default all 1)")
+      ->delimiter(',');
+  sub->add_option("--width-ratios", o->width_ratios,
+                  "Per-layer widths relative to N: w_l = ratio_l·N, l = 0..L (L+1 values; default all 1)")
+      ->delimiter(',');
+  sub->add_option("--form", o->form,
+                  "Kernel form: primal (P×P, ScaLAPACK), dual (r×r Gram, r = N0·H_tot), or auto (primal iff P <= r)")
+      ->check(CLI::IsMember({"auto", "primal", "dual"}))
+      ->capture_default_str();
+  sub->add_flag("--gp-only", o->gp_only, "Only the GP (infinite-width) predictor; no minimisation");
+  sub->add_option("--grad-tol", o->minimiser.grad_tol,
+                  "Stopping rule: max|dS/dU| < grad-tol (S normalised by the largest width)")
+      ->capture_default_str();
+  sub->add_option("--polish-tol", o->minimiser.polish_tol,
+                  "After the stopping rule is met, Newton steps until max|dS/dU| < polish-tol (0: off)")
+      ->capture_default_str();
+  sub->add_option("--max-iterations", o->minimiser.max_iterations, "Quasi-Newton iteration limit per grid point")
+      ->capture_default_str();
+  sub->add_option("--alignment", o->alignment, "Top-k eigenvectors for the kernel-label alignment (0: skip)")
+      ->capture_default_str();
+  sub->add_option("--kernel-subset", o->kernel_subset,
+                  "Training examples (class-sorted) whose kernels are stored for figures (0: skip)")
+      ->capture_default_str();
+  sub->add_option("--gp-baseline", o->baselines,
+                  "NAME=FILE: also the GP predictor of another dataset file (e.g. other heads), stored under "
+                  "/baselines/NAME (repeatable)");
+  sub->add_flag("--resume", o->resume, "Continue an interrupted run from <output>.partial (same options and data)");
+  const Runtime& runtime = commands.runtime;
+  on_selected(sub, commands, [o, &runtime] {
+    TheoryRun run(*o, runtime.world(), runtime.app_args());
+    const int failed = run.run();
+    if (failed > 0)
+      throw ConvergenceError(fmt::format("{} grid point(s) did not meet the stopping rule max|dS/dU| < {:g}; their "
+                                         "results are written and flagged (/theory/converged = 0)",
+                                         failed, o->minimiser.grad_tol));
+    return 0;
+  });
+}
+
+const Registration registration(20, add_theory_command);
+
+}  // namespace
+
+}  // namespace attnpaths::app

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# attnpaths main job: the paper's hidden-Markov-chain experiments end to end (theory.md §5.1).
+#   scripts/main.sh [RESULTS_DIR]        (default results/markov4)
+# Set-up (packages + build) first; then data -> theory (+ GP baselines) -> sampling -> compare ->
+# report. Prints the accuracy table and where everything is.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+out=${1:-results/markov4}
+mkdir -p "$out"
+bin=build/bin/attnpaths
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$(nproc)}
+widths=10,30,50,100,300,500,1000
+start=$(date +%s.%N)
+
+echo "== 1. data: the 4-path task and, on the same sequences, the heads of the GP baselines"
+for heads in 4paths good good+denoising; do
+  "$bin" data markov --heads "$heads" -o "$out/data_$heads.h5" > "$out/data_$heads.log"
+done
+"$bin" data markov --heads 2paths --noise-out-of-plane 5 -o "$out/data_2paths_noisier.h5" > "$out/data_2paths_noisier.log"
+echo "   wrote $out/data_{4paths,good,good+denoising,2paths_noisier}.h5"
+
+echo "== 2. theory: N = $widths at Temp = 0.01, with the GP baselines (all paths; g alone; g+d)"
+"$bin" theory --data "$out/data_4paths.h5" --widths "$widths" --temperatures 0.01 \
+  --gp-baseline "g=$out/data_good.h5" --gp-baseline "g+d=$out/data_good+denoising.h5" \
+  -o "$out/theory_4paths.h5" | tee "$out/theory_4paths.log" | sed -n '/^Temp = /,$p'
+"$bin" theory --data "$out/data_2paths_noisier.h5" --widths "$widths" --temperatures 0.01 \
+  -o "$out/theory_2paths_noisier.h5" > "$out/theory_2paths_noisier.log"
+echo "   (the noisier 2-path task: $out/theory_2paths_noisier.log)"
+
+# ==== report (added by the jobs/analysis helper; docs/analysis.md) ================================
+# Figures (PNG + PDF) and a Markdown report with every table read back from the HDF5 files above.
+echo "== report: figures and tables from the HDF5 results (analysis/report.py)"
+/usr/bin/python3 analysis/report.py "$out" -o "$out/report" --main theory_4paths --noisy theory_2paths_noisier \
+  --samples '*.h5' --compare '*.h5' > "$out/report.log"
+sed -n 's/^report: /   report: /p; s/^  skipped /   skipped /p' "$out/report.log"
+# ==== end of the report step ========================================================================
+
+printf '\nmain job done in %.1f s; results in %s; the report is %s\n' "$(echo "$(date +%s.%N) - $start" | bc)" "$out" "$out/report/report.md"

@@ -1,0 +1,262 @@
+// Dataset files (io.md §1): validated parallel reading, collective writing.
+#include "attnpaths/data/dataset_file.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "attnpaths/core/error.hpp"
+#include "attnpaths/io/hdf5.hpp"
+#include "attnpaths/io/run_record.hpp"
+
+namespace attnpaths {
+
+namespace {
+
+constexpr const char* format_name = "attnpaths-dataset";
+constexpr int format_version = 1;
+
+std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+
+std::string dims_string(const h5::Dims& d) { return fmt::format("[{}]", fmt::join(d, ", ")); }
+
+// Global flat index of the first non-finite entry over all ranks (the same on every rank), or −1.
+// `offset` is the global flat index of local[0].
+std::int64_t first_nonfinite(const std::vector<double>& local, std::int64_t offset, const Comm& comm) {
+  std::int64_t first = std::numeric_limits<std::int64_t>::max();
+  for (std::size_t i = 0; i < local.size(); ++i)
+    if (!std::isfinite(local[i])) {
+      first = offset + static_cast<std::int64_t>(i);
+      break;
+    }
+  first = comm.min(first);
+  return first == std::numeric_limits<std::int64_t>::max() ? -1 : first;
+}
+
+h5::Dataset numeric_dataset(const h5::Location& g, const std::string& name) {
+  h5::Dataset d = g.dataset(name);  // InputError if missing
+  const H5T_class_t c = d.type_class();
+  ATTN_REQUIRE(c == H5T_FLOAT || c == H5T_INTEGER, InputError,
+               "dataset file '{}': dataset '{}' is not numeric (expected float64 values)", d.file_path(), d.name());
+  return d;
+}
+
+// Reads the local rows of /<name>/{x,y}; T and N0 are set by the first set and checked after.
+ExampleSet read_set(const h5::File& file, const std::string& name, const Comm& comm, int& T, int& N0) {
+  const std::string& path = file.file_path();
+  ATTN_REQUIRE(file.is_group(name), InputError, "dataset file '{}': {} (expected /{}/x [n, T, N0] and /{}/y [n])", path,
+               file.exists(name) ? fmt::format("'/{}' is not a group", name) : fmt::format("missing group '/{}'", name),
+               name, name);
+  const h5::Location g = file.group(name);
+  const h5::Dataset xd = numeric_dataset(g, "x"), yd = numeric_dataset(g, "y");
+  const h5::Dims xs = xd.dims(), ys = yd.dims();
+  ATTN_REQUIRE(xs.size() == 3 && xs[0] >= 1 && xs[1] >= 1 && xs[2] >= 1, InputError,
+               "dataset file '{}': dataset '{}' has shape {}, expected [n, T, N0] with n, T, N0 >= 1", path, xd.name(),
+               dims_string(xs));
+  ATTN_REQUIRE(ys.size() == 1 && ys[0] == xs[0], InputError,
+               "dataset file '{}': dataset '{}' has shape {}, expected [{}] (one target per example of '{}')", path,
+               yd.name(), dims_string(ys), xs[0], xd.name());
+  ATTN_REQUIRE(xs[1] <= 1000000 && xs[2] <= 1000000 && xs[0] < (hsize_t{1} << 48), InputError,
+               "dataset file '{}': dataset '{}' has an implausible shape {}", path, xd.name(), dims_string(xs));
+  if (T < 0) {
+    T = static_cast<int>(xs[1]);
+    N0 = static_cast<int>(xs[2]);
+  }
+  ATTN_REQUIRE(xs[1] == hsize_t(T) && xs[2] == hsize_t(N0), InputError,
+               "dataset file '{}': dataset '{}' has shape {}, expected [n, {}, {}] (T and N0 of /train/x)", path,
+               xd.name(), dims_string(xs), T, N0);
+
+  ExampleSet set;
+  set.name = name;
+  set.count = static_cast<std::int64_t>(xs[0]);
+  set.local = block_range(set.count, comm.rank(), comm.size());
+  set.x = xd.read_rows<double>(set.local.begin, set.local.size());
+  set.y = yd.read_rows<double>(set.local.begin, set.local.size());
+  const std::int64_t per_example = std::int64_t{T} * N0;
+  if (const std::int64_t bad = first_nonfinite(set.x, set.local.begin * per_example, comm); bad >= 0)
+    throw InputError(fmt::format(
+        "dataset file '{}': dataset '{}' has a non-finite value (NaN or Inf) at example {}, token {}, feature {} "
+        "(expected finite values)",
+        path, xd.name(), bad / per_example, (bad / N0) % T, bad % N0));
+  if (const std::int64_t bad = first_nonfinite(set.y, set.local.begin, comm); bad >= 0)
+    throw InputError(fmt::format(
+        "dataset file '{}': dataset '{}' has a non-finite value (NaN or Inf) at example {} (expected finite targets)",
+        path, yd.name(), bad));
+  return set;
+}
+
+// Reads a replicated weight array [H, rows, N0] and checks its shape and values.
+std::vector<double> read_weights(const h5::Location& g, const std::string& name, const h5::Dims& expected,
+                                 const std::string& expected_text, const Comm& comm) {
+  const h5::Dataset d = numeric_dataset(g, name);
+  const h5::Dims dims = d.dims();
+  ATTN_REQUIRE(dims == expected, InputError, "dataset file '{}': dataset '{}' has shape {}, expected {} = {}",
+               d.file_path(), d.name(), dims_string(dims), expected_text, dims_string(expected));
+  std::vector<double> w = d.read_all<double>();
+  if (const std::int64_t bad = first_nonfinite(w, 0, comm); bad >= 0) {
+    const auto cols = static_cast<std::int64_t>(dims[2]), rows = static_cast<std::int64_t>(dims[1]);
+    throw InputError(fmt::format(
+        "dataset file '{}': dataset '{}' has a non-finite value (NaN or Inf) at head {}, row {}, column {} "
+        "(expected finite weights)",
+        d.file_path(), d.name(), bad / (rows * cols), (bad / cols) % rows, bad % cols));
+  }
+  return w;
+}
+
+AttentionSpec read_attention(const h5::File& file, int N0, const Comm& comm) {
+  const std::string& path = file.file_path();
+  ATTN_REQUIRE(file.is_group("attention"), InputError,
+               "dataset file '{}': missing group '/attention' (expected attributes layers, readout, nonlinearity and "
+               "groups layer_1..layer_L)",
+               path);
+  const h5::Location a = file.group("attention");
+  AttentionSpec spec;
+  const std::int64_t L = a.attr_int("layers");
+  ATTN_REQUIRE(L >= 1 && L <= 64, InputError, "dataset file '{}': attribute /attention@layers = {}, expected L >= 1",
+               path, L);
+  spec.readout = parse_readout(a.attr_string("readout"), fmt::format("dataset file '{}', /attention@readout", path));
+  spec.nonlinearity =
+      parse_nonlinearity(a.attr_string("nonlinearity"), fmt::format("dataset file '{}', /attention@nonlinearity", path));
+
+  std::vector<std::string> found;
+  for (const auto& c : a.children())
+    if (c.rfind("layer_", 0) == 0) found.push_back(c);
+  std::vector<std::string> expected;
+  for (std::int64_t l = 1; l <= L; ++l) expected.push_back(fmt::format("layer_{}", l));
+  bool all_present = found.size() == expected.size();
+  for (const auto& e : expected) all_present = all_present && a.is_group(e);
+  ATTN_REQUIRE(all_present, InputError,
+               "dataset file '{}': /attention@layers = {} expects the groups {} under /attention, found [{}]", path, L,
+               fmt::join(expected, ", "), fmt::join(found, ", "));
+
+  for (std::int64_t l = 1; l <= L; ++l) {
+    const h5::Location g = a.group(fmt::format("layer_{}", l));
+    AttentionLayer layer;
+    layer.style = parse_attention_style(g.attr_string("style"),
+                                        fmt::format("dataset file '{}', {}@style", path, g.name()));
+    const auto n0 = static_cast<hsize_t>(N0);
+    if (layer.style == AttentionStyle::w) {
+      const h5::Dims wd = numeric_dataset(g, "w").dims();
+      ATTN_REQUIRE(wd.size() == 3 && wd[0] >= 1 && wd[0] <= 4096, InputError,
+                   "dataset file '{}': dataset '{}/w' has shape {}, expected [H, N0, N0] = [H, {}, {}] with H >= 1",
+                   path, g.name(), dims_string(wd), N0, N0);
+      layer.heads = static_cast<int>(wd[0]);
+      layer.w = read_weights(g, "w", {wd[0], n0, n0}, "[H, N0, N0]", comm);
+    } else {
+      const h5::Dims qd = numeric_dataset(g, "q").dims();
+      ATTN_REQUIRE(qd.size() == 3 && qd[0] >= 1 && qd[0] <= 4096 && qd[1] >= 1 && qd[1] <= 1000000, InputError,
+                   "dataset file '{}': dataset '{}/q' has shape {}, expected [H, G, N0] = [H, G, {}] with H, G >= 1",
+                   path, g.name(), dims_string(qd), N0);
+      layer.heads = static_cast<int>(qd[0]);
+      layer.qk_dim = static_cast<int>(qd[1]);
+      layer.q = read_weights(g, "q", {qd[0], qd[1], n0}, "[H, G, N0]", comm);
+      layer.k = read_weights(g, "k", {qd[0], qd[1], n0}, "[H, G, N0] (the shape of q)", comm);
+    }
+    spec.layers.push_back(std::move(layer));
+  }
+
+  ATTN_REQUIRE(spec.paths() <= 1000000, InputError, "dataset file '{}': {} attention paths is implausible", path,
+               spec.paths());
+  if (a.has_attr("path_labels")) {
+    spec.path_labels = a.attr_strings("path_labels");
+    ATTN_REQUIRE(static_cast<int>(spec.path_labels.size()) == spec.paths(), InputError,
+                 "dataset file '{}': attribute /attention@path_labels has {} entries, expected H_tot = {} (heads {})",
+                 path, spec.path_labels.size(), spec.paths(), fmt::join(spec.heads(), "×"));
+  } else {
+    spec.path_labels = spec.default_path_labels();
+  }
+  return spec;
+}
+
+void write_set(const h5::File& file, const ExampleSet& set, int T, int N0, const Comm& comm) {
+  const std::int64_t n = set.local.size();
+  const Range expected = block_range(set.count, comm.rank(), comm.size());
+  const bool ok = set.local.begin == expected.begin && set.local.end == expected.end &&
+                  set.x.size() == sz(n) * sz(T) * sz(N0) && set.y.size() == sz(n);
+  ATTN_REQUIRE(comm.all(ok), InputError,
+               "write_dataset '{}': example set '{}' is not distributed as block_range of {} rows of [{}, {}] over the "
+               "{} ranks",
+               file.file_path(), set.name, set.count, T, N0, comm.size());
+  const double dummy = 0.0;
+  const auto count = static_cast<hsize_t>(set.count);
+  auto x = file.create_dataset<double>(set.name + "/x", {count, static_cast<hsize_t>(T), static_cast<hsize_t>(N0)});
+  x.write_rows<double>(set.local.begin, n, n ? set.x.data() : &dummy);
+  auto y = file.create_dataset<double>(set.name + "/y", {count});
+  y.write_rows<double>(set.local.begin, n, n ? set.y.data() : &dummy);
+}
+
+// /attention (io.md §1): attributes, then layer_<l> with style and weights (replicated; rank 0 writes).
+void write_attention(const h5::File& file, const AttentionSpec& spec, int N0) {
+  const auto group = file.create_group("attention");
+  group.set_attr("layers", std::int64_t{spec.depth()});
+  group.set_attr("readout", to_string(spec.readout));
+  group.set_attr("nonlinearity", to_string(spec.nonlinearity));
+  if (!spec.path_labels.empty()) group.set_attr("path_labels", spec.path_labels);
+  const auto n0 = static_cast<hsize_t>(N0);
+  for (int l = 0; l < spec.depth(); ++l) {
+    const AttentionLayer& layer = spec.layers[sz(l)];
+    const auto g = group.create_group(fmt::format("layer_{}", l + 1));
+    g.set_attr("style", to_string(layer.style));
+    const auto h = static_cast<hsize_t>(layer.heads);
+    if (layer.style == AttentionStyle::w) {
+      g.write<double>("w", {h, n0, n0}, layer.w);
+    } else {
+      const auto G = static_cast<hsize_t>(layer.qk_dim);
+      g.write<double>("q", {h, G, n0}, layer.q);
+      g.write<double>("k", {h, G, n0}, layer.k);
+    }
+  }
+}
+
+}  // namespace
+
+Dataset read_dataset(const std::string& path, const Comm& comm) {
+  const h5::File file(path, comm, h5::File::Mode::read);
+  const std::string format = file.attr_string("format");
+  ATTN_REQUIRE(format == format_name, InputError, "dataset file '{}': root attribute format = '{}', expected '{}'", path,
+               format, format_name);
+  const std::int64_t version = file.attr_int("version");
+  ATTN_REQUIRE(version == format_version, InputError,
+               "dataset file '{}': root attribute version = {}, expected {} (this attnpaths reads version {})", path,
+               version, format_version, format_version);
+
+  Dataset d;
+  d.path = path;
+  d.task = file.attr_string("task");
+  int T = -1, N0 = -1;
+  d.train = read_set(file, "train", comm, T, N0);
+  d.test = read_set(file, "test", comm, T, N0);
+  if (file.exists("validation")) d.validation = read_set(file, "validation", comm, T, N0);
+  if (file.exists("ood")) {
+    ATTN_REQUIRE(file.is_group("ood"), InputError, "dataset file '{}': '/ood' is not a group (expected /ood/<name>/x, y)",
+                 path);
+    for (const auto& name : file.group("ood").children()) d.ood.push_back(read_set(file, "ood/" + name, comm, T, N0));
+  }
+  d.tokens = T;
+  d.token_dim = N0;
+  d.attention = read_attention(file, N0, comm);
+  d.checksum = file_checksum(path, comm);
+  return d;
+}
+
+void write_dataset(const std::string& path, const Dataset& d, const Comm& comm, const Config& config,
+                   const Provenance& prov, const StageTimers& timers) {
+  h5::OutputFile out(path, comm);
+  const h5::File& file = out.file();
+  write_format(file, format_name, format_version);
+  file.set_attr("task", d.task);
+  write_set(file, d.train, d.tokens, d.token_dim, comm);
+  write_set(file, d.test, d.tokens, d.token_dim, comm);
+  if (d.validation) write_set(file, *d.validation, d.tokens, d.token_dim, comm);
+  for (const auto& o : d.ood) write_set(file, o, d.tokens, d.token_dim, comm);
+
+  write_attention(file, d.attention, d.token_dim);  // its group handles are closed before commit()
+  write_config(file, config);
+  write_provenance(file, prov, timers);
+  out.commit();
+}
+
+}  // namespace attnpaths

@@ -1,0 +1,25 @@
+// Dataset files (io.md §1; docs/data.md): reading with full validation, and writing.
+#pragma once
+
+#include <string>
+
+#include "attnpaths/core/comm.hpp"
+#include "attnpaths/core/config.hpp"
+#include "attnpaths/core/timer.hpp"
+#include "attnpaths/data/dataset.hpp"
+
+namespace attnpaths {
+
+// Reads a dataset file on `comm` (collective). Each rank reads only its block of rows
+// (block_range) of /train, /test, /validation (optional) and every /ood/<name>; the attention
+// weights are replicated. Validates the root attributes, every shape, the attention attributes,
+// styles and weight shapes, the optional path_labels, and that x, y and the weights are finite.
+// Every rank throws the same InputError naming the file, the dataset and what was expected.
+Dataset read_dataset(const std::string& path, const Comm& comm);
+
+// Writes `d` in the io.md §1 layout plus /config and /provenance (io/run_record.hpp), as
+// `<path>.partial` renamed to `path` on success (collective; each rank writes its own rows).
+void write_dataset(const std::string& path, const Dataset& d, const Comm& comm, const Config& config,
+                   const Provenance& prov, const StageTimers& timers);
+
+}  // namespace attnpaths

@@ -1,0 +1,187 @@
+#include "attnpaths/kernels/dual.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "attnpaths/core/error.hpp"
+#include "attnpaths/core/linalg.hpp"
+
+namespace attnpaths {
+
+namespace {
+using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+}
+
+DualKernel::DualKernel(const PathInputs& train, double sigma0_sq, const Comm& comm)
+    : RenormalizedKernel(train, sigma0_sq, comm), r_(train.paths * train.dim) {
+  // B = Σ_μ ξ_μ ξ_μ^T, b = Σ_μ y_μ ξ_μ, y^T y: local sums, then one allreduce (theory.md §7).
+  const std::size_t r = static_cast<std::size_t>(r_);
+  const int m = static_cast<int>(train.local.size());
+  gram_.assign(r * r, 0.0);
+  b_.assign(r, 0.0);
+  if (m > 0) {
+    linalg::syrk(true, r_, m, scale_ * scale_, train.xt.data(), r_, 0.0, gram_.data(), r_);
+    linalg::gemm(true, false, r_, 1, m, scale_, train.xt.data(), r_, train.y.data(), 1, 0.0, b_.data(), 1);
+  }
+  double yy = 0;
+  for (double v : train.y) yy += v * v;
+  gram_.push_back(yy);  // one allreduce for all three
+  gram_.insert(gram_.end(), b_.begin(), b_.end());
+  comm.sum(gram_);
+  yy_ = gram_[r * r];
+  std::copy(gram_.begin() + static_cast<std::ptrdiff_t>(r * r + 1), gram_.end(), b_.begin());
+  gram_.resize(r * r);
+  gram_trace_ = Eigen::MatrixXd::Zero(paths_, paths_);
+  for (int p = 0; p < paths_; ++p)
+    for (int q = 0; q < paths_; ++q)
+      for (int i = 0; i < dim_; ++i)
+        gram_trace_(p, q) += gram_[static_cast<size_t>(p * dim_ + i) * r + static_cast<size_t>(q * dim_ + i)];
+}
+
+std::vector<double> DualKernel::square_root(const Eigen::MatrixXd& U) const {
+  const int H = paths_;
+  std::vector<double> l(static_cast<size_t>(H * H));
+  for (int i = 0; i < H; ++i)
+    for (int j = 0; j < H; ++j) l[static_cast<size_t>(i * H + j)] = U(i, j);
+  if (linalg::cholesky(H, l.data(), H)) return l;
+  // Semi-definite U (e.g. a pruned order parameter): L = V sqrt(max(D, 0)).
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(U);
+  const double tol = 1e-12 * std::max(1.0, es.eigenvalues().cwiseAbs().maxCoeff());
+  ATTN_REQUIRE(es.eigenvalues().minCoeff() >= -tol, NumericalError,
+               "the dual kernel form needs a positive semi-definite U_1 (smallest eigenvalue {})",
+               es.eigenvalues().minCoeff());
+  const Eigen::MatrixXd L = es.eigenvectors() * es.eigenvalues().cwiseMax(0.0).cwiseSqrt().asDiagonal();
+  for (int i = 0; i < H; ++i)
+    for (int j = 0; j < H; ++j) l[static_cast<size_t>(i * H + j)] = L(i, j);
+  return l;
+}
+
+void DualKernel::times_lprime(const double* in, std::size_t rows, const std::vector<double>& l, double* out) const {
+  // Each row is an (H × N0) block X; the result row is L^T X.
+  const std::size_t r = static_cast<std::size_t>(r_);
+  for (std::size_t rho = 0; rho < rows; ++rho)
+    linalg::gemm(true, false, paths_, dim_, paths_, 1.0, l.data(), paths_, in + rho * r, dim_, 0.0, out + rho * r, dim_);
+}
+
+void DualKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
+  ATTN_REQUIRE(U1.rows() == paths_ && U1.cols() == paths_, LibraryError, "internal: U_1 is {}×{}, expected {}×{}",
+               U1.rows(), U1.cols(), paths_, paths_);
+  ATTN_REQUIRE(temperature > 0, InputError, "the dual kernel form needs Temp > 0 (got {})", temperature);
+  U1_ = U1;
+  temperature_ = temperature;
+  const std::size_t r = static_cast<std::size_t>(r_);
+  l_ = square_root(U1);
+  // B' = B L' (B symmetric: rows of B' are L^T applied to rows of B, transposed) and Λ = L'^T B'.
+  std::vector<double> tmp(r * r);
+  times_lprime(gram_.data(), r, l_, tmp.data());  // tmp = (L'^T B)^T row-wise = rows of B L'... see below
+  // tmp[ρ,(a,i)] = Σ_π L[π,a] B[ρ,(π,i)] = (B L')[ρ,(a,i)]
+  bl_ = tmp;
+  // Λ[(a,i), σ] = Σ_π L[π,a] B'[(π,i), σ]: view B' as H blocks of (N0·r) values -> Λ = L^T · B'.
+  chol_.assign(r * r, 0.0);
+  linalg::gemm(true, false, paths_, dim_ * r_, paths_, 1.0, l_.data(), paths_, bl_.data(), dim_ * r_, 0.0,
+               chol_.data(), dim_ * r_);
+  for (std::size_t i = 0; i < r; ++i) chol_[i * r + i] += temperature;
+  for (std::size_t i = 0; i < r; ++i)  // symmetrise against round-off
+    for (std::size_t j = 0; j < i; ++j) chol_[i * r + j] = chol_[j * r + i] = 0.5 * (chol_[i * r + j] + chol_[j * r + i]);
+  if (!linalg::cholesky(r_, chol_.data(), r_))
+    throw NumericalError(fmt::format(
+        "Temp·I + L'^T B L' (r = {}, Temp = {}) is not positive definite in the dual kernel form", r_, temperature));
+  const double P = static_cast<double>(examples_);
+  log_det_ = (P - static_cast<double>(r_)) * std::log(temperature) + linalg::cholesky_logdet(r_, chol_.data(), r_);
+  // b̃ = L'^T b ; u = A^{-1} b̃ ; y^T K_T^{-1} y = (y^T y − b̃·u)/Temp
+  bt_.assign(r, 0.0);
+  linalg::gemm(true, false, paths_, dim_, paths_, 1.0, l_.data(), paths_, b_.data(), dim_, 0.0, bt_.data(), dim_);
+  std::vector<double> u = bt_;
+  linalg::cholesky_solve(r_, 1, chol_.data(), r_, u.data(), 1);
+  double btu = 0;
+  for (std::size_t i = 0; i < r; ++i) btu += bt_[i] * u[i];
+  data_fit_ = (yy_ - btu) / temperature;
+  // c = Ξ^T α = (b − B L' u)/Temp
+  c_ = b_;
+  linalg::gemm(false, false, r_, 1, r_, -1.0, bl_.data(), r_, u.data(), 1, 1.0, c_.data(), 1);
+  for (double& v : c_) v /= temperature;
+}
+
+Eigen::MatrixXd DualKernel::energy_gradient() {
+  // Ξ^T K_T^{-1} Ξ = (B − B' A^{-1} B'^T)/Temp with B' = B L'; only its block traces are needed:
+  // Σ_i (B' A^{-1} B'^T)[(π,i),(π',i)] = Σ_i Z[:,(π,i)]·Z[:,(π',i)] with Z = L_A^{-1} B'^T.
+  const std::size_t r = static_cast<std::size_t>(r_);
+  std::vector<double> z(r * r);
+  for (std::size_t i = 0; i < r; ++i)
+    for (std::size_t j = 0; j < r; ++j) z[i * r + j] = bl_[j * r + i];
+  linalg::lower_solve(r_, r_, chol_.data(), r_, z.data(), r_);
+  // Block traces of Z^T Z: view each row of Z as an (H × N0) block Y_k; Σ_k Y_k Y_k^T.
+  std::vector<double> g(static_cast<size_t>(paths_ * paths_), 0.0);
+  for (std::size_t k = 0; k < r; ++k)
+    linalg::gemm(false, true, paths_, paths_, dim_, 1.0, z.data() + k * r, dim_, z.data() + k * r, dim_, 1.0, g.data(),
+                 paths_);
+  Eigen::MatrixXd grad = gram_trace_;
+  for (int p = 0; p < paths_; ++p)
+    for (int q = 0; q < paths_; ++q) grad(p, q) -= g[static_cast<size_t>(p * paths_ + q)];
+  grad /= temperature_;
+  Eigen::Map<const RowMatrix> c(c_.data(), paths_, dim_);
+  grad -= c * c.transpose();
+  return 0.5 * (grad + grad.transpose());
+}
+
+PredictorMoments DualKernel::predict(const PathInputs& set) {
+  ATTN_REQUIRE(set.paths == paths_ && set.dim == dim_, InputError,
+               "the '{}' set has {} paths × {} features, the training set {} × {}", set.set_name, set.paths, set.dim,
+               paths_, dim_);
+  const std::int64_t m = set.local.size();
+  const std::size_t r = static_cast<std::size_t>(r_);
+  PredictorMoments out;
+  out.mean.assign(static_cast<size_t>(m), 0.0);
+  out.var.assign(static_cast<size_t>(m), 0.0);
+  if (m == 0) return out;
+  // f̄ = ξ* · (U_1 ⊗ I) c ;  σ² = ξ* (M − M R M) ξ*^T = Temp · v^T A^{-1} v with v = L'^T ξ*.
+  Eigen::Map<const RowMatrix> c(c_.data(), paths_, dim_);
+  const RowMatrix w = U1_ * c;
+  std::vector<double> v(static_cast<size_t>(m) * r);
+  times_lprime(set.xt.data(), static_cast<size_t>(m), l_, v.data());
+  for (double& x : v) x *= scale_;
+  // Z = L_A^{-1} V^T  [r × m]
+  std::vector<double> z(r * static_cast<size_t>(m));
+  for (std::int64_t q = 0; q < m; ++q)
+    for (std::size_t i = 0; i < r; ++i) z[i * static_cast<size_t>(m) + static_cast<size_t>(q)] = v[static_cast<size_t>(q) * r + i];
+  linalg::lower_solve(r_, static_cast<int>(m), chol_.data(), r_, z.data(), static_cast<int>(m));
+  for (std::int64_t q = 0; q < m; ++q) {
+    Eigen::Map<const RowMatrix> x(set.row(q), paths_, dim_);
+    out.mean[static_cast<size_t>(q)] = scale_ * x.cwiseProduct(w).sum();
+    double s = 0;
+    for (std::size_t i = 0; i < r; ++i) {
+      const double zi = z[i * static_cast<size_t>(m) + static_cast<size_t>(q)];
+      s += zi * zi;
+    }
+    out.var[static_cast<size_t>(q)] = temperature_ * s;
+  }
+  return out;
+}
+
+std::vector<double> DualKernel::alignment(const Eigen::MatrixXd& U1, int k) {
+  // The non-zero eigenpairs of K = Ξ L' L'^T Ξ^T come from Λ = L'^T B L' = W D W^T:
+  // v_k = Ξ L' w_k / sqrt(d_k), so v_k·y = w_k·b̃ / sqrt(d_k) with b̃ = L'^T b.
+  const std::size_t r = static_cast<std::size_t>(r_);
+  const std::vector<double> l = square_root(U1);
+  std::vector<double> bl(r * r), lambda(r * r), bt(r);
+  times_lprime(gram_.data(), r, l, bl.data());
+  linalg::gemm(true, false, paths_, dim_ * r_, paths_, 1.0, l.data(), paths_, bl.data(), dim_ * r_, 0.0, lambda.data(),
+               dim_ * r_);
+  linalg::gemm(true, false, paths_, dim_, paths_, 1.0, l.data(), paths_, b_.data(), dim_, 0.0, bt.data(), dim_);
+  std::vector<double> values, vectors;
+  linalg::symmetric_eigen(r_, lambda.data(), r_, values, vectors);
+  std::vector<double> overlap;
+  const double top = values.empty() ? 0.0 : values.back();
+  for (int j = r_ - 1; j >= 0 && static_cast<int>(overlap.size()) < k; --j) {
+    const double d = values[static_cast<size_t>(j)];
+    if (d <= 1e-12 * top) break;  // beyond the kernel's rank
+    double dot = 0;
+    for (std::size_t i = 0; i < r; ++i) dot += vectors[i * r + static_cast<size_t>(j)] * bt[i];
+    overlap.push_back(std::abs(dot) / std::sqrt(d * static_cast<double>(examples_)));
+  }
+  return overlap;
+}
+
+}  // namespace attnpaths

@@ -1,0 +1,44 @@
+// Dual (feature-space) form of the renormalised kernel (theory.md §7), for P > r = N0·H_tot:
+// the Gram B = Ξ^T Ξ [r×r], b = Ξ^T y and y^T y are sums over examples (sharded + allreduce), after
+// which every evaluation is O(r³) on every rank, independent of P. With U_1 = L L^T, L' = L ⊗ I,
+// Λ = L'^T B L' and A = Temp·I + Λ:
+//   K_T^{-1} = (I − Ξ L' A^{-1} L'^T Ξ^T)/Temp                       (Woodbury)
+//   log det K_T = (P − r) log Temp + log det A                        (determinant lemma)
+#pragma once
+
+#include "attnpaths/kernels/renormalized_kernel.hpp"
+
+namespace attnpaths {
+
+class DualKernel final : public RenormalizedKernel {
+ public:
+  DualKernel(const PathInputs& train, double sigma0_sq, const Comm& comm);
+  KernelForm form() const override { return KernelForm::dual; }
+  void factor(const Eigen::MatrixXd& U1, double temperature) override;
+  double log_det() const override { return log_det_; }
+  double data_fit() const override { return data_fit_; }
+  Eigen::MatrixXd energy_gradient() override;
+  PredictorMoments predict(const PathInputs& set) override;
+  std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
+
+ private:
+  // L with U = L L^T (Cholesky; symmetric square root if U is only semi-definite), row-major H×H.
+  std::vector<double> square_root(const Eigen::MatrixXd& U) const;
+  // out[ρ, (a,i)] = Σ_π in[ρ, (π,i)] L[π,a] for `rows` rows of length r  (right-multiply by L').
+  void times_lprime(const double* in, std::size_t rows, const std::vector<double>& l, double* out) const;
+
+  int r_;
+  std::vector<double> gram_, b_;  // B [r×r], b [r]  (scaled inputs)
+  double yy_ = 0;
+  Eigen::MatrixXd gram_trace_;    // Σ_i B[(π,i),(π',i)]
+  // state of the last factor()
+  Eigen::MatrixXd U1_;
+  double temperature_ = 0, log_det_ = 0, data_fit_ = 0;
+  std::vector<double> l_;         // L, row-major H×H
+  std::vector<double> bl_;        // B L'  [r×r]
+  std::vector<double> chol_;      // Cholesky factor of A = Temp·I + L'^T B L'
+  std::vector<double> bt_;        // b̃ = L'^T b
+  std::vector<double> c_;         // Ξ^T α
+};
+
+}  // namespace attnpaths

@@ -1,0 +1,75 @@
+// The renormalised kernel of the training set (theory.md §3.1) and everything computed from its
+// factorisation at (U_1, Temp): the energy (§3.3), its gradient (§3.4), the predictor moments
+// (§3.6) and the kernel–label alignment (§3.7). Two forms (§7), chosen automatically:
+//   primal: K = Ξ (U_1 ⊗ I) Ξ^T as a distributed P×P PETSc matrix, ScaLAPACK Cholesky (P ≤ r);
+//   dual:   the r×r Gram B = Ξ^T Ξ (r = N0·H_tot), Woodbury and the determinant lemma (P > r).
+// Ξ holds the scaled path inputs ξ_π = sqrt(σ0²/(N0·H_tot)) x̃_π; the P×P path-pair kernels C_ππ'
+// are never formed: U_1 is contracted with Ξ first.
+#pragma once
+
+#include <Eigen/Dense>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "attnpaths/core/comm.hpp"
+#include "attnpaths/model/path_inputs.hpp"
+
+namespace attnpaths {
+
+enum class KernelForm { automatic, primal, dual };
+std::string to_string(KernelForm f);
+KernelForm parse_kernel_form(const std::string& s);  // "auto" | "primal" | "dual"
+
+// Predictor mean f̄ and variance σ² (theory.md §3.6) on the local rows of one example set.
+struct PredictorMoments {
+  std::vector<double> mean, var;
+};
+
+class RenormalizedKernel {
+ public:
+  virtual ~RenormalizedKernel() = default;
+  virtual KernelForm form() const = 0;
+  int paths() const { return paths_; }
+  std::int64_t examples() const { return examples_; }
+  std::int64_t features() const { return static_cast<std::int64_t>(paths_) * dim_; }  // r
+
+  // Factorises K_T = K(U_1) + Temp·I (collective). Throws NumericalError if K_T is not PD.
+  virtual void factor(const Eigen::MatrixXd& U1, double temperature) = 0;
+  // After factor(): log det K_T and the data fit y^T K_T^{-1} y; E = log_det() + data_fit().
+  virtual double log_det() const = 0;
+  virtual double data_fit() const = 0;
+  // After factor(): ∂E/∂U_1 = Σ_i Ξ_i^T (K_T^{-1} − α α^T) Ξ_i, α = K_T^{-1} y (symmetric H_tot×H_tot).
+  virtual Eigen::MatrixXd energy_gradient() = 0;
+  // After factor(): f̄ = y^T K_T^{-1} k*, σ² = K** − k*^T K_T^{-1} k* on the local rows of `set`.
+  virtual PredictorMoments predict(const PathInputs& set) = 0;
+  // |v_k·y|/sqrt(P) for the top-k eigenvectors v_k of K(U_1) (no Temp), by decreasing eigenvalue
+  // (fewer if the kernel's rank is smaller). Independent of factor().
+  virtual std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) = 0;
+
+  // Train–train kernel Σ_ππ' U_ππ' C_ππ' (no Temp) restricted to the global example indices
+  // `subset`, [m×m] row-major, on every rank (for figures; m small). U = e_π e_π^T gives C_ππ.
+  std::vector<double> kernel_block(const Eigen::MatrixXd& U, const std::vector<std::int64_t>& subset) const;
+
+ protected:
+  RenormalizedKernel(const PathInputs& train, double sigma0_sq, const Comm& comm);
+  const PathInputs& train_;
+  const Comm& comm_;
+  double scale_;  // x̃ -> ξ
+  int paths_, dim_;
+  std::int64_t examples_;
+};
+
+// Builds the kernel of `train` (its path inputs, sharded over `comm`). `automatic` picks primal
+// when P ≤ r = N0·H_tot, else dual. The Comm and PathInputs must outlive the kernel.
+std::unique_ptr<RenormalizedKernel> make_renormalized_kernel(KernelForm form, const PathInputs& train,
+                                                             double sigma0_sq, const Comm& comm);
+
+// The form `automatic` resolves to for P examples and r = N0·H_tot features.
+KernelForm resolve_kernel_form(KernelForm requested, std::int64_t P, std::int64_t r);
+
+// sqrt(σ0²/(N0·H_tot)): the scale from x̃ to ξ (theory.md §1.3).
+double path_input_scale(double sigma0_sq, int N0, int paths);
+
+}  // namespace attnpaths

@@ -1,0 +1,214 @@
+// Attention scores, softmax/hardmax and readouts (theory.md §1.1–1.2).
+//
+// Both styles are evaluated as A[s,t] = left_s · right_t with per-token rows computed for a whole
+// block of examples by one BLAS-3 product per head:
+//   "w":  left = X W           (rows x_s^T W),            right = X          (d = N0)
+//   "qk": left = X K^T / √G    (rows (K x_s)^T / √G),     right = X Q^T      (d = G)
+// so that A[s,t] = x_s^T W x_t, resp. (K x_s)·(Q x_t)/√G. The T×T dot products of each example and
+// the normalisation over the key index s run in parallel over examples (OpenMP).
+#include "attnpaths/model/attention.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <vector>
+
+#include "attnpaths/core/error.hpp"
+#include "attnpaths/core/linalg.hpp"
+
+namespace attnpaths {
+
+namespace {
+
+std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+
+// Below this many examples the per-example work runs on the calling thread: a parallel region for
+// one example costs more than it saves (and much more on a loaded machine).
+constexpr std::int64_t min_parallel_examples = 8;
+
+// Checks that `head` exists in `layer` and that its weights have the shapes of io.md §1.
+void check_head(const AttentionLayer& layer, int head, int N0) {
+  ATTN_REQUIRE(head >= 0 && head < layer.heads, InputError, "attention: head {} requested from a layer of {} heads",
+               head, layer.heads);
+  const std::size_t n0 = sz(N0), h = sz(layer.heads);
+  if (layer.style == AttentionStyle::w) {
+    ATTN_REQUIRE(layer.w.size() == h * n0 * n0, InputError,
+                 "attention: style \"w\" layer holds {} weights, expected H·N0·N0 = {}·{}·{}", layer.w.size(),
+                 layer.heads, N0, N0);
+  } else {
+    const std::size_t g = sz(layer.qk_dim);
+    ATTN_REQUIRE(layer.qk_dim > 0 && layer.q.size() == h * g * n0 && layer.k.size() == h * g * n0, InputError,
+                 "attention: style \"qk\" layer holds q {} and k {} weights, expected H·G·N0 = {}·{}·{} each",
+                 layer.q.size(), layer.k.size(), layer.heads, layer.qk_dim, N0);
+  }
+}
+
+void check_rows(std::int64_t examples, int T) {
+  ATTN_REQUIRE(examples >= 0 && T > 0 && examples * T <= INT_MAX, InputError,
+               "attention: a block of {} examples × {} tokens is too large for one BLAS call", examples, T);
+}
+
+double dot(const double* a, const double* b, int n) {
+  double s = 0.0;
+#pragma omp simd reduction(+ : s)
+  for (int i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// a [T×T] = l [T×d] · r [T×d]^T (row-major): a[s*T + t] = l_s · r_t. Four keys at a time, so that
+// every r_t is loaded once per four dot products.
+void scores_lrt(const double* l, const double* r, int T, int d, double* a) {
+  const std::size_t n = sz(d);
+  int s = 0;
+  for (; s + 4 <= T; s += 4) {
+    const double* l0 = l + sz(s) * n;
+    const double *l1 = l0 + n, *l2 = l1 + n, *l3 = l2 + n;
+    for (int t = 0; t < T; ++t) {
+      const double* rt = r + sz(t) * n;
+      double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+      for (int j = 0; j < d; ++j) {
+        const double v = rt[j];
+        a0 += l0[j] * v;
+        a1 += l1[j] * v;
+        a2 += l2[j] * v;
+        a3 += l3[j] * v;
+      }
+      a[s * T + t] = a0;
+      a[(s + 1) * T + t] = a1;
+      a[(s + 2) * T + t] = a2;
+      a[(s + 3) * T + t] = a3;
+    }
+  }
+  for (; s < T; ++s)
+    for (int t = 0; t < T; ++t) a[s * T + t] = dot(l + sz(s) * n, r + sz(t) * n, d);
+}
+
+// Normalises the scores of one query over the keys s = 0..T-1 (stride between keys: `stride`).
+// Softmax is stabilised by subtracting the max; hardmax puts 1 at the first arg-max.
+void normalise_over_keys(Nonlinearity nonlinearity, double* a, int T, int stride) {
+  int arg = 0;
+  double top = a[0];
+  for (int s = 1; s < T; ++s)
+    if (a[s * stride] > top) {
+      top = a[s * stride];
+      arg = s;
+    }
+  if (nonlinearity == Nonlinearity::hardmax) {
+    for (int s = 0; s < T; ++s) a[s * stride] = s == arg ? 1.0 : 0.0;
+    return;
+  }
+  double sum = 0.0;
+  for (int s = 0; s < T; ++s) {
+    a[s * stride] = std::exp(a[s * stride] - top);
+    sum += a[s * stride];
+  }
+  const double inv = 1.0 / sum;
+  for (int s = 0; s < T; ++s) a[s * stride] *= inv;
+}
+
+}  // namespace
+
+void attention_matrices(const AttentionLayer& layer, int head, Nonlinearity nonlinearity, const double* x,
+                        std::int64_t examples, int T, int N0, double* omega) {
+  check_head(layer, head, N0);
+  check_rows(examples, T);
+  if (examples == 0) return;
+  const int rows = static_cast<int>(examples * T);
+  std::vector<double> left, right_store;
+  const double* right = x;
+  int d = N0;
+  if (layer.style == AttentionStyle::w) {
+    // left = X W  [examples·T × N0]
+    const double* w = layer.w.data() + sz(head) * sz(N0) * sz(N0);
+    left.resize(sz(rows) * sz(N0));
+    linalg::gemm(false, false, rows, N0, N0, 1.0, x, N0, w, N0, 0.0, left.data(), N0);
+  } else {
+    // left = X K^T / √G, right = X Q^T  [examples·T × G]
+    const int G = layer.qk_dim;
+    d = G;
+    const double* q = layer.q.data() + sz(head) * sz(G) * sz(N0);
+    const double* k = layer.k.data() + sz(head) * sz(G) * sz(N0);
+    left.resize(sz(rows) * sz(G));
+    right_store.resize(sz(rows) * sz(G));
+    linalg::gemm(false, true, rows, G, N0, 1.0 / std::sqrt(static_cast<double>(G)), x, N0, k, N0, 0.0, left.data(), G);
+    linalg::gemm(false, true, rows, G, N0, 1.0, x, N0, q, N0, 0.0, right_store.data(), G);
+    right = right_store.data();
+  }
+  const std::size_t tt = sz(T) * sz(T), td = sz(T) * sz(d);
+#pragma omp parallel for schedule(static) if (examples >= min_parallel_examples)
+  for (std::int64_t mu = 0; mu < examples; ++mu) {
+    const double* l = left.data() + sz(mu) * td;
+    const double* r = right + sz(mu) * td;
+    double* om = omega + sz(mu) * tt;
+    scores_lrt(l, r, T, d, om);
+    for (int t = 0; t < T; ++t) normalise_over_keys(nonlinearity, om + t, T, T);
+  }
+}
+
+void attention_matrix(const AttentionLayer& layer, int head, Nonlinearity nonlinearity, const double* x, int T,
+                      int N0, double* omega) {
+  attention_matrices(layer, head, nonlinearity, x, 1, T, N0, omega);
+}
+
+void readout_vector(Readout readout, const double* omega, int T, double* omega_vec) {
+  switch (readout) {
+    case Readout::last_token:  // ω_s = Ω_{s,T-1}
+      for (int s = 0; s < T; ++s) omega_vec[s] = omega[s * T + T - 1];
+      return;
+    case Readout::first_token:  // ω_s = Ω_{s,0}
+      for (int s = 0; s < T; ++s) omega_vec[s] = omega[s * T];
+      return;
+    case Readout::mean:  // ω_s = (1/T) Σ_t Ω_{st}
+      for (int s = 0; s < T; ++s) {
+        double sum = 0.0;
+        for (int t = 0; t < T; ++t) sum += omega[s * T + t];
+        omega_vec[s] = sum / T;
+      }
+      return;
+  }
+}
+
+void readout_vectors(const AttentionLayer& layer, int head, Nonlinearity nonlinearity, Readout readout,
+                     const double* x, std::int64_t examples, int T, int N0, double* omega_vec) {
+  check_head(layer, head, N0);
+  check_rows(examples, T);
+  if (examples == 0) return;
+  if (readout == Readout::mean) {
+    std::vector<double> omega(sz(examples) * sz(T) * sz(T));
+    attention_matrices(layer, head, nonlinearity, x, examples, T, N0, omega.data());
+    for (std::int64_t mu = 0; mu < examples; ++mu)
+      readout_vector(readout, omega.data() + sz(mu) * sz(T) * sz(T), T, omega_vec + sz(mu) * sz(T));
+    return;
+  }
+  // One query t* per example: A[s,t*] = x_s · r with r = W x_{t*} ("w") or K^T Q x_{t*} / √G ("qk").
+  const int query = readout == Readout::last_token ? T - 1 : 0;
+  const int n = static_cast<int>(examples);
+  const std::size_t tn = sz(T) * sz(N0);
+  std::vector<double> xq(sz(n) * sz(N0)), r(sz(n) * sz(N0));
+  for (int mu = 0; mu < n; ++mu)
+    std::copy_n(x + sz(mu) * tn + sz(query) * sz(N0), N0, xq.data() + sz(mu) * sz(N0));
+  if (layer.style == AttentionStyle::w) {
+    const double* w = layer.w.data() + sz(head) * sz(N0) * sz(N0);
+    linalg::gemm(false, true, n, N0, N0, 1.0, xq.data(), N0, w, N0, 0.0, r.data(), N0);  // r_μ = (W x_t*)^T
+  } else {
+    const int G = layer.qk_dim;
+    const double* q = layer.q.data() + sz(head) * sz(G) * sz(N0);
+    const double* k = layer.k.data() + sz(head) * sz(G) * sz(N0);
+    std::vector<double> qx(sz(n) * sz(G));
+    linalg::gemm(false, true, n, G, N0, 1.0, xq.data(), N0, q, N0, 0.0, qx.data(), G);  // (Q x_t*)^T
+    linalg::gemm(false, false, n, N0, G, 1.0 / std::sqrt(static_cast<double>(G)), qx.data(), G, k, N0, 0.0, r.data(),
+                 N0);  // (K^T Q x_t*)^T / √G
+  }
+#pragma omp parallel for schedule(static) if (n >= min_parallel_examples)
+  for (int mu = 0; mu < n; ++mu) {
+    const double* xm = x + sz(mu) * tn;
+    double* v = omega_vec + sz(mu) * sz(T);
+    for (int s = 0; s < T; ++s) v[s] = dot(xm + sz(s) * sz(N0), r.data() + sz(mu) * sz(N0), N0);
+    normalise_over_keys(nonlinearity, v, T, 1);
+  }
+}
+
+}  // namespace attnpaths

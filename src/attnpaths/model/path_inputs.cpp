@@ -1,0 +1,149 @@
+// Attention-path inputs (theory.md §1.3): token weights a_π computed backwards through the layers,
+//   v^{(L)}_{h_L} = ω^{L,h_L},   v^{(l)}_{(h_l,H)} = Ω^{l,h_l} v^{(l+1)}_H   (l = L-1 .. 1),   a = v^{(1)},
+// with the flattened path index row-major, layer-1 head slowest; then x̃_π = Σ_s a_π[s] x_s (unscaled).
+#include "attnpaths/model/path_inputs.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "attnpaths/core/error.hpp"
+#include "attnpaths/model/attention.hpp"
+
+namespace attnpaths {
+
+namespace {
+
+std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+
+// Rows of a block: about this many tokens per BLAS-3 call (X_block [nb·T × N0] · W [N0 × N0]).
+constexpr std::int64_t block_tokens = 4096;
+
+// The attention of a block of examples: full Ω^{l,h} [nb, T, T] for the layers l < L and the
+// readout vectors ω^{L,h} [nb, T] of the last layer.
+struct BlockAttention {
+  std::vector<std::vector<std::vector<double>>> full;  // [l][h] for l = 0..L-2
+  std::vector<std::vector<double>> last;               // [h]
+
+  void compute(const AttentionSpec& att, const double* x, std::int64_t nb, int T, int N0) {
+    const int L = att.depth();
+    full.resize(sz(L - 1));
+    for (int l = 0; l + 1 < L; ++l) {
+      const auto& layer = att.layers[sz(l)];
+      full[sz(l)].resize(sz(layer.heads));
+      for (int h = 0; h < layer.heads; ++h) {
+        auto& om = full[sz(l)][sz(h)];
+        om.resize(sz(nb) * sz(T) * sz(T));
+        attention_matrices(layer, h, att.nonlinearity, x, nb, T, N0, om.data());
+      }
+    }
+    const auto& layer = att.layers[sz(L - 1)];
+    last.resize(sz(layer.heads));
+    for (int h = 0; h < layer.heads; ++h) {
+      last[sz(h)].resize(sz(nb) * sz(T));
+      readout_vectors(layer, h, att.nonlinearity, att.readout, x, nb, T, N0, last[sz(h)].data());
+    }
+  }
+};
+
+// Token weights a [H_tot × T] of example `mu` of the block (theory.md §1.3, backward recursion).
+// `cur` and `next` are workspaces (resized as needed).
+void path_weights(const AttentionSpec& att, const BlockAttention& block, std::int64_t mu, int T, double* a,
+                  std::vector<double>& cur, std::vector<double>& next) {
+  const int L = att.depth();
+  const std::size_t t = sz(T);
+  int M = att.layers[sz(L - 1)].heads;  // number of partial paths (h_{l+1}, …, h_L)
+  cur.resize(sz(M) * t);
+  for (int h = 0; h < M; ++h) std::copy_n(block.last[sz(h)].data() + sz(mu) * t, T, cur.data() + sz(h) * t);
+  for (int l = L - 2; l >= 0; --l) {
+    const int Hl = att.layers[sz(l)].heads;
+    next.resize(sz(Hl) * sz(M) * t);
+    for (int h = 0; h < Hl; ++h) {
+      const double* om = block.full[sz(l)][sz(h)].data() + sz(mu) * t * t;  // Ω^{l,h}[s*T + t]
+      for (int m = 0; m < M; ++m) {
+        const double* v = cur.data() + sz(m) * t;
+        double* out = next.data() + (sz(h) * sz(M) + sz(m)) * t;
+        for (int s = 0; s < T; ++s) {
+          const double* row = om + sz(s) * t;
+          double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+          for (int u = 0; u < T; ++u) acc += row[u] * v[u];
+          out[s] = acc;
+        }
+      }
+    }
+    cur.swap(next);
+    M *= Hl;
+  }
+  std::copy(cur.begin(), cur.end(), a);
+}
+
+// x̃_π = Σ_s a_π[s] x_s for every path: xt [H_tot × N0].
+void propagate(const double* a, int paths, const double* x, int T, int N0, double* xt) {
+  for (int pi = 0; pi < paths; ++pi) {
+    double* out = xt + sz(pi) * sz(N0);
+    std::fill_n(out, N0, 0.0);
+    for (int s = 0; s < T; ++s) {
+      const double w = a[sz(pi) * sz(T) + sz(s)];
+      const double* xs = x + sz(s) * sz(N0);
+#pragma omp simd
+      for (int i = 0; i < N0; ++i) out[i] += w * xs[i];
+    }
+  }
+}
+
+void check_attention(const AttentionSpec& att) {
+  ATTN_REQUIRE(att.depth() >= 1, InputError, "path inputs: the attention has no layers (L = 0)");
+  for (int l = 0; l < att.depth(); ++l)
+    ATTN_REQUIRE(att.layers[sz(l)].heads >= 1, InputError, "path inputs: layer {} has {} heads", l + 1,
+                 att.layers[sz(l)].heads);
+}
+
+}  // namespace
+
+void path_token_weights(const AttentionSpec& attention, const double* x, int T, int N0, double* a) {
+  check_attention(attention);
+  BlockAttention block;
+  block.compute(attention, x, 1, T, N0);
+  std::vector<double> cur, next;
+  path_weights(attention, block, 0, T, a, cur, next);
+}
+
+PathInputs compute_path_inputs(const ExampleSet& set, const AttentionSpec& attention, int T, int N0) {
+  check_attention(attention);
+  const std::int64_t n = set.local.size();
+  ATTN_REQUIRE(set.x.size() == sz(n) * sz(T) * sz(N0) && set.y.size() == sz(n), InputError,
+               "path inputs: example set '{}' holds {} x values and {} targets for {} local examples of {} tokens × {} "
+               "features",
+               set.name, set.x.size(), set.y.size(), n, T, N0);
+  PathInputs out;
+  out.set_name = set.name;
+  out.count = set.count;
+  out.local = set.local;
+  out.paths = attention.paths();
+  out.dim = N0;
+  out.y = set.y;
+  out.xt.assign(sz(n) * sz(out.paths) * sz(N0), 0.0);
+
+  const std::int64_t nb_max = std::max<std::int64_t>(1, block_tokens / T);
+  const std::size_t per_example = sz(T) * sz(N0), per_path_row = sz(out.paths) * sz(N0);
+  BlockAttention block;
+  for (std::int64_t b0 = 0; b0 < n; b0 += nb_max) {
+    const std::int64_t nb = std::min(nb_max, n - b0);
+    const double* xb = set.x.data() + sz(b0) * per_example;
+    block.compute(attention, xb, nb, T, N0);
+#pragma omp parallel if (nb >= 8)
+    {
+      std::vector<double> a(sz(out.paths) * sz(T)), cur, next;
+#pragma omp for schedule(static)
+      for (std::int64_t mu = 0; mu < nb; ++mu) {
+        path_weights(attention, block, mu, T, a.data(), cur, next);
+        propagate(a.data(), out.paths, xb + sz(mu) * per_example, T, N0, out.xt.data() + sz(b0 + mu) * per_path_row);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace attnpaths

@@ -1,0 +1,85 @@
+#include "attnpaths/sampler/chain.hpp"
+
+#include <cmath>
+
+#include "attnpaths/core/error.hpp"
+
+namespace attnpaths {
+
+Chain::Chain(LogDensity& target, const ChainOptions& options, std::uint64_t seed, int chain)
+    : target_(target),
+      options_(options),
+      rng_(seed, RngDomain::sampler, static_cast<std::uint64_t>(chain)),
+      nuts_(target, options.nuts),
+      window_(options.warmup, target.dimension()) {
+  ATTN_REQUIRE(options.target_accept > 0 && options.target_accept < 1, InputError,
+               "target acceptance must lie in (0, 1) (got {})", options.target_accept);
+  ATTN_REQUIRE(options.warmup >= 0 && options.draws >= 1, InputError, "need warm-up ≥ 0 and draws ≥ 1 (got {}, {})",
+               options.warmup, options.draws);
+  step_adaptation_.target = options.target_accept;
+  q_.assign(static_cast<std::size_t>(target.dimension()), 0.0);
+  inv_metric_.assign(q_.size(), 1.0);
+}
+
+void Chain::initialise() {
+  target_.draw_initial(rng_, q_.data());
+  step_size_ = nuts_.find_step_size(q_, options_.initial_step_size, inv_metric_, rng_);
+  step_adaptation_.set_mu(std::log(10 * step_size_));
+  step_adaptation_.restart();
+  iteration_ = 0;
+}
+
+NutsStats Chain::iterate() {
+  const bool warmup = warming_up();
+  NutsStats s = nuts_.transition(q_, step_size_, inv_metric_, rng_);
+  if (warmup) {
+    step_size_ = step_adaptation_.learn(s.accept_stat);
+    if (window_.learn(q_, inv_metric_)) {
+      step_size_ = nuts_.find_step_size(q_, step_size_, inv_metric_, rng_);
+      step_adaptation_.set_mu(std::log(10 * step_size_));
+      step_adaptation_.restart();
+    }
+  }
+  ++iteration_;
+  if (warmup && iteration_ == options_.warmup) step_size_ = step_adaptation_.final_step_size();
+  return s;
+}
+
+ChainState Chain::state() {
+  ChainState s;
+  s.iteration = iteration_;
+  s.position = q_;
+  s.rng = rng_.state();
+  s.step_size = step_size_;
+  s.step_adaptation = step_adaptation_.state();
+  s.window = window_.state();
+  s.inv_metric = inv_metric_;
+  if (warming_up()) {
+    s.welford_mean = window_.mean();
+    s.welford_m2 = window_.m2();
+  }
+  s.gradient_evaluations = gradient_evaluations();
+  return s;
+}
+
+void Chain::restore(const ChainState& s) {
+  const auto n = q_.size();
+  ATTN_REQUIRE(s.position.size() == n && s.inv_metric.size() == n, InputError,
+               "checkpoint holds a chain of dimension {}, this run has {}", s.position.size(), n);
+  iteration_ = s.iteration;
+  q_ = s.position;
+  rng_.set_state(s.rng);
+  step_size_ = s.step_size;
+  step_adaptation_.set_state(s.step_adaptation);
+  window_.set_state(s.window);
+  inv_metric_ = s.inv_metric;
+  if (warming_up()) {
+    ATTN_REQUIRE(s.welford_mean.size() == n && s.welford_m2.size() == n, InputError,
+                 "checkpoint taken during warm-up lacks the metric estimator");
+    window_.mean() = s.welford_mean;
+    window_.m2() = s.welford_m2;
+  }
+  evaluations_offset_ = s.gradient_evaluations - target_.evaluations();
+}
+
+}  // namespace attnpaths

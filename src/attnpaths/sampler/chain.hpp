@@ -1,0 +1,69 @@
+// One Markov chain: NUTS transitions with Stan's warm-up (step-size dual averaging, windowed diagonal
+// metric), and its complete state for exact checkpoint/resume.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "attnpaths/core/rng.hpp"
+#include "attnpaths/sampler/adaptation.hpp"
+#include "attnpaths/sampler/nuts.hpp"
+#include "attnpaths/sampler/posterior.hpp"
+
+namespace attnpaths {
+
+struct ChainOptions {
+  std::int64_t warmup = 1000;
+  std::int64_t draws = 1000;
+  double target_accept = 0.8;
+  double initial_step_size = 1.0;
+  NutsOptions nuts;
+};
+
+// Everything a chain needs to continue bit for bit (io.md §3 /checkpoint).
+struct ChainState {
+  std::int64_t iteration = 0;  // iterations done (warm-up + draws)
+  std::vector<double> position;
+  RandomStream::State rng;
+  double step_size = 0;
+  StepSizeAdaptation::State step_adaptation;
+  WindowedVarianceAdaptation::State window;
+  std::vector<double> inv_metric, welford_mean, welford_m2;
+  std::int64_t gradient_evaluations = 0;
+};
+
+class Chain {
+ public:
+  // The chain's random stream is keyed by (seed, RngDomain::sampler, chain): never by rank.
+  Chain(LogDensity& target, const ChainOptions& options, std::uint64_t seed, int chain);
+  // Iteration 0: initial point drawn from the prior, unit metric, Stan's step-size search.
+  void initialise();
+  // One iteration (with adaptation while warming up); returns its statistics.
+  NutsStats iterate();
+
+  std::int64_t iteration() const { return iteration_; }
+  bool warming_up() const { return iteration_ < options_.warmup; }
+  bool done() const { return iteration_ >= options_.warmup + options_.draws; }
+  const std::vector<double>& position() const { return q_; }
+  double step_size() const { return step_size_; }
+  RandomStream& rng() { return rng_; }
+  const std::vector<double>& inv_metric() const { return inv_metric_; }
+  std::int64_t gradient_evaluations() const { return target_.evaluations() + evaluations_offset_; }
+
+  ChainState state();
+  void restore(const ChainState& s);
+
+ private:
+  LogDensity& target_;
+  ChainOptions options_;
+  RandomStream rng_;
+  Nuts nuts_;
+  StepSizeAdaptation step_adaptation_;
+  WindowedVarianceAdaptation window_;
+  std::vector<double> q_, inv_metric_;
+  double step_size_ = 1;
+  std::int64_t iteration_ = 0;
+  std::int64_t evaluations_offset_ = 0;
+};
+
+}  // namespace attnpaths

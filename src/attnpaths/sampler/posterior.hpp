@@ -1,0 +1,121 @@
+// Log-posterior densities sampled by NUTS (theory.md §2, §4), evaluated collectively by the K example
+// shards of one chain group.
+//
+//   joint       p(Θ|D) ∝ exp(−Σ_μ (f(x^μ;Θ) − y^μ)²/(2 Temp) − prior)  over ALL weights (theory.md §2). The
+//               gradient uses the path factorisation (theory.md §4): example part O(P_local·H_tot·N0),
+//               reduced to g_π = Σ_μ r_μ x̃^μ_π; weight part O(H_tot·w0·N0 + Σ_l H_l⋯H_L·w_l·w_{l-1}).
+//   v0-marginal the same posterior with V0 integrated out in closed form (f is linear in V0): the
+//               marginal likelihood is N(y; 0, K(U^s) + Temp·I) with the renormalised kernel
+//               K(U^s) = Σ_ππ' U^s_ππ' C_ππ' of the SAMPLED order parameter (theory.md §3.1). NUTS then
+//               runs over V_1..V_L, a only; V0 (through u) is drawn exactly from its Gaussian conditional
+//               at every draw. Same posterior, no Temp-stiff directions: much faster mixing at small Temp.
+//   path-weights the v0-marginal posterior in the exact low-dimensional parametrisation of W of
+//               model/network.hpp PathWeightFactors: every weight direction that does not change W is
+//               integrated out too, leaving w_L + Σ_l H_l·n_l·w_{l-1} coordinates (O(H_tot·w) instead of
+//               O(H·w²)); the law of (U^s, f) is unchanged. The one to use at large widths.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "attnpaths/core/comm.hpp"
+#include "attnpaths/core/rng.hpp"
+#include "attnpaths/model/network.hpp"
+#include "attnpaths/model/path_inputs.hpp"
+
+namespace attnpaths {
+
+// A differentiable log density on R^n, evaluated collectively on its communicator.
+class LogDensity {
+ public:
+  virtual ~LogDensity() = default;
+  virtual std::int64_t dimension() const = 0;
+  // log density (up to a constant) at theta; writes its gradient into grad (size n).
+  virtual double evaluate(const double* theta, double* grad) = 0;
+  // Prior draw (initial point); every rank of the group draws the same numbers.
+  virtual void draw_initial(RandomStream& rng, double* theta) const;
+  std::int64_t evaluations() const { return evaluations_; }
+
+ protected:
+  std::int64_t evaluations_ = 0;
+  std::vector<double> prior_sd_;  // per-coordinate prior standard deviation (for draw_initial)
+};
+
+// Canonical reduction over the P training examples of a chain group, bitwise independent of the
+// number of shards K: the examples are cut into `blocks` fixed blocks (block_range), partial sums are
+// formed per block in example order, and blocks are added along a fixed binary tree. Shard k owns the
+// blocks block_range(blocks, k, K). With K a power of two dividing `blocks`, each shard reduces its
+// subtree and only K partials are exchanged; otherwise every block partial is gathered.
+class ExampleBlocks {
+ public:
+  ExampleBlocks(std::int64_t examples, int blocks, const Comm& shard);
+  Range local() const { return local_; }           // examples owned by this shard
+  int local_blocks() const { return static_cast<int>(owned_.size()); }
+  Range block(int i) const { return owned_[static_cast<std::size_t>(i)]; }  // i-th owned block (global rows)
+  // partials [local_blocks × m] → out [m] = tree sum over all blocks (identical on every shard).
+  void reduce(const std::vector<double>& partials, int m, double* out) const;
+
+ private:
+  const Comm& shard_;
+  int blocks_;
+  int first_block_ = 0;
+  std::vector<Range> owned_;
+  Range local_;
+  bool subtree_ = false;
+};
+
+// Keeps only the rows `rows` (global indices) of path inputs distributed over `shard` (any split).
+PathInputs redistribute_rows(const PathInputs& in, Range rows, const Comm& shard);
+
+class JointPosterior : public LogDensity {
+ public:
+  // train: path inputs of the local canonical rows (blocks.local()).
+  JointPosterior(const NetworkShape& shape, double temperature, PathInputs train, const ExampleBlocks& blocks);
+  std::int64_t dimension() const override { return shape_.size(); }
+  double evaluate(const double* theta, double* grad) override;
+  const NetworkShape& shape() const { return shape_; }
+
+  // Per draw: order parameter U^s [H×H] and path readouts u [H×N0] of θ.
+  void observe(const double* theta, double* U, double* u);
+
+ private:
+  NetworkShape shape_;
+  double temperature_;
+  PathInputs train_;
+  const ExampleBlocks& blocks_;
+  PathNetwork net_;
+  std::vector<double> u_, du_, f_, partials_, reduced_;
+};
+
+class MarginalPosterior : public LogDensity {
+ public:
+  enum class Coordinates { weights, path_weights };
+  // train: ALL training path inputs (replicated in the group). coordinates = weights: θ' = θ without
+  // V0 (the layers and a); path_weights: φ of PathWeightFactors.
+  MarginalPosterior(const NetworkShape& shape, double temperature, const PathInputs& train,
+                    Coordinates coordinates = Coordinates::weights);
+  std::int64_t dimension() const override { return dimension_; }
+  double evaluate(const double* theta, double* grad) override;
+
+  // Per draw: order parameter U^s and path readouts u drawn from p(u | θ', D) (exact Gaussian, Matheron's
+  // rule: u = u_prior + (σ0²/(N0 H)) U (X̃ᵀ β), β = K_T⁻¹(y − f_prior − ε)).
+  void observe(const double* theta, RandomStream& rng, double* U, double* u);
+
+ private:
+  void kernel(const double* U, std::vector<double>& K) const;  // K_T = Σ U_ππ' C_ππ' + Temp·I, factorised
+  const std::vector<double>& path_weights(const double* theta);  // W, kept for backward
+  NetworkShape shape_;
+  Coordinates coordinates_;
+  std::int64_t dimension_ = 0;
+  std::unique_ptr<PathWeightFactors> factors_;
+  double temperature_;
+  int P_ = 0, H_ = 0, N0_ = 0;
+  std::vector<double> xt_, y_;  // all training path inputs [P × H × N0], targets
+  std::vector<double> gram_;    // C[(π·H + π')·P² + μ·P + ν] = ξ^μ_π · ξ^ν_π'  (theory.md §3.1)
+  PathNetwork net_;
+  std::vector<double> U_, K_, Kinv_, alpha_, D_, dW_;
+};
+
+}  // namespace attnpaths

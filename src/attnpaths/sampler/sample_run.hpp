@@ -1,0 +1,66 @@
+// `attnpaths sample`: posterior sampling of the network weights with distributed NUTS (theory.md §4),
+// written as io.md §3 (docs/sampling.md). One object per run; run() reads as the pipeline:
+//   split world → load dataset → path inputs → posterior → chains (resume?) → rounds of
+//   {iterations, write draws, checkpoint} → summaries + diagnostics → commit.
+//
+// Parallel decomposition: world = C chain groups × K example shards (rank r: chain r / K, shard r % K).
+// Each group runs one chain; within a group the log-likelihood and its gradient are summed over the
+// shards with a reduction whose result is bitwise independent of K (sampler/posterior.hpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "attnpaths/core/comm.hpp"
+#include "attnpaths/core/config.hpp"
+
+namespace attnpaths {
+
+struct SampleOptions {
+  std::string data;                 // dataset file (io.md §1)
+  std::string output;               // samples file (io.md §3)
+  int width = 0;                    // N (all widths unless `widths` is given)
+  std::vector<int> widths;          // w0 … wL (optional)
+  std::vector<double> variances;    // σ0², σ1² … σL², σa² (optional; default all 1)
+  double temperature = 0;           // Temp (likelihood variance)
+  int chains = 4;                   // C
+  int shards = 1;                   // K
+  std::int64_t draws = 1000;        // S per chain
+  std::int64_t warmup = 1000;       // W per chain
+  std::uint64_t seed = 1;           // chain c uses the stream (seed, sampler, c)
+  double target_accept = 0.8;
+  int max_depth = 10;
+  std::int64_t checkpoint_every = 100;  // iterations between checkpoints (M)
+  std::int64_t thin = 1;            // keep f_test of every thin-th draw
+  std::string target = "joint";     // "joint" | "v0-marginal" | "path-weights" (sampler/posterior.hpp)
+  int reduction_blocks = 16;        // canonical example blocks of the shard reduction (power of 2 ≥ K)
+  double progress_seconds = 10;     // rank-0 progress line interval
+  bool resume = false;
+  bool quiet = false;
+  std::int64_t interrupt_after = -1;  // testing: behave as if SIGTERM arrived after this many iterations
+
+  // Throws InputError naming the offending option.
+  void validate() const;
+  Config to_config() const;
+  // The options that determine the draws (a resumed run must match them; not the output, K, M).
+  std::string fingerprint(const std::string& data_checksum, int depth) const;
+};
+
+class SampleRun {
+ public:
+  SampleRun(SampleOptions options, const Comm& world, std::vector<std::string> command_line);
+  // Returns 0 on success; throws Interrupted (exit 75) after checkpointing on SIGTERM / SIGUSR1.
+  int run();
+
+ private:
+  SampleOptions options_;
+  const Comm& world_;
+  std::vector<std::string> command_line_;
+};
+
+// Set by the SIGTERM / SIGUSR1 handler that SampleRun installs (exposed for tests).
+bool stop_requested();
+void request_stop();
+
+}  // namespace attnpaths

@@ -1,0 +1,267 @@
+#include "attnpaths/theory/minimiser.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <exception>
+
+#include "attnpaths/core/error.hpp"
+#include "attnpaths/core/petsc.hpp"
+
+namespace attnpaths {
+
+std::vector<double> cholesky_parameters(const OrderParameters& op) {
+  std::vector<double> theta;
+  for (const auto& U : op.U) {
+    Eigen::LLT<Eigen::MatrixXd> llt(U);
+    ATTN_REQUIRE(llt.info() == Eigen::Success, NumericalError, "starting order parameter is not positive definite");
+    const Eigen::MatrixXd L = llt.matrixL();
+    for (Eigen::Index i = 0; i < L.rows(); ++i)
+      for (Eigen::Index j = 0; j <= i; ++j) theta.push_back(i == j ? std::log(L(i, i)) : L(i, j));
+  }
+  return theta;
+}
+
+namespace {
+Eigen::MatrixXd factor_from(const double*& t, int d) {
+  Eigen::MatrixXd L = Eigen::MatrixXd::Zero(d, d);
+  for (int i = 0; i < d; ++i)
+    for (int j = 0; j <= i; ++j) L(i, j) = i == j ? std::exp(*t++) : *t++;
+  return L;
+}
+}  // namespace
+
+OrderParameters order_parameters_from(const std::vector<double>& theta, const Architecture& arch) {
+  OrderParameters op;
+  const double* t = theta.data();
+  for (int l = 1; l <= arch.depth(); ++l) {
+    const Eigen::MatrixXd L = factor_from(t, arch.order(l));
+    op.U.push_back(L * L.transpose());
+  }
+  op.Ua = closed_form_Ua(arch, op.U.back());
+  return op;
+}
+
+std::vector<double> parameter_gradient(const std::vector<double>& theta, const Architecture& arch,
+                                       const std::vector<Eigen::MatrixXd>& gradient_U) {
+  // U = L L^T, G = ∂S/∂U symmetric: ∂S/∂L = 2 G L; the diagonal is parameterised by log L_ii.
+  std::vector<double> g;
+  const double* t = theta.data();
+  for (int l = 1; l <= arch.depth(); ++l) {
+    const Eigen::MatrixXd L = factor_from(t, arch.order(l));
+    const Eigen::MatrixXd D = 2.0 * gradient_U[static_cast<size_t>(l - 1)] * L;
+    for (Eigen::Index i = 0; i < L.rows(); ++i)
+      for (Eigen::Index j = 0; j <= i; ++j) g.push_back(i == j ? D(i, i) * L(i, i) : D(i, j));
+  }
+  return g;
+}
+
+namespace {
+
+// State shared with TAO's C callbacks. θ lives entirely on rank 0 of a parallel Vec; every
+// evaluation scatters it to all ranks, evaluates collectively and broadcasts rank 0's f and ∇f so
+// that every rank's TAO takes exactly the same decisions.
+struct Problem {
+  Action* action = nullptr;
+  const Comm* comm = nullptr;
+  const MinimiserOptions* options = nullptr;
+  petsc::Scatter to_all;
+  petsc::Vector everywhere;
+  std::vector<double> theta;  // θ of the last evaluation
+  OrderParameters op;
+  ActionValue value;
+  int evaluations = 0;
+  bool have_value = false;
+  std::exception_ptr error;
+
+  std::vector<double> gather(Vec x) {
+    PETSC_CALL(VecScatterBegin(to_all.get(), x, everywhere.get(), INSERT_VALUES, SCATTER_FORWARD));
+    PETSC_CALL(VecScatterEnd(to_all.get(), x, everywhere.get(), INSERT_VALUES, SCATTER_FORWARD));
+    const double* a = nullptr;
+    PetscInt n = 0;
+    PETSC_CALL(VecGetLocalSize(everywhere.get(), &n));
+    PETSC_CALL(VecGetArrayRead(everywhere.get(), &a));
+    std::vector<double> t(a, a + n);
+    PETSC_CALL(VecRestoreArrayRead(everywhere.get(), &a));
+    return t;
+  }
+
+  void evaluate(const std::vector<double>& t) {
+    theta = t;
+    op = order_parameters_from(t, action->architecture());
+    value = action->evaluate(op, true);
+    // Identical decisions on every rank: rank 0's numbers are the ones.
+    std::vector<double> buf{value.action, value.energy, value.entropy, value.grad_max};
+    for (const auto& g : value.gradient) buf.insert(buf.end(), g.data(), g.data() + g.size());
+    comm->bcast(buf);
+    value.action = buf[0];
+    value.energy = buf[1];
+    value.entropy = buf[2];
+    value.grad_max = buf[3];
+    std::size_t k = 4;
+    for (auto& g : value.gradient)
+      for (Eigen::Index i = 0; i < g.size(); ++i) g.data()[i] = buf[k++];
+    ++evaluations;
+    have_value = true;
+  }
+};
+
+PetscErrorCode objective_and_gradient(Tao, Vec x, PetscReal* f, Vec g, void* ctx) {
+  auto* p = static_cast<Problem*>(ctx);
+  try {
+    p->evaluate(p->gather(x));
+    *f = std::isfinite(p->value.action) ? p->value.action : PETSC_INFINITY;
+    const std::vector<double> dtheta = parameter_gradient(p->theta, p->action->architecture(), p->value.gradient);
+    double* a = nullptr;
+    PetscInt lo = 0, hi = 0;
+    PETSC_CALL(VecGetOwnershipRange(g, &lo, &hi));
+    PETSC_CALL(VecGetArray(g, &a));
+    for (PetscInt i = lo; i < hi; ++i) a[i - lo] = dtheta[static_cast<size_t>(i)];
+    PETSC_CALL(VecRestoreArray(g, &a));
+  } catch (...) {
+    p->error = std::current_exception();
+    return PETSC_ERR_USER;
+  }
+  return 0;
+}
+
+PetscErrorCode convergence_test(Tao tao, void* ctx) {
+  auto* p = static_cast<Problem*>(ctx);
+  try {
+    Vec x = nullptr;
+    PETSC_CALL(TaoGetSolution(tao, &x));
+    const std::vector<double> t = p->gather(x);
+    if (!p->have_value || t != p->theta) p->evaluate(t);  // the accepted iterate, not a trial point
+    PetscInt it = 0;
+    PETSC_CALL(TaoGetIterationNumber(tao, &it));
+    if (p->value.grad_max < p->options->grad_tol)
+      PETSC_CALL(TaoSetConvergedReason(tao, TAO_CONVERGED_USER));
+    else if (it >= p->options->max_iterations)
+      PETSC_CALL(TaoSetConvergedReason(tao, TAO_DIVERGED_MAXITS));
+    else if (!std::isfinite(p->value.action))
+      PETSC_CALL(TaoSetConvergedReason(tao, TAO_DIVERGED_NAN));
+    else
+      PETSC_CALL(TaoSetConvergedReason(tao, TAO_CONTINUE_ITERATING));
+  } catch (...) {
+    p->error = std::current_exception();
+    return PETSC_ERR_USER;
+  }
+  return 0;
+}
+
+// Newton polishing on ∇S = 0 in θ (see minimiser.hpp). Deterministic on every rank: all numbers
+// come from Problem::evaluate, which broadcasts rank 0's values.
+int polish(Problem& p, std::vector<double> theta, double tol, int max_steps) {
+  const Architecture& arch = p.action->architecture();
+  const std::size_t n = theta.size();
+  p.evaluate(theta);
+  int steps = 0;
+  while (steps < max_steps && p.value.grad_max >= tol) {
+    const double gmax0 = p.value.grad_max;
+    const std::vector<double> g0 = parameter_gradient(theta, arch, p.value.gradient);
+    // Hessian by one-sided differences of the analytic gradient (h ~ sqrt(eps)): accurate to ~1e-8
+    // relative, enough for Newton to reach round-off in one or two steps, at n evaluations.
+    Eigen::MatrixXd H(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(n));
+    for (std::size_t j = 0; j < n; ++j) {
+      const double h = 1e-7 * std::max(1.0, std::abs(theta[j]));
+      std::vector<double> tp = theta;
+      tp[j] += h;
+      p.evaluate(tp);
+      const std::vector<double> gp = parameter_gradient(tp, arch, p.value.gradient);
+      for (std::size_t i = 0; i < n; ++i)
+        H(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = (gp[i] - g0[i]) / h;
+    }
+    H = 0.5 * (H + H.transpose());
+    const Eigen::VectorXd g = Eigen::Map<const Eigen::VectorXd>(g0.data(), static_cast<Eigen::Index>(n));
+    // Newton direction; on an indefinite Hessian use |λ| (saddle-free) so that it still descends.
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(H);
+    const double floor = 1e-12 * std::max(1.0, es.eigenvalues().cwiseAbs().maxCoeff());
+    const Eigen::VectorXd lam = es.eigenvalues().cwiseAbs().cwiseMax(floor);
+    const Eigen::VectorXd delta = -es.eigenvectors() * (es.eigenvectors().transpose() * g).cwiseQuotient(lam);
+    bool improved = false;
+    for (double t = 1.0; t > 1.0 / 64; t *= 0.5) {
+      std::vector<double> trial = theta;
+      for (std::size_t i = 0; i < n; ++i) trial[i] += t * delta(static_cast<Eigen::Index>(i));
+      p.evaluate(trial);
+      if (std::isfinite(p.value.action) && p.value.grad_max < gmax0) {
+        theta = trial;
+        improved = true;
+        break;
+      }
+    }
+    ++steps;
+    if (!improved) {  // round-off reached: keep the best point
+      p.evaluate(theta);
+      break;
+    }
+  }
+  return steps;
+}
+
+}  // namespace
+
+MinimiserResult minimise_action(Action& action, const OrderParameters& start, const MinimiserOptions& options,
+                                const Comm& comm) {
+  ATTN_REQUIRE(options.grad_tol > 0, InputError, "the gradient tolerance must be positive (got {})", options.grad_tol);
+  ATTN_REQUIRE(options.max_iterations >= 0, InputError, "the iteration limit must be non-negative");
+  const std::vector<double> theta0 = cholesky_parameters(start);
+  const PetscInt n = static_cast<PetscInt>(theta0.size());
+
+  Problem p;
+  p.action = &action;
+  p.comm = &comm;
+  p.options = &options;
+  petsc::Vector x;
+  PETSC_CALL(VecCreateMPI(comm.get(), comm.is_root() ? n : 0, n, x.out()));
+  if (comm.is_root()) {
+    double* a = nullptr;
+    PETSC_CALL(VecGetArray(x.get(), &a));
+    for (PetscInt i = 0; i < n; ++i) a[i] = theta0[static_cast<size_t>(i)];
+    PETSC_CALL(VecRestoreArray(x.get(), &a));
+  }
+  PETSC_CALL(VecScatterCreateToAll(x.get(), p.to_all.out(), p.everywhere.out()));
+
+  petsc::Solver tao;
+  PETSC_CALL(TaoCreate(comm.get(), tao.out()));
+  PETSC_CALL(TaoSetType(tao.get(), TAOLMVM));
+  PETSC_CALL(TaoSetSolution(tao.get(), x.get()));
+  PETSC_CALL(TaoSetObjectiveAndGradient(tao.get(), nullptr, objective_and_gradient, &p));
+  PETSC_CALL(TaoSetConvergenceTest(tao.get(), convergence_test, &p));
+  PETSC_CALL(TaoSetTolerances(tao.get(), 0.0, 0.0, 0.0));
+  PETSC_CALL(TaoSetMaximumIterations(tao.get(), options.max_iterations + 1));
+  PETSC_CALL(TaoSetMaximumFunctionEvaluations(tao.get(), 100 * (options.max_iterations + 10)));
+  PETSC_CALL(TaoSetOptionsPrefix(tao.get(), "theory_"));
+  PETSC_CALL(TaoSetFromOptions(tao.get()));
+  const PetscErrorCode ierr = TaoSolve(tao.get());
+  if (p.error) std::rethrow_exception(p.error);
+  PETSC_CALL(ierr);
+
+  MinimiserResult result;
+  TaoConvergedReason reason;
+  PetscInt it = 0;
+  PETSC_CALL(TaoGetConvergedReason(tao.get(), &reason));
+  PETSC_CALL(TaoGetIterationNumber(tao.get(), &it));
+  // Make sure the reported point is the final iterate, with its gradient.
+  const std::vector<double> final_theta = p.gather(x.get());
+  if (!p.have_value || final_theta != p.theta) p.evaluate(final_theta);
+  if (p.value.grad_max < options.grad_tol && options.polish_tol > 0 && p.value.grad_max > options.polish_tol &&
+      static_cast<int>(final_theta.size()) <= options.polish_max_parameters)
+    result.newton_steps = polish(p, final_theta, options.polish_tol, 8);
+  result.op = p.op;
+  result.value = p.value;
+  result.iterations = static_cast<int>(it);
+  result.evaluations = p.evaluations;
+  result.converged = result.value.grad_max < options.grad_tol;
+  if (result.converged)
+    result.reason = fmt::format("max|dS/dU| = {:.3g} < {:.3g} ({} quasi-Newton iterations, {} Newton polishing steps)",
+                                result.value.grad_max, options.grad_tol, result.iterations, result.newton_steps);
+  else if (reason == TAO_DIVERGED_MAXITS)
+    result.reason = fmt::format("iteration limit {} reached with max|dS/dU| = {:.3g}", options.max_iterations,
+                                result.value.grad_max);
+  else
+    result.reason = fmt::format("TAO stopped ({}) with max|dS/dU| = {:.3g} >= {:.3g}", TaoConvergedReasons[reason],
+                                result.value.grad_max, options.grad_tol);
+  return result;
+}
+
+}  // namespace attnpaths

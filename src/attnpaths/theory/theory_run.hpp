@@ -1,0 +1,53 @@
+// One run of `attnpaths theory` (style.md §1): the whole pipeline for a grid of widths ×
+// temperatures, reusing the path inputs and the kernel set-up for every grid point:
+//   load dataset → attention → path inputs Ξ → for each Temp: GP → for each N: minimise the
+//   action → predictor (theory, diagonal-only, GP) → alignment → write (io.md §2).
+// Results are written as soon as each grid point is done (the output is `<out>.partial` until the
+// end), so a killed run keeps every finished point and `--resume` continues where it stopped.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "attnpaths/core/comm.hpp"
+#include "attnpaths/core/config.hpp"
+#include "attnpaths/kernels/renormalized_kernel.hpp"
+#include "attnpaths/theory/minimiser.hpp"
+
+namespace attnpaths {
+
+struct TheoryOptions {
+  std::string data;                        // dataset file (io.md §1)
+  std::string output;                      // result file (io.md §2)
+  std::vector<std::int64_t> widths;        // N: every layer's width w_l = N (times width_ratios)
+  std::vector<double> temperatures;        // Temp
+  std::vector<double> variances;           // σ0², σ1², …, σL², σa² (empty: all 1)
+  std::vector<double> width_ratios;        // w_l = ratio_l · N, l = 0..L (empty: all 1)
+  std::string form = "auto";               // kernel form: auto | primal | dual
+  bool gp_only = false;                    // only the GP (infinite-width) predictor
+  MinimiserOptions minimiser;
+  int alignment = 30;                      // top eigenvectors for the kernel–label alignment (0: skip)
+  int kernel_subset = 50;                  // training examples kept for kernel figures (0: skip)
+  std::vector<std::string> baselines;      // NAME=FILE: GP baselines on other attention (e.g. g=good.h5)
+  bool resume = false;
+
+  // Throws InputError naming the option (data-dependent checks happen in run()).
+  void validate() const;
+  Config to_config() const;
+};
+
+class TheoryRun {
+ public:
+  TheoryRun(TheoryOptions options, const Comm& comm, std::vector<std::string> command_line);
+  // Runs everything and writes the output. Returns the number of grid points whose minimisation
+  // did not meet the stopping rule (written and flagged in /theory/converged).
+  int run();
+
+ private:
+  TheoryOptions options_;
+  const Comm& comm_;
+  std::vector<std::string> command_line_;
+};
+
+}  // namespace attnpaths

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `attnpaths theory` through the real binary (run by ctest, label e2e).
+
+Covers: rank-count and kernel-form invariance (1, 2, 4 ranks; primal vs dual) of U_1, the predictor
+mean and the accuracy to 1e-10; the io.md §2 file contract; resume after a kill; non-convergence;
+and bad input (wrong shapes, NaN, a missing group, an unknown style, non-positive temperature or
+width, an unwritable output path): exit code != 0, a message naming the problem, and no output file
+that looks valid.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import h5py
+import numpy as np
+
+BIN = os.environ.get('ATTNPATHS_BINARY', 'build/bin/attnpaths')
+TMP = os.environ.get('ATTNPATHS_TEST_TMP', tempfile.gettempdir())
+MPI_ENV = {'OMPI_ALLOW_RUN_AS_ROOT': '1', 'OMPI_ALLOW_RUN_AS_ROOT_CONFIRM': '1',
+           'OMPI_MCA_rmaps_base_oversubscribe': '1', 'OPENBLAS_NUM_THREADS': '1', 'OMP_NUM_THREADS': '1'}
+
+
+def clean_env():
+    # A test launched by mpirun must not pass its own Open MPI/PMIx identity to a nested mpirun.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('OMPI_', 'PMIX_', 'PMI_'))}
+    env.update(MPI_ENV)
+    return env
+
+
+def run(args, ranks=None, check=True, timeout=600):
+    cmd = ([shutil.which('mpirun') or 'mpirun', '-np', str(ranks)] if ranks else []) + [BIN] + args
+    p = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(), timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f'{" ".join(cmd)} exited {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}')
+    return p
+
+
+class TheoryCommand(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = os.path.join(TMP, 'e2e-theory')
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        os.makedirs(cls.dir)
+        cls.data = os.path.join(cls.dir, 'markov.h5')
+        run(['data', 'markov', '--heads', '4paths', '-P', '40', '-Q', '30', '--validation-examples', '10',
+             '-o', cls.data])
+        cls.grid = ['--widths', '10,100', '--temperatures', '0.01,0.1', '--polish-tol', '1e-12']
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def theory(self, out, extra=(), ranks=None, check=True):
+        return run(['theory', '--data', self.data, '-o', self.path(out)] + self.grid + list(extra), ranks, check)
+
+    def test_file_contract(self):
+        self.theory('contract.h5')
+        with h5py.File(self.path('contract.h5'), 'r') as f:
+            self.assertEqual(f.attrs['format'], 'attnpaths-theory')
+            self.assertEqual(f.attrs['version'], 1)
+            nT, nW, H, Q = 2, 2, 4, 30
+            self.assertEqual(f['theory/U1'].shape, (nT, nW, H, H))
+            self.assertEqual(f['theory/U2'].shape, (nT, nW, 2, 2))
+            for name in ['Ua', 'action', 'energy', 'entropy', 'iterations', 'grad_max', 'converged']:
+                self.assertEqual(f['theory/' + name].shape, (nT, nW), name)
+            self.assertTrue((f['theory/converged'][:] == 1).all())
+            self.assertTrue((f['theory/grad_max'][:] < 1e-5).all())
+            for v in ['theory', 'theory_diagonal']:
+                self.assertEqual(f[f'predictor/{v}/mean'].shape, (nT, nW, Q))
+                self.assertEqual(f[f'predictor/{v}/accuracy'].shape, (nT, nW))
+            self.assertEqual(f['predictor/gp/mean'].shape, (nT, Q))
+            self.assertEqual(f['predictor/validation/theory/mean'].shape, (nT, nW, 10))
+            self.assertEqual(f['alignment/theory'].shape[:2], (nT, nW))
+            self.assertEqual(list(f['data'].attrs['path_labels']), ['g', 'a1', 'd', 'a2'])
+            self.assertIn('checksum', f['config'].attrs)
+            for key in ['git_commit', 'petsc_version', 'hdf5_version', 'mpi_ranks', 'wall_seconds']:
+                self.assertIn(key, f['provenance'].attrs)
+            self.assertIn('minimise', list(f['provenance/timing'].attrs['stage']))
+            # every number finite, U_1 symmetric positive definite
+            for t in range(nT):
+                for w in range(nW):
+                    u = f['theory/U1'][t, w]
+                    np.testing.assert_allclose(u, u.T, atol=1e-12)
+                    self.assertGreater(np.linalg.eigvalsh(u).min(), 0)
+            self.assertTrue(np.isfinite(f['predictor/theory/var'][:]).all())
+        self.assertFalse(os.path.exists(self.path('contract.h5.partial')))
+
+    def test_rank_and_form_invariance(self):
+        outs = {}
+        for ranks in (1, 2, 4):
+            self.theory(f'ranks{ranks}.h5', ranks=ranks)
+            outs[f'np{ranks}'] = self.path(f'ranks{ranks}.h5')
+        self.theory('dual.h5', ['--form', 'dual'])
+        outs['dual'] = self.path('dual.h5')
+        ref = h5py.File(outs['np1'], 'r')
+        self.assertEqual(ref['data'].attrs['kernel_form'], 'primal')
+        for name, p in outs.items():
+            with h5py.File(p, 'r') as f:
+                for ds in ['theory/U1', 'theory/U2', 'predictor/theory/mean', 'predictor/gp/mean',
+                           'predictor/theory/var', 'predictor/validation/theory/mean']:
+                    np.testing.assert_allclose(f[ds][:], ref[ds][:], rtol=0, atol=1e-10, err_msg=f'{name}: {ds}')
+                for ds in ['predictor/theory/accuracy', 'predictor/gp/accuracy']:
+                    np.testing.assert_array_equal(f[ds][:], ref[ds][:], err_msg=f'{name}: {ds}')
+
+    def test_resume_after_kill(self):
+        full = self.path('full.h5')
+        self.theory('full.h5')
+        out = self.path('killed.h5')
+        cmd = [BIN, 'theory', '--data', self.data, '-o', out] + self.grid
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env())
+        for line in p.stdout:  # kill as soon as the first grid point is written
+            if 'theory grid: 1/' in line:
+                p.send_signal(signal.SIGKILL)
+                break
+        p.wait()
+        self.assertFalse(os.path.exists(out), 'a killed run must not leave a file that looks complete')
+        with h5py.File(out + '.partial', 'r') as f:  # ... but a valid partial file with the finished points
+            self.assertEqual(int(f['progress/theory'][:].sum()), 1)
+            self.assertTrue(np.isfinite(f['theory/U1'][0, 0]).all())
+        r = run(['theory', '--data', self.data, '-o', out, '--resume'] + self.grid)
+        self.assertIn('resuming', r.stdout)
+        with h5py.File(out, 'r') as f, h5py.File(full, 'r') as g:
+            np.testing.assert_array_equal(f['theory/U1'][:], g['theory/U1'][:])
+            np.testing.assert_array_equal(f['predictor/theory/mean'][:], g['predictor/theory/mean'][:])
+        # resuming with other options is refused
+        open(out + '.partial', 'wb').write(open(out, 'rb').read())
+        r = run(['theory', '--data', self.data, '-o', out, '--resume', '--widths', '10,30', '--temperatures', '0.01'],
+                check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('cannot resume', r.stderr)
+
+    def test_non_convergence_is_flagged(self):
+        out = self.path('noconv.h5')
+        r = self.theory('noconv.h5', ['--max-iterations', '1'], check=False)
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertIn('did not meet the stopping rule', r.stderr)
+        self.assertIn('NOT CONVERGED', r.stdout)
+        with h5py.File(out, 'r') as f:
+            self.assertTrue((f['theory/converged'][:] == 0).any())
+
+    def test_gp_only_and_baselines(self):
+        good = self.path('good.h5')
+        run(['data', 'markov', '--heads', 'good', '-P', '40', '-Q', '30', '-o', good])
+        run(['theory', '--data', self.data, '--gp-only', '--temperatures', '0.01', '--gp-baseline', f'g={good}',
+             '-o', self.path('gp.h5')])
+        with h5py.File(self.path('gp.h5'), 'r') as f:
+            self.assertNotIn('theory/U1', f)
+            self.assertEqual(f['baselines/g/accuracy'].shape, (1,))
+            self.assertEqual(f['baselines/g'].attrs['H_tot'], 1)
+            self.assertTrue(0.5 <= f['predictor/gp/accuracy'][0] <= 1)
+
+
+class BadInput(unittest.TestCase):
+    """Every case: exit code != 0, a message naming the problem, no output file that looks valid."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = os.path.join(TMP, 'e2e-bad-input')
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        os.makedirs(cls.dir)
+        cls.good = os.path.join(cls.dir, 'good.h5')
+        run(['data', 'markov', '-P', '20', '-Q', '10', '-o', cls.good])
+
+    def broken(self, name, edit):
+        p = os.path.join(self.dir, name + '.h5')
+        shutil.copy(self.good, p)
+        with h5py.File(p, 'r+') as f:
+            edit(f)
+        return p
+
+    def expect_failure(self, data, extra, *needles, code=None):
+        out = os.path.join(self.dir, 'out.h5')
+        for leftover in (out, out + '.partial'):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+        r = run(['theory', '--data', data, '--widths', '10', '--temperatures', '0.01', '-o', out] + list(extra),
+                check=False)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        if code is not None:
+            self.assertEqual(r.returncode, code, r.stderr)
+        for n in needles:
+            self.assertIn(n, r.stderr)
+        self.assertIn('error', r.stderr)
+        self.assertFalse(os.path.exists(out), 'no output file may look valid after a failure')
+        return r
+
+    def test_wrong_shape(self):
+        def edit(f):
+            y = f['test/y'][:]
+            del f['test/y']
+            f['test/y'] = y[:-1]
+        self.expect_failure(self.broken('shape', edit), [], 'test/y', code=3)
+
+    def test_nan(self):
+        def edit(f):
+            x = f['train/x'][:]
+            x[3, 2, 1] = np.nan
+            f['train/x'][...] = x
+        self.expect_failure(self.broken('nan', edit), [], 'train/x', code=3)
+
+    def test_missing_group(self):
+        self.expect_failure(self.broken('missing', lambda f: f.__delitem__('test')), [], 'test', code=3)
+
+    def test_unknown_style(self):
+        def edit(f):
+            f['attention/layer_1'].attrs['style'] = 'kq'
+        self.expect_failure(self.broken('style', edit), [], "'kq'", code=3)
+
+    def test_non_positive_temperature(self):
+        self.expect_failure(self.good, ['--temperatures', '-0.5'], 'temperature')
+
+    def test_non_positive_width(self):
+        self.expect_failure(self.good, ['--widths', '0'], 'width')
+
+    def test_missing_file(self):
+        self.expect_failure(os.path.join(self.dir, 'nope.h5'), [], 'nope.h5')
+
+    def test_unwritable_output(self):
+        r = run(['theory', '--data', self.good, '--widths', '10', '--temperatures', '0.01', '-o',
+                 '/proc/forbidden/out.h5'], check=False)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn('/proc/forbidden/out.h5', r.stderr)
+
+    def test_wrong_variance_count(self):
+        self.expect_failure(self.good, ['--variances', '1,1'], '--variances', code=3)
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)

@@ -1,0 +1,161 @@
+// At large width and small α = P/N the posterior over the weights reproduces the GP limit
+// (theory.md §3.5): sampled U_1 ≈ σa² Π σl² · I and the sampled predictor ≈ the GP predictor of the
+// kernel K = σa²Πσl² Σ_π ξ_π·ξ_π', ξ = sqrt(σ0²/(N0 H)) x̃ — computed here independently.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "attnpaths/core/rng.hpp"
+#include "attnpaths/sampler/chain.hpp"
+#include "attnpaths/sampler/diagnostics.hpp"
+#include "attnpaths/sampler/posterior.hpp"
+#include "test_support.hpp"
+
+using namespace attnpaths;
+
+namespace {
+
+std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+
+PathInputs inputs(std::int64_t count, int H, int N0, std::uint64_t seed) {
+  PathInputs p;
+  p.count = count;
+  p.local = {0, count};
+  p.paths = H;
+  p.dim = N0;
+  for (std::int64_t mu = 0; mu < count; ++mu) {
+    RandomStream r(seed, RngDomain::test, static_cast<std::uint64_t>(mu));
+    const double y = mu % 2 == 0 ? 1.0 : -1.0;
+    for (int pi = 0; pi < H; ++pi)
+      for (int i = 0; i < N0; ++i) p.xt.push_back(r.normal() + (i == pi ? 1.5 * y : 0.0));
+    p.y.push_back(y);
+  }
+  return p;
+}
+
+// GP predictor (theory.md §3.5–3.6) with U = u·I: mean = yᵀ K_T⁻¹ k*, var = K** − k*ᵀ K_T⁻¹ k*.
+void gp_predictor(const PathInputs& tr, const PathInputs& te, double s0, double u, double Temp, std::vector<double>& mean,
+                  std::vector<double>& var) {
+  const int H = tr.paths, N0 = tr.dim;
+  const auto P = sz(tr.count), Q = sz(te.count);
+  const double c = u * s0 / (double(N0) * H);
+  auto k = [&](const double* a, const double* b) {
+    double s = 0;
+    for (int j = 0; j < H * N0; ++j) s += a[j] * b[j];
+    return c * s;
+  };
+  std::vector<double> K(P * P);
+  for (std::size_t a = 0; a < P; ++a)
+    for (std::size_t b = 0; b < P; ++b)
+      K[a * P + b] = k(tr.row(static_cast<std::int64_t>(a)), tr.row(static_cast<std::int64_t>(b))) + (a == b ? Temp : 0);
+  // Gauss–Jordan inverse (small P).
+  std::vector<double> inv(P * P, 0.0);
+  for (std::size_t i = 0; i < P; ++i) inv[i * P + i] = 1;
+  for (std::size_t i = 0; i < P; ++i) {
+    const double d = K[i * P + i];
+    for (std::size_t j = 0; j < P; ++j) {
+      K[i * P + j] /= d;
+      inv[i * P + j] /= d;
+    }
+    for (std::size_t r = 0; r < P; ++r)
+      if (r != i) {
+        const double f = K[r * P + i];
+        for (std::size_t j = 0; j < P; ++j) {
+          K[r * P + j] -= f * K[i * P + j];
+          inv[r * P + j] -= f * inv[i * P + j];
+        }
+      }
+  }
+  mean.assign(Q, 0.0);
+  var.assign(Q, 0.0);
+  for (std::size_t q = 0; q < Q; ++q) {
+    std::vector<double> ks(P);
+    for (std::size_t a = 0; a < P; ++a) ks[a] = k(tr.row(static_cast<std::int64_t>(a)), te.row(static_cast<std::int64_t>(q)));
+    double m = 0, v = k(te.row(static_cast<std::int64_t>(q)), te.row(static_cast<std::int64_t>(q)));
+    for (std::size_t a = 0; a < P; ++a)
+      for (std::size_t b = 0; b < P; ++b) {
+        m += tr.y[a] * inv[a * P + b] * ks[b];
+        v -= ks[a] * inv[a * P + b] * ks[b];
+      }
+    mean[q] = m;
+    var[q] = v;
+  }
+}
+
+void check_gp_limit(const std::string& target_name, int N, std::int64_t P) {
+  const int N0 = 6, H = 2, C = 2, Q = 6;
+  const double Temp = 0.5;
+  NetworkShape shape;
+  shape.input_dim = N0;
+  shape.heads = {H};
+  shape.widths = {N, N};
+  shape.variances = {1.3, 0.8, 1.2};  // σ0², σ1², σa²
+  const PathInputs train = inputs(P, H, N0, 1), test = inputs(Q, H, N0, 2);
+  Comm self = test::world().split(test::world().rank(), 0);
+  ExampleBlocks blocks(P, 16, self);
+  std::unique_ptr<LogDensity> target;
+  JointPosterior* joint = nullptr;
+  MarginalPosterior* marginal = nullptr;
+  if (target_name == "joint") {
+    auto j = std::make_unique<JointPosterior>(shape, Temp, train, blocks);
+    joint = j.get();
+    target = std::move(j);
+  } else {
+    auto m = std::make_unique<MarginalPosterior>(shape, Temp, train);
+    marginal = m.get();
+    target = std::move(m);
+  }
+  ChainOptions opt;
+  opt.warmup = 150;
+  opt.draws = 300;
+  std::vector<diagnostics::Draws> U(sz(H * H), diagnostics::Draws(C)), f(sz(Q), diagnostics::Draws(C));
+  std::vector<double> Us(sz(H * H)), u(sz(H * N0)), fq(sz(Q));
+  for (int c = 0; c < C; ++c) {
+    Chain chain(*target, opt, 3, c);
+    chain.initialise();
+    while (!chain.done()) {
+      const bool warm = chain.warming_up();
+      chain.iterate();
+      if (warm) continue;
+      if (joint)
+        joint->observe(chain.position().data(), Us.data(), u.data());
+      else
+        marginal->observe(chain.position().data(), chain.rng(), Us.data(), u.data());
+      PathNetwork::predict(u.data(), test.xt.data(), Q, H, N0, fq.data());
+      for (int e = 0; e < H * H; ++e) U[sz(e)][sz(c)].push_back(Us[sz(e)]);
+      for (int q = 0; q < Q; ++q) f[sz(q)][sz(c)].push_back(fq[sz(q)]);
+    }
+  }
+  const double u_gp = 1.2 * 0.8;  // σa² σ1²
+  for (int e = 0; e < H * H; ++e) {
+    double m = 0;
+    for (const auto& ch : U[sz(e)])
+      for (double x : ch) m += x;
+    m /= double(C * opt.draws);
+    const double expect = e % (H + 1) == 0 ? u_gp : 0.0;
+    EXPECT_NEAR(m, expect, 4 * diagnostics::mcse_mean(U[sz(e)]) + 0.01) << target_name << " U1 entry " << e;
+  }
+  std::vector<double> gm, gv;
+  gp_predictor(train, test, 1.3, u_gp, Temp, gm, gv);
+  for (int q = 0; q < Q; ++q) {
+    double m = 0, m2 = 0;
+    for (const auto& ch : f[sz(q)])
+      for (double x : ch) m += x;
+    const double n = double(C * opt.draws);
+    m /= n;
+    for (const auto& ch : f[sz(q)])
+      for (double x : ch) m2 += (x - m) * (x - m);
+    const double v = m2 / (n - 1);
+    EXPECT_NEAR(m, gm[sz(q)], 4 * diagnostics::mcse_mean(f[sz(q)]) + 0.01) << target_name << " mean at test point " << q;
+    const double ess = diagnostics::ess_mean(f[sz(q)]);
+    EXPECT_NEAR(v / gv[sz(q)], 1.0, 4 * std::sqrt(2.0 / ess) + 0.02) << target_name << " var at test point " << q;
+    EXPECT_GT(std::abs(gm[sz(q)]), 0.1);  // a non-trivial prediction
+  }
+}
+
+}  // namespace
+
+// α = P/N = 0.04: finite-width corrections far below the Monte Carlo error of these runs.
+TEST(GpLimit, JointPosteriorAtLargeWidth) { check_gp_limit("joint", 150, 6); }
+TEST(GpLimit, MarginalPosteriorAtLargeWidth) { check_gp_limit("v0-marginal", 150, 6); }

@@ -1,0 +1,234 @@
+#!/bin/bash
+# ctest slurm_markov_pipeline (label slurm): the Markov pipeline on a REAL one-node SLURM cluster.
+#  1. starts munged + slurmctld + slurmd in a scratch directory (tests/slurm/local_cluster.sh);
+#  2. `sbatch jobs/markov_pipeline.sbatch` with the test-size options (tests/slurm/tiny.toml, tiny.env);
+#  3. while the first sampling task runs, sends it the pre-timeout signal exactly as Slurm does for
+#     --signal=B:USR1@120 (scancel --signal=USR1 --batch): the job must checkpoint, requeue itself and
+#     finish the chains with --resume;
+#  4. waits for every job, checks the job states (scontrol show job), the exit markers, the outputs
+#     and the report (tests/analysis/check_report.py: all figures, every number against the HDF5);
+#  5. always stops the daemons (by PID), whatever happens.
+# Environment (set by ctest): ATTNPATHS_BINARY, ATTNPATHS_SOURCE_DIR, ATTNPATHS_TEST_TMP, PYTHON.
+set -uo pipefail
+
+SRC=${ATTNPATHS_SOURCE_DIR:?}
+BIN=${ATTNPATHS_BINARY:?}
+PY=${PYTHON:-/usr/bin/python3}
+DEADLINE_S=${SLURM_TEST_DEADLINE:-540}   # below the ctest TIMEOUT, so that the cleanup always runs
+T0=$(date +%s)
+SCRATCH=${ATTNPATHS_TEST_TMP:?}/slurm_pipeline
+RES=$SCRATCH/results
+CLUSTER=$SCRATCH/cluster
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+elapsed() { echo $(($(date +%s) - T0)); }
+log() { echo "[$(printf '%4s' "$(elapsed)")s] $*"; }
+
+# ---- preconditions: a clear failure, never a silent pass ----------------------------------------
+for b in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/bin/sbatch /usr/sbin/munged; do
+  [[ -x $b ]] || fail "SLURM/munge not installed ($b missing): run scripts/setup.sh (apt-get install slurmctld slurmd slurm-client munge)"
+done
+[[ -x $BIN ]] || fail "attnpaths binary $BIN missing (build first)"
+for c in "data markov" theory sample compare; do
+  # shellcheck disable=SC2086
+  "$BIN" $c --help >/dev/null 2>&1 || fail "'attnpaths $c' is not available in $BIN"
+done
+
+# the job scripts' contract (docs/jobs.md): shared set-up, srun --mpi=pmix, threads from the
+# allocation, the pre-timeout signal and requeueing for sampling
+grep -q 'srun --mpi=pmix' "$SRC/jobs/lib/common.sh" || fail "jobs/lib/common.sh does not launch with srun --mpi=pmix"
+grep -q 'export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK' "$SRC/jobs/lib/common.sh" &&
+  grep -q 'export OPENBLAS_NUM_THREADS=' "$SRC/jobs/lib/common.sh" || fail "jobs do not export the thread counts"
+for s in "$SRC"/jobs/*.sbatch; do
+  [[ $s == */markov_pipeline.sbatch ]] && continue
+  grep -q 'source "$ATTNPATHS_JOBS/lib/common.sh"' "$s" && grep -q '^attn_init ' "$s" ||
+    fail "$s does not use jobs/lib/common.sh (attn_init)"
+done
+grep -q '^#SBATCH --signal=B:USR1@' "$SRC/jobs/sample.sbatch" && grep -q '^#SBATCH --requeue' "$SRC/jobs/sample.sbatch" ||
+  fail "jobs/sample.sbatch must ask for the pre-timeout signal and be requeueable"
+
+rm -rf "$SCRATCH"
+mkdir -p "$SCRATCH"
+
+cleanup() {
+  local rc=$?
+  if ((rc != 0)); then
+    echo "---- diagnostics (test failed with $rc) ----"
+    export SLURM_CONF=$CLUSTER/slurm.conf
+    squeue -a -o '%.10i %.20j %.8T %.10M %R' 2>/dev/null || true
+    for f in "$RES"/logs/*.out "$RES"/logs/*.exit "$SCRATCH"/pipeline-*.out; do
+      [[ -f $f ]] && { echo "---- $f"; tail -25 "$f"; }
+    done
+    for f in "$CLUSTER"/log/slurmctld.log "$CLUSTER"/log/slurmd.log; do
+      [[ -f $f ]] && { echo "---- $f"; grep -E "error|fatal|Killing|requeue" "$f" | tail -15; }
+    done
+  fi
+  "$SRC/tests/slurm/local_cluster.sh" stop "$CLUSTER" || true
+  log "done (exit $rc)"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'fail "interrupted"' INT TERM
+
+# ---- 1. the cluster --------------------------------------------------------------------------------
+"$SRC/tests/slurm/local_cluster.sh" start "$CLUSTER" || fail "could not start the local SLURM cluster"
+export SLURM_CONF=$CLUSTER/slurm.conf
+log "cluster up"
+
+# ---- 2. submit the pipeline exactly as a user would ------------------------------------------------
+# (Open MPI as root and oversubscription come from jobs/lib/common.sh; the ctest environment's
+#  OMP/OPENBLAS thread settings are overridden per job from the allocation.)
+cd "$SCRATCH" || fail "no scratch directory"
+# (wrong thread counts in the submitting shell: every job must replace them with its allocation's)
+pipe=$(CONFIG=$SRC/tests/slurm/tiny.toml PLAN=$SRC/tests/slurm/tiny.env ATTNPATHS=$BIN PYTHON=$PY \
+  OMP_NUM_THREADS=7 OPENBLAS_NUM_THREADS=7 \
+  sbatch --parsable "$SRC/jobs/markov_pipeline.sbatch" "$RES") || fail "sbatch of the pipeline failed"
+pipe=${pipe%%;*}
+log "submitted the pipeline job $pipe"
+
+job_field() {  # job_field JOBID FIELD -> value(s) of FIELD= in scontrol show job (one line per array task)
+  scontrol show job "$1" 2>/dev/null | grep -oP "(?<=\b$2=)\S+"
+}
+wait_until() {  # wait_until DESCRIPTION COMMAND… ; polls every 0.5 s within the deadline
+  local what=$1
+  shift
+  until "$@"; do
+    (($(elapsed) < DEADLINE_S)) || fail "timed out after $(elapsed) s waiting for: $what"
+    sleep 0.5
+  done
+}
+pipeline_done() { [[ $(job_field "$pipe" JobState) == COMPLETED || $(job_field "$pipe" JobState) == FAILED ]]; }
+wait_until "the pipeline job to submit the stages" pipeline_done
+[[ $(job_field "$pipe" JobState) == COMPLETED ]] || fail "the pipeline job $pipe did not complete: $(job_field "$pipe" JobState)"
+[[ -s $RES/logs/pipeline_jobs.tsv ]] || fail "the pipeline wrote no logs/pipeline_jobs.tsv"
+declare -A JOB=()
+while IFS=$'\t' read -r stage id; do
+  [[ $stage == stage ]] || JOB[$stage]=$id
+done <"$RES/logs/pipeline_jobs.tsv"
+for st in data theory_markov4 theory_markov2_noisy theory_markov_g theory_markov_gd sample_markov4 report; do
+  [[ -n ${JOB[$st]:-} ]] || fail "the pipeline did not submit stage '$st'"
+done
+log "stages: $(for k in "${!JOB[@]}"; do printf '%s=%s ' "$k" "${JOB[$k]}"; done)"
+
+# ---- 3. the pre-timeout signal on the first sampling task -------------------------------------------
+s0="${JOB[sample_markov4]}_0"
+# the sampler has installed its signal handlers once it has created its output (<file>.partial)
+running() { [[ $(job_field "$s0" JobState | head -1) == RUNNING && -s $RES/samples/markov4_N10.h5.partial ]]; }
+finished_early() { [[ $(job_field "$s0" JobState | head -1) =~ ^(COMPLETED|FAILED|CANCELLED|TIMEOUT)$ ]]; }
+until running; do
+  finished_early && fail "sampling task $s0 ended ($(job_field "$s0" JobState | head -1)) before it could be signalled; make tiny.toml's sampling longer"
+  (($(elapsed) < DEADLINE_S)) || fail "timed out waiting for sampling task $s0 to run"
+  sleep 0.5
+done
+finished_early && fail "sampling task $s0 finished before the signal; make tiny.toml's sampling longer"
+log "sending SIGUSR1 to the batch shell of $s0 (what --signal=B:USR1@120 does before the time limit)"
+scancel --signal=USR1 --batch "$s0" || fail "scancel --signal=USR1 --batch $s0 failed"
+restarted() {
+  [[ $(job_field "$s0" Restarts | head -1) -ge 1 ]] && return 0
+  [[ $(job_field "$s0" JobState | head -1) =~ ^(FAILED|CANCELLED|TIMEOUT|COMPLETED)$ ]] &&
+    fail "sampling task $s0 ended as $(job_field "$s0" JobState | head -1) instead of checkpointing and requeueing"
+  return 1
+}
+wait_until "sampling task $s0 to checkpoint and requeue itself" restarted
+log "$s0 requeued itself (Restarts=$(job_field "$s0" Restarts | head -1))"
+
+# ---- 4. wait for everything ---------------------------------------------------------------------------
+ids=$(printf '%s,' "${JOB[@]}")
+queue_empty() {
+  local bad
+  [[ -z $(squeue -h -j "${ids%,}" -o %i 2>/dev/null) ]] && return 0
+  # a failed stage cancels its dependants (--kill-on-invalid-dep): report it at once
+  bad=$(for st in "${!JOB[@]}"; do job_field "${JOB[$st]}" JobState | grep -qE "FAILED|TIMEOUT|NODE_FAIL|OUT_OF_ME" && echo "$st"; done)
+  [[ -z $bad ]] || fail "stage(s) failed: $bad"
+  return 1
+}
+wait_until "all pipeline jobs to finish" queue_empty
+log "all jobs finished"
+
+# job states from the controller (no accounting storage here, so not sacct)
+for st in "${!JOB[@]}"; do
+  states=$(job_field "${JOB[$st]}" JobState | sort -u | tr '\n' ' ')
+  codes=$(job_field "${JOB[$st]}" ExitCode | sort -u | tr '\n' ' ')
+  [[ $states == "COMPLETED " && $codes == "0:0 " ]] || fail "stage $st (job ${JOB[$st]}): JobState=$states ExitCode=$codes"
+done
+log "every job COMPLETED with ExitCode 0:0"
+[[ $(job_field "$s0" Restarts | head -1) == 1 ]] || fail "$s0 should have restarted exactly once"
+
+# the chain data -> theory -> sampling -> report (afterok): no stage started before its predecessors ended
+epoch() { date -d "$1" +%s; }
+first_start() { job_field "$1" StartTime | while read -r t; do epoch "$t"; done | sort -n | head -1; }
+last_end() { job_field "$1" EndTime | while read -r t; do epoch "$t"; done | sort -n | tail -1; }
+check_order() {  # check_order LATER EARLIER…
+  local later=$1 s e
+  shift
+  s=$(first_start "${JOB[$later]}")
+  for earlier in "$@"; do
+    e=$(last_end "${JOB[$earlier]}")
+    ((s >= e)) || fail "stage $later started ($s) before $earlier ended ($e): dependency not honoured"
+  done
+}
+check_order theory_markov4 data
+check_order theory_markov2_noisy data
+check_order sample_markov4 theory_markov4 theory_markov2_noisy theory_markov_g theory_markov_gd
+check_order report sample_markov4 theory_markov4 theory_markov2_noisy theory_markov_g theory_markov_gd
+log "dependencies honoured: data -> theory -> sampling -> report"
+
+# exit markers written by the job scripts (jobs/lib/common.sh)
+markers=("$RES"/logs/*.exit)
+((${#markers[@]} == 1 + 2 + 1 + 1 + 1 + 2 + 1)) || fail "expected 9 exit markers, found ${#markers[@]}: ${markers[*]}"
+for m in "${markers[@]}"; do
+  grep -qx 'state=ok' "$m" && grep -qx 'exit=0' "$m" || fail "$m does not record success: $(tr '\n' ' ' <"$m")"
+done
+grep -qx 'restart=1' "$RES/logs/sample_markov4_0.exit" || fail "the resumed sampling task did not record restart=1"
+grep -q 'received SIGUSR1' "$RES"/logs/attn-sample-*_0.out || fail "the sampling log does not show the forwarded signal"
+grep -q 'continuing the chains' "$RES"/logs/attn-sample-*_0.out || fail "the requeued sampling task did not resume"
+ls "$RES"/logs/attn-data-*.out "$RES"/logs/attn-report-*.out >/dev/null 2>&1 || fail "job logs missing next to the results"
+
+# ---- 5. outputs -----------------------------------------------------------------------------------------
+for f in data/markov4.h5 data/markov2_noisy.h5 data/markov_g.h5 data/markov_gd.h5 \
+  theory/markov4/N10_T0.01.h5 theory/markov4/N30_T0.01.h5 theory/markov2_noisy.h5 theory/markov_g.h5 \
+  theory/markov_gd.h5 samples/markov4_N10.h5 samples/markov4_N30.h5 report/report.md; do
+  [[ -s $RES/$f ]] || fail "missing output $f"
+done
+"$PY" - "$RES" <<'EOF' || fail "sample files incomplete or not spread over the job's tasks"
+import sys, h5py
+for w in (10, 30):
+    with h5py.File(f"{sys.argv[1]}/samples/markov4_N{w}.h5", "r") as f:
+        c, s = f["samples/U1"].shape[:2]
+        cfg, prov = f["config"].attrs, f["provenance"].attrs
+        want = int(cfg["draws"])
+        assert s == want, f"N={w}: {s} draws per chain, expected {want}"
+        assert int(cfg["width"]) == w, f"width {cfg['width']} in samples/markov4_N{w}.h5"
+        ranks, chains, shards = int(prov["mpi_ranks"]), int(cfg["chains"]), int(cfg["shards"])
+        assert ranks == 2 and chains * shards == ranks, f"N={w}: {ranks} ranks for {chains} chains x {shards} shards"
+        threads = (int(prov["omp_threads"]), str(prov["openblas_num_threads"]))
+        assert threads == (1, "1"), f"N={w}: threads {threads}, expected 1 per rank from the allocation"
+        print(f"  samples N={w}: {c} chains x {s} draws on {ranks} ranks")
+EOF
+grep -q '2 task(s) x 1 thread(s)' "$RES"/logs/attn-sample-*_1.out || fail "the job did not size its thread pool from the allocation"
+"$PY" "$SRC/tests/analysis/check_report.py" "$RES/report" "$RES" --min-tables 10 \
+  --figures accuracy_vs_width,u1_heatmaps,kernels,alignment,accuracy_two_paths,u1_theory_vs_sampled ||
+  fail "the report does not match the results"
+grep -q "report: $RES/report/report.md" "$RES"/logs/attn-report-*.out || fail "the report job did not print where the report is"
+log "pipeline checked"
+
+# ---- 6. a stage script on its own: found through the controller, launched with mpirun ---------------
+ALONE=$SCRATCH/standalone
+mkdir -p "$ALONE/logs" "$ALONE/data"
+cp "$RES/data/markov_g.h5" "$ALONE/data/"
+one=$(cd "$SRC" && CONFIG=$SRC/tests/slurm/tiny.toml ATTNPATHS=$BIN ATTNPATHS_LAUNCHER=mpirun \
+  OMP_NUM_THREADS=7 OPENBLAS_NUM_THREADS=7 \
+  sbatch --parsable --chdir="$ALONE" --ntasks=2 jobs/theory_grid.sbatch data/markov_g.h5 theory/markov_g.h5 --gp-only) ||
+  fail "standalone sbatch failed"
+one=${one%%;*}
+one_done() { [[ $(job_field "$one" JobState) =~ ^(COMPLETED|FAILED|CANCELLED|TIMEOUT)$ ]]; }
+wait_until "the standalone theory job" one_done
+[[ $(job_field "$one" JobState) == COMPLETED ]] || { cat "$ALONE"/logs/*.out; fail "standalone theory job: $(job_field "$one" JobState)"; }
+grep -q '^+ mpirun:' "$ALONE"/logs/attn-theory-"$one".out || fail "the standalone job did not use mpirun"
+"$PY" -c "
+import h5py, sys
+p = h5py.File(sys.argv[1])['provenance'].attrs
+assert int(p['mpi_ranks']) == 2, 'ranks %s' % p['mpi_ranks']
+assert int(p['omp_threads']) == 1 and str(p['openblas_num_threads']) == '1', 'threads not from the allocation'
+" "$ALONE/theory/markov_g.h5" || fail "the standalone job did not run on 2 ranks x 1 thread (its allocation)"
+log "PASS: pipeline ran to the report on the local SLURM cluster; standalone stage with mpirun works"

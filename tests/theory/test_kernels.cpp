@@ -1,0 +1,213 @@
+// theory.md §3.1, §3.3–3.7, §7: the renormalised kernel in both forms against dense references.
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <cmath>
+
+#include "attnpaths/core/error.hpp"
+#include "attnpaths/kernels/renormalized_kernel.hpp"
+#include "synthetic.hpp"
+#include "test_support.hpp"
+
+using namespace attnpaths;
+
+namespace {
+
+// U ⊗ I_{N0} with the path index slowest (column π·N0 + i).
+Eigen::MatrixXd kron_identity(const Eigen::MatrixXd& U, int N0) {
+  const Eigen::Index H = U.rows();
+  Eigen::MatrixXd M = Eigen::MatrixXd::Zero(H * N0, H * N0);
+  for (Eigen::Index p = 0; p < H; ++p)
+    for (Eigen::Index q = 0; q < H; ++q)
+      for (int i = 0; i < N0; ++i) M(p * N0 + i, q * N0 + i) = U(p, q);
+  return M;
+}
+
+struct DenseReference {
+  Eigen::MatrixXd K, Kstar;
+  Eigen::VectorXd Kss, mean, var;
+  double log_det = 0, fit = 0;
+};
+
+// Everything of theory.md §3.3/§3.6 by brute force from the gathered x̃.
+DenseReference dense_reference(const Eigen::MatrixXd& Xtr, const Eigen::VectorXd& y, const Eigen::MatrixXd& Xte,
+                               const Eigen::MatrixXd& U, int N0, double sigma0_sq, double temp) {
+  const double s2 = sigma0_sq / (static_cast<double>(N0) * static_cast<double>(U.rows()));
+  const Eigen::MatrixXd M = kron_identity(U, N0);
+  DenseReference d;
+  d.K = s2 * Xtr * M * Xtr.transpose();
+  d.Kstar = s2 * Xtr * M * Xte.transpose();
+  d.Kss = (s2 * Xte * M * Xte.transpose()).diagonal();
+  const Eigen::MatrixXd KT = d.K + temp * Eigen::MatrixXd::Identity(d.K.rows(), d.K.cols());
+  Eigen::LLT<Eigen::MatrixXd> llt(KT);
+  d.log_det = 2.0 * llt.matrixLLT().diagonal().array().log().sum();
+  const Eigen::VectorXd alpha = llt.solve(y);
+  d.fit = y.dot(alpha);
+  d.mean = d.Kstar.transpose() * alpha;
+  d.var = d.Kss - (d.Kstar.array() * llt.solve(d.Kstar).array()).colwise().sum().transpose().matrix();
+  return d;
+}
+
+Eigen::VectorXd gather(const std::vector<double>& local, const Comm& comm) {
+  const auto all = comm.allgather_blocks(local);
+  return Eigen::Map<const Eigen::VectorXd>(all.data(), static_cast<Eigen::Index>(all.size()));
+}
+
+double energy_of(RenormalizedKernel& k, const Eigen::MatrixXd& U, double temp) {
+  k.factor(U, temp);
+  return k.log_det() + k.data_fit();
+}
+
+struct Shape {
+  std::int64_t P, Q;
+  int H, N0;
+};
+
+}  // namespace
+
+class KernelForms : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(KernelForms, BothFormsMatchTheDenseReference) {
+  const Comm& comm = test::world();
+  const Shape s = GetParam();
+  const double sigma0_sq = 1.3, temp = 0.05;
+  const PathInputs train = test::synthetic_path_inputs(s.P, s.H, s.N0, comm, 11);
+  const PathInputs testset = test::synthetic_path_inputs(s.Q, s.H, s.N0, comm, 12, "test");
+  const Eigen::MatrixXd U = test::random_spd(s.H, 5);
+  const DenseReference ref =
+      dense_reference(test::gather_rows(train, comm), test::gather_targets(train, comm),
+                      test::gather_rows(testset, comm), U, s.N0, sigma0_sq, temp);
+  for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+    auto k = make_renormalized_kernel(form, train, sigma0_sq, comm);
+    ASSERT_EQ(k->form(), form);
+    k->factor(U, temp);
+    EXPECT_NEAR(k->log_det(), ref.log_det, 1e-10 * std::abs(ref.log_det)) << to_string(form);
+    EXPECT_NEAR(k->data_fit(), ref.fit, 1e-10 * std::abs(ref.fit)) << to_string(form);
+    const PredictorMoments pm = k->predict(testset);
+    const Eigen::VectorXd mean = gather(pm.mean, comm), var = gather(pm.var, comm);
+    ASSERT_EQ(mean.size(), s.Q);
+    EXPECT_LT((mean - ref.mean).cwiseAbs().maxCoeff(), 1e-10 * std::max(1.0, ref.mean.cwiseAbs().maxCoeff()))
+        << to_string(form);
+    EXPECT_LT((var - ref.var).cwiseAbs().maxCoeff(), 1e-10 * std::max(1.0, ref.Kss.cwiseAbs().maxCoeff()))
+        << to_string(form);
+    EXPECT_GT(var.minCoeff(), 0.0);
+  }
+}
+
+TEST_P(KernelForms, EnergyGradientMatchesFiniteDifferences) {
+  const Comm& comm = test::world();
+  const Shape s = GetParam();
+  const PathInputs train = test::synthetic_path_inputs(s.P, s.H, s.N0, comm, 21);
+  const Eigen::MatrixXd U = test::random_spd(s.H, 6);
+  const double temp = 0.1;
+  for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+    auto k = make_renormalized_kernel(form, train, 1.0, comm);
+    k->factor(U, temp);
+    const Eigen::MatrixXd g = k->energy_gradient();
+    EXPECT_LT((g - g.transpose()).cwiseAbs().maxCoeff(), 1e-12 * g.cwiseAbs().maxCoeff());
+    for (int i = 0; i < s.H; ++i)
+      for (int j = 0; j <= i; ++j) {
+        const double h = 1e-5;
+        Eigen::MatrixXd up = U, um = U;
+        up(i, j) += h;
+        um(i, j) -= h;
+        if (i != j) {
+          up(j, i) += h;
+          um(j, i) -= h;
+        }
+        const double fd = (energy_of(*k, up, temp) - energy_of(*k, um, temp)) / (2 * h);
+        const double analytic = (i == j ? 1.0 : 2.0) * g(i, j);
+        EXPECT_NEAR(analytic, fd, 1e-6 * std::max(1.0, std::abs(fd))) << to_string(form) << " (" << i << "," << j << ")";
+      }
+  }
+}
+
+TEST_P(KernelForms, AlignmentMatchesDenseEigenvectors) {
+  const Comm& comm = test::world();
+  const Shape s = GetParam();
+  const PathInputs train = test::synthetic_path_inputs(s.P, s.H, s.N0, comm, 31);
+  const Eigen::MatrixXd U = test::random_spd(s.H, 7);
+  const Eigen::VectorXd y = test::gather_targets(train, comm);
+  const DenseReference ref = dense_reference(test::gather_rows(train, comm), y, test::gather_rows(train, comm), U,
+                                             s.N0, 1.0, 1.0);
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(ref.K);
+  // Beyond the kernel's rank min(P, r) the eigenvectors are arbitrary: ask for fewer.
+  const int k = static_cast<int>(std::min<std::int64_t>({8, s.P, static_cast<std::int64_t>(s.H) * s.N0}));
+  for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+    auto kern = make_renormalized_kernel(form, train, 1.0, comm);
+    const std::vector<double> a = kern->alignment(U, k);
+    ASSERT_EQ(static_cast<int>(a.size()), k) << to_string(form);
+    for (int j = 0; j < k; ++j) {
+      const Eigen::VectorXd v = es.eigenvectors().col(es.eigenvectors().cols() - 1 - j);
+      EXPECT_NEAR(a[static_cast<size_t>(j)], std::abs(v.dot(y)) / std::sqrt(static_cast<double>(s.P)), 1e-8)
+          << to_string(form) << " eigenvector " << j;
+    }
+  }
+}
+
+TEST_P(KernelForms, KernelBlockMatchesDense) {
+  const Comm& comm = test::world();
+  const Shape s = GetParam();
+  const PathInputs train = test::synthetic_path_inputs(s.P, s.H, s.N0, comm, 41);
+  const Eigen::MatrixXd U = test::random_spd(s.H, 8);
+  const DenseReference ref = dense_reference(test::gather_rows(train, comm), test::gather_targets(train, comm),
+                                             test::gather_rows(train, comm), U, s.N0, 0.7, 1.0);
+  auto kern = make_renormalized_kernel(KernelForm::automatic, train, 0.7, comm);
+  const std::vector<std::int64_t> subset{s.P - 1, 0, 3, 2};
+  const std::vector<double> block = kern->kernel_block(U, subset);
+  for (size_t a = 0; a < subset.size(); ++a)
+    for (size_t b = 0; b < subset.size(); ++b)
+      EXPECT_NEAR(block[a * subset.size() + b], ref.K(subset[a], subset[b]), 1e-12);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, KernelForms,
+                         ::testing::Values(Shape{40, 17, 3, 5},     // P > r: dual is the natural form
+                                           Shape{13, 9, 4, 6},      // P < r: primal is the natural form
+                                           Shape{70, 5, 1, 2}));    // one path (GP-like)
+
+TEST(KernelForm, AutomaticChoice) {
+  EXPECT_EQ(resolve_kernel_form(KernelForm::automatic, 100, 924), KernelForm::primal);
+  EXPECT_EQ(resolve_kernel_form(KernelForm::automatic, 10000, 924), KernelForm::dual);
+  EXPECT_EQ(resolve_kernel_form(KernelForm::dual, 100, 924), KernelForm::dual);
+  EXPECT_EQ(parse_kernel_form("primal"), KernelForm::primal);
+  EXPECT_THROW(parse_kernel_form("cholesky"), InputError);
+}
+
+TEST(KernelForm, RankCountInvariance) {
+  // The same kernel on the world and on a single rank holding every example.
+  const Comm& world = test::world();
+  const Comm self = Comm::view(MPI_COMM_SELF);
+  const int H = 3, N0 = 4;
+  const PathInputs dist = test::synthetic_path_inputs(30, H, N0, world, 3);
+  const PathInputs whole = test::synthetic_path_inputs(30, H, N0, self, 3);
+  const PathInputs test_dist = test::synthetic_path_inputs(11, H, N0, world, 4, "test");
+  const PathInputs test_whole = test::synthetic_path_inputs(11, H, N0, self, 4, "test");
+  const Eigen::MatrixXd U = test::random_spd(H, 2);
+  for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+    auto a = make_renormalized_kernel(form, dist, 1.0, world);
+    auto b = make_renormalized_kernel(form, whole, 1.0, self);
+    a->factor(U, 0.01);
+    b->factor(U, 0.01);
+    EXPECT_NEAR(a->log_det(), b->log_det(), 1e-10 * std::abs(b->log_det()));
+    EXPECT_NEAR(a->data_fit(), b->data_fit(), 1e-10 * std::abs(b->data_fit()));
+    EXPECT_LT((a->energy_gradient() - b->energy_gradient()).cwiseAbs().maxCoeff(), 1e-9);
+    const Eigen::VectorXd ma = gather(a->predict(test_dist).mean, world);
+    const Eigen::VectorXd mb = Eigen::Map<const Eigen::VectorXd>(b->predict(test_whole).mean.data(), 11);
+    EXPECT_LT((ma - mb).cwiseAbs().maxCoeff(), 1e-10);
+  }
+}
+
+TEST(KernelForm, NonPositiveDefiniteIsAClearError) {
+  const Comm& comm = test::world();
+  const PathInputs train = test::synthetic_path_inputs(12, 2, 3, comm, 5);
+  Eigen::MatrixXd U = -Eigen::MatrixXd::Identity(2, 2);
+  auto k = make_renormalized_kernel(KernelForm::primal, train, 1.0, comm);
+  try {
+    k->factor(U, 0.01);
+    FAIL() << "expected NumericalError";
+  } catch (const NumericalError& e) {
+    EXPECT_NE(std::string(e.what()).find("not positive definite"), std::string::npos) << e.what();
+  }
+  auto d = make_renormalized_kernel(KernelForm::dual, train, 1.0, comm);
+  EXPECT_THROW(d->factor(U, 0.01), NumericalError);
+}

@@ -1,0 +1,115 @@
+// theory.md §3.3–3.5: the action's gradient, the minimiser, and the GP limit.
+#include <gtest/gtest.h>
+
+#include "attnpaths/theory/minimiser.hpp"
+#include "synthetic.hpp"
+#include "test_support.hpp"
+
+using namespace attnpaths;
+
+namespace {
+Architecture two_layer(double width) {
+  Architecture a;
+  a.heads = {2, 2};
+  a.widths = {width, width, width};
+  a.variances = {1, 1, 1, 1};
+  return a;
+}
+
+double action_at(Action& action, const std::vector<double>& theta) {
+  OrderParameters op = order_parameters_from(theta, action.architecture());
+  return action.evaluate(op, false).action;
+}
+}  // namespace
+
+TEST(Action, FullGradientMatchesFiniteDifferences) {
+  // Energy + entropy, unequal widths and variances, L = 1, 2, 3, through the Cholesky parameters.
+  const Comm& comm = test::world();
+  struct Case {
+    std::vector<int> heads;
+    std::vector<double> widths, variances;
+  };
+  for (const Case& c : std::vector<Case>{{{3}, {20, 35}, {1.2, 0.8, 1.1}},
+                                         {{2, 2}, {15, 30, 25}, {0.9, 1.2, 0.8, 1.1}},
+                                         {{2, 1, 2}, {12, 20, 18, 30}, {1.0, 1.1, 0.9, 1.2, 0.8}}}) {
+    Architecture arch;
+    arch.heads = c.heads;
+    arch.widths = c.widths;
+    arch.variances = c.variances;
+    arch.validate();
+    const PathInputs train = test::synthetic_path_inputs(24, arch.paths(), 5, comm, 17);
+    for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+      auto kernel = make_renormalized_kernel(form, train, arch.sigma_sq(0), comm);
+      Action action(arch, *kernel, 0.05);
+      OrderParameters op = test::random_order_parameters(arch, 23);
+      const ActionValue v = action.evaluate(op, true);
+      const std::vector<double> theta = cholesky_parameters(op);
+      const std::vector<double> g = parameter_gradient(theta, arch, v.gradient);
+      for (size_t i = 0; i < theta.size(); ++i) {
+        const double h = 1e-5;
+        std::vector<double> tp = theta, tm = theta;
+        tp[i] += h;
+        tm[i] -= h;
+        const double fd = (action_at(action, tp) - action_at(action, tm)) / (2 * h);
+        EXPECT_NEAR(g[i], fd, 1e-6 * std::max(1.0, std::abs(fd)))
+            << "L=" << arch.depth() << " form " << to_string(form) << " θ[" << i << "]";
+      }
+    }
+  }
+}
+
+TEST(Minimiser, ConvergesAndIsRankAndFormInvariant) {
+  const Comm& world = test::world();
+  const Comm self = Comm::view(MPI_COMM_SELF);
+  const Architecture arch = two_layer(10);
+  const PathInputs dist = test::synthetic_path_inputs(40, 4, 6, world, 7);
+  const PathInputs whole = test::synthetic_path_inputs(40, 4, 6, self, 7);
+  MinimiserOptions opt;  // the default stopping rule 1e-5, polished by Newton to 1e-12
+  opt.polish_tol = 1e-12;
+  std::vector<Eigen::MatrixXd> results;
+  for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+    for (const Comm* c : {&world, &self}) {
+      auto kernel = make_renormalized_kernel(form, c == &world ? dist : whole, 1.0, *c);
+      Action action(arch, *kernel, 0.01);
+      const MinimiserResult r = minimise_action(action, gp_point(arch), opt, *c);
+      EXPECT_TRUE(r.converged) << r.reason;
+      EXPECT_LT(r.value.grad_max, 1e-10) << r.reason;
+      results.push_back(r.op.U1());
+    }
+  }
+  for (size_t i = 1; i < results.size(); ++i)
+    EXPECT_LT((results[i] - results[0]).cwiseAbs().maxCoeff(), 1e-10) << "result " << i;
+  // A finite width moves U_1 away from the GP identity.
+  EXPECT_GT((results[0] - Eigen::MatrixXd::Identity(4, 4)).cwiseAbs().maxCoeff(), 1e-2);
+}
+
+TEST(Minimiser, LargeWidthTendsToTheGpLimit) {
+  const Comm& comm = test::world();
+  const PathInputs train = test::synthetic_path_inputs(30, 4, 6, comm, 9);
+  double previous = 1e300;
+  for (double width : {10.0, 100.0, 1000.0, 10000.0}) {
+    const Architecture arch = two_layer(width);
+    auto kernel = make_renormalized_kernel(KernelForm::automatic, train, 1.0, comm);
+    Action action(arch, *kernel, 0.01);
+    const MinimiserResult r = minimise_action(action, gp_point(arch), MinimiserOptions{}, comm);
+    ASSERT_TRUE(r.converged) << r.reason;
+    const double distance = (r.op.U1() - Eigen::MatrixXd::Identity(4, 4)).norm();
+    EXPECT_LT(distance, previous) << "width " << width;
+    previous = distance;
+  }
+  EXPECT_LT(previous, 0.05);
+}
+
+TEST(Minimiser, ReportsNonConvergence) {
+  const Comm& comm = test::world();
+  const Architecture arch = two_layer(10);
+  const PathInputs train = test::synthetic_path_inputs(20, 4, 6, comm, 13);
+  auto kernel = make_renormalized_kernel(KernelForm::automatic, train, 1.0, comm);
+  Action action(arch, *kernel, 0.01);
+  MinimiserOptions opt;
+  opt.max_iterations = 2;
+  opt.grad_tol = 1e-12;
+  const MinimiserResult r = minimise_action(action, gp_point(arch), opt, comm);
+  EXPECT_FALSE(r.converged);
+  EXPECT_NE(r.reason.find("iteration limit"), std::string::npos) << r.reason;
+}
