@@ -27,8 +27,12 @@ def softmax_keys(a):
 
 def path_inputs(x, w1, w2):
     """x [n, T, N0]; w_l [H_l, N0, N0] -> x~ [n, H1*H2, N0] (path index h1*H2 + h2)."""
-    pre1 = np.einsum('bsi,hij,btj->bhst', x, w1, x, optimize=True)  # [b, h, key s, query t]
-    pre2 = np.einsum('bsi,hij,btj->bhst', x, w2, x, optimize=True)
+    xt_ = x.transpose(0, 2, 1)[:, None]  # [b, 1, N0, T]
+
+    def scores(w):  # pre[b, h, s, t] = x_s^T W_h x_t  (s key, t query), through BLAS
+        return np.tensordot(x, w, axes=([2], [1])).transpose(0, 2, 1, 3) @ xt_
+
+    pre1, pre2 = scores(w1), scores(w2)
     a1 = softmax_keys(pre1)
     om2 = softmax_keys(pre2)[..., -1]  # last-token readout [b, H2, s]
     a = np.einsum('bhts,bHs->bhHt', a1, om2)

@@ -11,9 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 import unittest
 
 import h5py
@@ -76,7 +74,8 @@ class TheoryCommand(unittest.TestCase):
             self.assertEqual(f['predictor/validation/theory/mean'].shape, (nT, nW, 10))
             self.assertEqual(f['alignment/theory'].shape[:2], (nT, nW))
             self.assertEqual(list(f['data'].attrs['path_labels']), ['g', 'a1', 'd', 'a2'])
-            self.assertIn('checksum', f['config'].attrs)
+            self.assertEqual(f['config'].attrs['data'], self.data)  # the dataset's path and checksum
+            self.assertTrue(f['config'].attrs['data_checksum'].startswith('xxh64:'))
             for key in ['git_commit', 'petsc_version', 'hdf5_version', 'mpi_ranks', 'wall_seconds']:
                 self.assertIn(key, f['provenance'].attrs)
             self.assertIn('minimise', list(f['provenance/timing'].attrs['stage']))
@@ -112,11 +111,12 @@ class TheoryCommand(unittest.TestCase):
         out = self.path('killed.h5')
         cmd = [BIN, 'theory', '--data', self.data, '-o', out] + self.grid
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env())
-        for line in p.stdout:  # kill as soon as the first grid point is written
-            if 'theory grid: 1/' in line:
-                p.send_signal(signal.SIGKILL)
-                break
-        p.wait()
+        with p.stdout:
+            for line in p.stdout:  # kill as soon as the first grid point is written
+                if 'theory grid: 1/' in line:
+                    p.send_signal(signal.SIGKILL)
+                    break
+            p.wait()
         self.assertFalse(os.path.exists(out), 'a killed run must not leave a file that looks complete')
         with h5py.File(out + '.partial', 'r') as f:  # ... but a valid partial file with the finished points
             self.assertEqual(int(f['progress/theory'][:].sum()), 1)
@@ -127,7 +127,7 @@ class TheoryCommand(unittest.TestCase):
             np.testing.assert_array_equal(f['theory/U1'][:], g['theory/U1'][:])
             np.testing.assert_array_equal(f['predictor/theory/mean'][:], g['predictor/theory/mean'][:])
         # resuming with other options is refused
-        open(out + '.partial', 'wb').write(open(out, 'rb').read())
+        shutil.copy(out, out + '.partial')
         r = run(['theory', '--data', self.data, '-o', out, '--resume', '--widths', '10,30', '--temperatures', '0.01'],
                 check=False)
         self.assertNotEqual(r.returncode, 0)
@@ -147,11 +147,15 @@ class TheoryCommand(unittest.TestCase):
         run(['data', 'markov', '--heads', 'good', '-P', '40', '-Q', '30', '-o', good])
         run(['theory', '--data', self.data, '--gp-only', '--temperatures', '0.01', '--gp-baseline', f'g={good}',
              '-o', self.path('gp.h5')])
-        with h5py.File(self.path('gp.h5'), 'r') as f:
+        run(['theory', '--data', good, '--gp-only', '--temperatures', '0.01', '-o', self.path('gp_good.h5')])
+        with h5py.File(self.path('gp.h5'), 'r') as f, h5py.File(self.path('gp_good.h5'), 'r') as g:
             self.assertNotIn('theory/U1', f)
             self.assertEqual(f['baselines/g/accuracy'].shape, (1,))
             self.assertEqual(f['baselines/g'].attrs['H_tot'], 1)
             self.assertTrue(0.5 <= f['predictor/gp/accuracy'][0] <= 1)
+            # the baseline is exactly the GP of the baseline's own dataset
+            np.testing.assert_allclose(f['baselines/g/mean'][:], g['predictor/gp/mean'][:], rtol=0, atol=1e-12)
+            self.assertEqual(f['baselines/g/accuracy'][0], g['predictor/gp/accuracy'][0])
 
 
 class BadInput(unittest.TestCase):

@@ -69,8 +69,8 @@ start() {
   check_packages
   # Leftovers of an earlier run in the same directory (e.g. a killed test) are stopped first.
   stop >/dev/null 2>&1 || true
-  rm -rf "$dir/state" "$dir/spool" "$dir/munge" "$dir/munge-run" "$dir/log"
-  mkdir -p "$dir/state" "$dir/spool" "$dir/log" "$dir/munge" "$dir/munge-run"
+  rm -rf "$dir/state" "$dir/spool" "$dir/munge" "$dir/munge-run" "$dir/log" "$dir/tmp"
+  mkdir -p "$dir/state" "$dir/spool" "$dir/log" "$dir/munge" "$dir/munge-run" "$dir/tmp"
   chmod 700 "$dir/munge"      # the key directory must be private
   chmod 755 "$dir/munge-run"  # munged requires the socket directory to be world-executable
 
@@ -116,6 +116,7 @@ InactiveLimit=0
 SchedulerParameters=sched_interval=2,bf_interval=2
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
+TmpFS=$dir/tmp
 SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
 SlurmctldLogFile=$dir/log/slurmctld.log

@@ -10,6 +10,7 @@
 
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/log.hpp"
+#include "attnpaths/core/runtime.hpp"
 #include "attnpaths/core/timer.hpp"
 #include "attnpaths/data/dataset_file.hpp"
 #include "attnpaths/io/hdf5.hpp"
@@ -276,7 +277,17 @@ int SampleRun::run() {
   CheckpointStore store(file, C, n, fingerprint);
   double seconds_before = 0;
   if (store.has_state()) {
-    ch.restore(store.read(chain, &seconds_before));
+    // A corrupt chain state is found on its group's ranks only: agree before anyone unwinds (closing the
+    // file is collective), then every rank throws.
+    std::string error;
+    try {
+      ch.restore(store.read(chain, &seconds_before));
+    } catch (const InputError& e) {
+      error = e.what();
+    }
+    if (world_.any(!error.empty()))
+      throw InputError(error.empty() ? "cannot resume: another chain's checkpoint is unusable (see its ranks' message)"
+                                     : error);
     log.info("resumed from '{}': chain 0 at iteration {} of {}", h5::OutputFile::partial_path(o.output), ch.iteration(),
              o.warmup + o.draws);
   } else {
@@ -341,7 +352,7 @@ int SampleRun::run() {
     bool stop = false;
     {
       auto t = timers.stage("sample");
-      while (!ch.done() && in_round < o.checkpoint_every && !stop) {
+      while (!ch.done() && in_round < o.checkpoint_every && !stop) try {
         const bool warm = ch.warming_up();
         const NutsStats s = ch.iterate();
         ++in_round;
@@ -376,6 +387,12 @@ int SampleRun::run() {
                                       ch.warming_up() ? "warm-up" : "sampling", s.step_size, s.tree_depth,
                                       accept_sum / double(accept_count), divergences));
         stop = group.any(stop_requested());
+      } catch (const Error& e) {
+        // A failure inside one chain: the other groups are not in step, abort now (never unwind into
+        // the collective file close while they wait).
+        abort_all(fmt::format("sample, chain {}: {}", chain, e.what()), e.exit_code());
+      } catch (const std::exception& e) {
+        abort_all(fmt::format("sample, chain {}: {}", chain, e.what()), 1);
       }
     }
     const bool any_stop = world_.any(stop || stop_requested());

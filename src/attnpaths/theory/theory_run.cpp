@@ -81,6 +81,7 @@ struct EvaluationSet {
   PathInputs inputs;
 };
 
+// A GP baseline; its kernel refers to its path inputs, so a Baseline never moves (held by pointer).
 struct Baseline {
   std::string name, path, checksum;
   std::vector<std::string> labels;
@@ -200,10 +201,10 @@ int TheoryRun::run() {
   }
 
   // 3. GP baselines on other attention (e.g. the good path alone), same temperatures.
-  std::vector<Baseline> baselines;
+  std::vector<std::unique_ptr<Baseline>> baselines;
   for (const auto& spec : options_.baselines) {
     auto s = timers.stage("baselines");
-    Baseline b;
+    Baseline& b = *baselines.emplace_back(std::make_unique<Baseline>());
     b.name = spec.substr(0, spec.find('='));
     b.path = spec.substr(spec.find('=') + 1);
     const Dataset bd = read_dataset(b.path, comm_);
@@ -215,7 +216,6 @@ int TheoryRun::run() {
     b.train = compute_path_inputs(bd.train, bd.attention, bd.tokens, bd.token_dim);
     b.test = compute_path_inputs(bd.test, bd.attention, bd.tokens, bd.token_dim);
     b.kernel = make_renormalized_kernel(KernelForm::automatic, b.train, variances[0], comm_);
-    baselines.push_back(std::move(b));
   }
 
   // 4. The renormalised kernel of the training set.
@@ -299,7 +299,8 @@ int TheoryRun::run() {
       file.create_dataset<double>(e.group + "/gp/var", {nT, Q});
       for (const char* stat : statistic_names) file.create_dataset<double>(e.group + "/gp/" + stat, {nT});
     }
-    for (const auto& b : baselines) {
+    for (const auto& bp : baselines) {
+      const Baseline& b = *bp;
       auto g = file.create_group("baselines/" + b.name);
       g.set_attr("file", b.path);
       g.set_attr("checksum", b.checksum);
@@ -384,7 +385,8 @@ int TheoryRun::run() {
         kernel->factor(U1_gp, temp);
         for (const auto& e : evaluation)
           write_statistics(e.group + "/gp", {t}, predictor_statistics(*kernel, e.inputs, comm_), e.inputs.local);
-        for (auto& b : baselines) {
+        for (auto& bp : baselines) {
+          Baseline& b = *bp;
           b.kernel->factor(gp_U1(variances, b.train.paths), temp);
           write_statistics("/baselines/" + b.name, {t}, predictor_statistics(*b.kernel, b.test, comm_), b.test.local);
         }
@@ -482,7 +484,7 @@ int TheoryRun::run() {
   }
   std::vector<std::vector<double>> baseline_acc;
   for (const auto& b : baselines)
-    baseline_acc.push_back(file.dataset("/baselines/" + b.name + "/accuracy").read_all<double>());
+    baseline_acc.push_back(file.dataset("/baselines/" + b->name + "/accuracy").read_all<double>());
   output.commit();
 
   for (hsize_t t = 0; t < nT; ++t) {
@@ -502,7 +504,7 @@ int TheoryRun::run() {
     }
     std::string line = fmt::format("GP baselines: all paths {:.3f}", gp_acc[t]);
     for (std::size_t b = 0; b < baselines.size(); ++b)
-      line += fmt::format(", {} {:.3f}", baselines[b].name, baseline_acc[b][t]);
+      line += fmt::format(", {} {:.3f}", baselines[b]->name, baseline_acc[b][t]);
     log.info("{}", line);
   }
   log.info("");
