@@ -126,6 +126,11 @@ class UserDataset(unittest.TestCase):
                 np.testing.assert_allclose(f[group + '/gp/mean'][0], mean, rtol=0, atol=1e-10, err_msg=name)
                 np.testing.assert_allclose(f[group + '/gp/var'][0], var, rtol=0, atol=1e-10, err_msg=name)
                 self.assertEqual(f[group + '/theory/mean'].shape, (1, 1, len(mean)))
+            # The per-path kernels C_pp on the stored subset see the path order (the GP sum does not).
+            subset = f['kernels/subset'][:]
+            xi = np.array([path_inputs(data['train'][0][m], layers, readout, nonlinearity) for m in subset])
+            xi /= np.sqrt(N0 * np.prod(HEADS))
+            np.testing.assert_allclose(f['kernels/path'][:], np.einsum('api,bpi->pab', xi, xi), rtol=0, atol=1e-10)
 
     def test_softmax_mean_readout(self):
         for ranks in (1, 2):
