@@ -6,6 +6,7 @@
 #include <string>
 
 #include "attnpaths/core/config.hpp"
+#include "attnpaths/core/error.hpp"
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/timer.hpp"
 #include "attnpaths/data/dataset_file.hpp"
@@ -28,6 +29,7 @@ struct MarkovCommand {
     Provenance provenance = Provenance::collect(world, runtime.app_args());
     // 1. Resolve, validate and echo the options; fail early on an unwritable output path.
     options.validate();
+    ATTN_REQUIRE(!output.empty(), InputError, "-o/--output FILE is required");
     Config config = options.to_config();
     config.set("output", output);
     config.echo(log, "attnpaths data markov: resolved options");
@@ -70,7 +72,8 @@ void add_data_command(CLI::App& app, CommandSet& commands) {
       "Hidden-Markov-chain classification task (theory.md §5.1): sequences of T tokens v_σ + noise, "
       "a BOS token, one-hot positions; first half of every set y = +1 (stay-plus), second half y = -1 "
       "(stay-minus); hand-built \"w\" heads, readout last_token");
-  markov->add_option("-o,--output", cmd->output, "Dataset file to write (HDF5)")->required();
+  // Not CLI11 required(): that check would run before an options file (--config) is read.
+  markov->add_option("-o,--output", cmd->output, "Dataset file to write (HDF5) (required)");
   markov
       ->add_option("--heads", o.heads,
                    "Head set (layer 1 | layer 2 -> paths): 4paths [good, random p] | [uniform, random p] -> g,a1,d,a2; "

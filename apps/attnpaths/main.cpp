@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 #include "attnpaths/core/error.hpp"
@@ -51,6 +52,14 @@ int main(int argc, char** argv) {
     auto& reg = app::registry();
     std::sort(reg.begin(), reg.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     for (const auto& r : reg) r.second(app, commands);
+    // Options files: a [subcommand] (or [data.markov]) table sets that subcommand's options.
+    std::function<void(CLI::App*)> configurable = [&](CLI::App* a) {
+      for (CLI::App* sub : a->get_subcommands([](CLI::App*) { return true; })) {
+        sub->configurable();
+        configurable(sub);
+      }
+    };
+    configurable(&app);
     std::vector<std::string> args = runtime.app_args();
     std::reverse(args.begin(), args.end());
     args.pop_back();  // program name

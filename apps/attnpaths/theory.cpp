@@ -15,20 +15,23 @@ namespace {
 void add_theory_command(CLI::App& app, CommandSet& commands) {
   auto o = std::make_shared<TheoryOptions>();
   CLI::App* sub = app.add_subcommand(
-      "theory",
-      "Solve the finite-width theory (theory.md §3): minimise the action over the order parameters for every width N "
-      "and temperature, plus the infinite-width (GP) baseline; predictor statistics on the test (and validation/OOD) "
-      "sets with the theory U_1, its diagonal and the GP U_1; kernel-label alignment. Writes io.md §2. PETSc options "
-      "(after the subcommand's): -theory_tao_monitor, -log_view, -mat_scalapack_block_sizes 128,128, ...");
-  sub->add_option("--data", o->data, "Dataset file (io.md §1), e.g. from `attnpaths data markov`")
-      ->required()
+      "theory", "Solve the finite-width theory over a grid of widths × temperatures, plus the GP baseline (io.md §2)");
+  sub->footer(
+      "Minimises the action over the order parameters for every width N and temperature (theory.md §3), starting "
+      "from the GP point; predictor statistics on the test (and validation/OOD) sets with the theory U_1, its "
+      "diagonal and the GP U_1; kernel-label alignment. PETSc options go after these options: -theory_tao_monitor, "
+      "-log_view, -mat_scalapack_block_sizes 128,128. Exit code 5 if a grid point misses the stopping rule (results "
+      "written and flagged). See docs/theory.md.");
+  // No CLI11 required(): CLI11 checks those before it reads an options file (--config); the
+  // library's TheoryOptions::validate() reports missing options instead.
+  sub->add_option("--data", o->data, "Dataset file (io.md §1), e.g. from `attnpaths data markov` (required)")
       ->check(CLI::ExistingFile);
-  sub->add_option("-o,--output", o->output, "Result file to write (HDF5; `<file>.partial` until complete)")->required();
-  sub->add_option("--widths", o->widths, "Widths N (comma-separated); every layer's width w_l = N (see --width-ratios)")
+  sub->add_option("-o,--output", o->output, "Result file to write (HDF5; `<file>.partial` until complete) (required)");
+  sub->add_option("--widths", o->widths,
+                  "Widths N (comma-separated; required unless --gp-only); every layer's width w_l = N (see --width-ratios)")
       ->delimiter(',');
-  sub->add_option("--temperatures", o->temperatures, "Temperatures Temp > 0 (comma-separated)")
-      ->delimiter(',')
-      ->required();
+  sub->add_option("--temperatures", o->temperatures, "Temperatures Temp > 0 (comma-separated) (required)")
+      ->delimiter(',');
   sub->add_option("--variances", o->variances,
                   "Prior variances σ0²,σ1²,…,σL²,σa² (L+2 values; default all 1)")
       ->delimiter(',');

@@ -133,6 +133,18 @@ class TheoryCommand(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn('cannot resume', r.stderr)
 
+    def test_options_file(self):
+        # A TOML options file ([theory] table, long option names) gives the same run as the command line.
+        toml = self.path('opts.toml')
+        with open(toml, 'w') as f:
+            f.write(f'[theory]\ndata = "{self.data}"\nwidths = [10, 100]\ntemperatures = [0.01, 0.1]\n'
+                    'polish-tol = 1e-12\n')
+        run(['--config', toml, 'theory', '-o', self.path('from_toml.h5')])
+        self.theory('from_cli.h5')
+        with h5py.File(self.path('from_toml.h5'), 'r') as a, h5py.File(self.path('from_cli.h5'), 'r') as b:
+            np.testing.assert_array_equal(a['theory/U1'][:], b['theory/U1'][:])
+            self.assertEqual(a['config'].attrs['polish_tol'], 1e-12)
+
     def test_non_convergence_is_flagged(self):
         out = self.path('noconv.h5')
         r = self.theory('noconv.h5', ['--max-iterations', '1'], check=False)

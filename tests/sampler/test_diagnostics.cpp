@@ -44,7 +44,7 @@ TEST(Diagnostics, RankNormalisationAveragesTies) {
 }
 
 TEST(Diagnostics, EssOfAr1MatchesTheory) {
-  const int C = 4, n = 4000;
+  const int C = 4, n = 10000;
   for (double phi : {0.0, 0.5, 0.9}) {
     const Draws d = ar1(C, n, phi, 17);
     const double expect = C * n * (1 - phi) / (1 + phi);  // n(1−φ)/(1+φ) per chain
