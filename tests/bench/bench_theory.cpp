@@ -18,7 +18,7 @@
 #include "attnpaths/kernels/renormalized_kernel.hpp"
 #include "attnpaths/theory/action.hpp"
 #include "peaks.hpp"
-#include "theory/synthetic.hpp"
+#include "synthetic.hpp"
 
 using namespace attnpaths;
 
