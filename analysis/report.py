@@ -438,10 +438,11 @@ class Report:
                               [[str(st), num(sec, "exact"), num(c, "int")] for st, sec, c in rec.timing],
                               align=[":--", "---:", "---:"]))
             self.w("</details>", "")
-        for name, label in (("options.toml", "Options file (TOML) the jobs used"), ("plan.env", "Pipeline plan")):
-            p = os.path.join(self.results, "config", name)
-            if os.path.isfile(p):
-                self.w(f"{label}, `{rel(p, self.results)}` (verbatim):", "", "```", open(p).read().rstrip(), "```", "")
+        files = sorted(glob.glob(os.path.join(self.results, "config", "*.toml")))
+        files += [p for p in [os.path.join(self.results, "config", "plan.env")] if os.path.isfile(p)]
+        for p in files:
+            label = "Pipeline plan" if p.endswith(".env") else "Options file the jobs used"
+            self.w(f"{label}, `{rel(p, self.results)}` (verbatim):", "", "```", open(p).read().rstrip(), "```", "")
         self.w("This report: " + ", ".join([
             f"Python {platform.python_version()}", f"numpy {np.__version__}", f"h5py {h5py.__version__}",
             f"matplotlib {matplotlib.__version__}"]) + ".", "",

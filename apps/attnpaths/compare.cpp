@@ -16,8 +16,9 @@ void add_compare_command(CLI::App& app, CommandSet& commands) {
       "Compare a theory file (io.md §2) with samples files (io.md §3): accuracy (theory, sampled, GP), U_1 "
       "entries, predictor-mean correlation and variance ratio per width; each samples file is matched to "
       "the theory grid point of its width and temperature");
-  sub->add_option("--theory", o->theory, "Theory file")->required();
-  sub->add_option("--samples", o->samples, "Samples files (one per width)")->required()->expected(1, -1);
+  // No CLI11 required(): options may come from a --config file; checked when the run starts.
+  sub->add_option("--theory", o->theory, "Theory file (required)");
+  sub->add_option("--samples", o->samples, "Samples files, one per width (required)")->expected(1, -1);
   sub->add_option("-o,--output", o->output, "Comparison file to write (HDF5, optional)");
   sub->add_flag("--quiet,-q", o->quiet, "No table output");
   on_selected(sub, commands, [o, &commands]() -> int {

@@ -24,13 +24,14 @@ void add_sample_command(CLI::App& app, CommandSet& commands) {
       "Sample the Bayesian posterior of the network weights (theory.md §2) with NUTS: C chains × K example "
       "shards (mpirun -n C·K); writes draws of U^s and of the test predictor, summaries and diagnostics "
       "(io.md §3). SIGTERM/SIGUSR1 checkpoint and exit 75; continue with --resume.");
-  sub->add_option("--data", o->data, "Dataset file (io.md §1)")->required();
-  sub->add_option("-o,--output", o->output, "Samples file to write (HDF5; written as <file>.partial until done)")
-      ->required();
+  // No CLI11 required(): options may come from a --config file; SampleOptions::validate() checks them.
+  sub->add_option("--data", o->data, "Dataset file (io.md §1) (required)");
+  sub->add_option("-o,--output", o->output, "Samples file to write (HDF5; written as <file>.partial until done) "
+                                            "(required)");
   sub->add_option("--width,-N", o->width, "Width N of every layer (w0 = … = wL = N)");
   sub->add_option("--widths", o->widths, "Per-layer widths w0,…,wL (overrides --width)")->delimiter(',');
   sub->add_option("--variances", o->variances, "Prior variances σ0²,σ1²,…,σL²,σa² (default all 1)")->delimiter(',');
-  sub->add_option("--temperature,-T", o->temperature, "Likelihood variance Temp (y ~ N(f, Temp))")->required();
+  sub->add_option("--temperature,-T", o->temperature, "Likelihood variance Temp (y ~ N(f, Temp)) (required)");
   sub->add_option("--chains,-C", o->chains, "Chains C (chain groups)")->capture_default_str();
   sub->add_option("--shards,-K", o->shards, "Example shards K per chain (ranks = C·K)")->capture_default_str();
   sub->add_option("--draws,-S", o->draws, "Draws per chain after warm-up")->capture_default_str();

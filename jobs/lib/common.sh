@@ -4,7 +4,8 @@
 #   ATTNPATHS        the attnpaths binary                 (default: `attnpaths` on PATH)
 #   ATTNPATHS_JOBS   this jobs/ directory                 (default: found from the job's script path)
 #   RESULTS          the results directory                (default: the job's working directory, sbatch --chdir)
-#   CONFIG           the options file (TOML, CLI11 format) (default: $ATTNPATHS_JOBS/config/markov.toml)
+#   CONFIG           the options directory: one TOML file per command, data.toml, theory.toml,
+#                    sample.toml (CLI11 format)           (default: $ATTNPATHS_JOBS/config/markov)
 #   ATTNPATHS_LAUNCHER  srun (default) or mpirun
 #   ATTNPATHS_ENV_SETUP a file sourced at job start (e.g. your `module load` lines)
 #   PYTHON           the Python with numpy, h5py, matplotlib (default: /usr/bin/python3)
@@ -23,7 +24,7 @@ attn_init() {
   fi
   RESULTS=${RESULTS:-$PWD}   # the job starts in its working directory (sbatch --chdir)
   RESULTS=$(cd "$RESULTS" && pwd) || { echo "attnpaths job: results directory '$RESULTS' missing" >&2; exit 2; }
-  CONFIG=${CONFIG:-$ATTNPATHS_JOBS/config/markov.toml}
+  CONFIG=${CONFIG:-$ATTNPATHS_JOBS/config/markov}
   ATTNPATHS=${ATTNPATHS:-attnpaths}
   PYTHON=${PYTHON:-/usr/bin/python3}
   mkdir -p "$RESULTS/logs"
@@ -54,8 +55,8 @@ attn_init() {
     echo "attnpaths job: cannot find the attnpaths binary '$ATTNPATHS' (set ATTNPATHS or load its module)" >&2
     exit 2
   fi
-  if [[ ! -f $CONFIG ]]; then
-    echo "attnpaths job: options file '$CONFIG' not found (set CONFIG)" >&2
+  if [[ ! -d $CONFIG ]]; then
+    echo "attnpaths job: options directory '$CONFIG' not found (set CONFIG; docs/jobs.md)" >&2
     exit 2
   fi
 }
@@ -106,7 +107,17 @@ attn_on_signal() {
   if [[ -n ${ATTN_CHILD:-} ]]; then kill -"$1" "$ATTN_CHILD" 2>/dev/null || true; fi
 }
 
-# attn_toml TABLE.KEY [DEFAULT] — prints a value of the options file (a list prints space-separated).
+# attn_options COMMAND — the options file of a command: $CONFIG/<command>.toml (must exist).
+attn_options() {
+  local f=$CONFIG/$1.toml
+  [[ -f $f ]] || { echo "attnpaths job: options file $f not found" >&2; exit 2; }
+  echo "$f"
+}
+
+# attn_toml COMMAND TABLE.KEY [DEFAULT] — prints a value of $CONFIG/<command>.toml (a list prints
+# space-separated).
 attn_toml() {
-  "$PYTHON" "$ATTNPATHS_JOBS/lib/toml_get.py" "$CONFIG" "$@"
+  local f=$CONFIG/$1.toml
+  shift
+  "$PYTHON" "$ATTNPATHS_JOBS/lib/toml_get.py" "$f" "$@"
 }

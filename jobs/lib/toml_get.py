@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Print one value of an attnpaths options file (TOML, CLI11 config format) for the job scripts.
 
-    toml_get.py FILE TABLE.KEY [DEFAULT]      e.g.  toml_get.py markov.toml theory.widths
+    toml_get.py FILE TABLE.KEY [DEFAULT]      e.g.  toml_get.py config/markov/theory.toml theory.widths
 Lists print space-separated; a missing key prints DEFAULT (or fails when none is given).
 Uses tomllib (Python >= 3.11); older Pythons fall back to a reader for the simple `key = value`
 lines these files use.

@@ -13,26 +13,26 @@ SRC=${ATTNPATHS_SOURCE_DIR:?}
 BIN=${ATTNPATHS_BINARY:?}
 PY=${PYTHON:-/usr/bin/python3}
 WORK=${ATTNPATHS_TEST_TMP:?}/analysis_report
-CONF=$SRC/tests/slurm/tiny.toml   # the same test-size options as the SLURM pipeline test
+CONF=$SRC/tests/slurm/tiny       # the same test-size options as the SLURM pipeline test
 T0=$(date +%s)
 log() { echo "[$(printf '%4s' $(($(date +%s) - T0)))s] $*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 run() { "$@" >"$WORK/last.log" 2>&1 || { cat "$WORK/last.log"; fail "command failed: $*"; }; }
-mpi2() { run mpirun -n 2 "$BIN" --config "$CONF" "$@"; }
+mpi2() { local cmd=$1; run mpirun -n 2 "$BIN" --config "$CONF/$cmd.toml" "$@"; }
 
 rm -rf "$WORK"
 mkdir -p "$WORK/full"/{data,theory,samples,compare} "$WORK/degraded"/{data,theory/markov4}
 cd "$WORK/full"
 
 # ---- 1. full results with the real binary ------------------------------------------------------------
-run "$BIN" --config "$CONF" data markov --heads 4paths -o data/markov4.h5
-run "$BIN" --config "$CONF" data markov --heads 2paths --noise-out-of-plane 5 -o data/markov2_noisy.h5
-run "$BIN" --config "$CONF" data markov --heads good -o data/markov_g.h5
-run "$BIN" --config "$CONF" data markov --heads good+denoising -o data/markov_gd.h5
+run "$BIN" --config "$CONF/data.toml" data markov --heads 4paths -o data/markov4.h5
+run "$BIN" --config "$CONF/data.toml" data markov --heads 2paths --noise-out-of-plane 5 -o data/markov2_noisy.h5
+run "$BIN" --config "$CONF/data.toml" data markov --heads good -o data/markov_g.h5
+run "$BIN" --config "$CONF/data.toml" data markov --heads good+denoising -o data/markov_gd.h5
 mpi2 theory --data data/markov4.h5 --temperatures 0.01 -o theory/markov4.h5
 mpi2 theory --data data/markov2_noisy.h5 --temperatures 0.01 -o theory/markov2_noisy.h5
-run "$BIN" --config "$CONF" theory --data data/markov_g.h5 --temperatures 0.01 --gp-only -o theory/markov_g.h5
-run "$BIN" --config "$CONF" theory --data data/markov_gd.h5 --temperatures 0.01 --gp-only -o theory/markov_gd.h5
+run "$BIN" --config "$CONF/theory.toml" theory --data data/markov_g.h5 --temperatures 0.01 --gp-only -o theory/markov_g.h5
+run "$BIN" --config "$CONF/theory.toml" theory --data data/markov_gd.h5 --temperatures 0.01 --gp-only -o theory/markov_gd.h5
 for w in 10 30; do
   mpi2 sample --data data/markov4.h5 --width "$w" --temperature 0.01 --chains 2 --warmup 100 --draws 100 \
     -o "samples/markov4_N$w.h5"
@@ -53,7 +53,7 @@ log "full report checked"
 cd "$WORK/degraded"
 cp "$WORK/full/data/markov4.h5" data/
 for w in 10 30; do
-  run "$BIN" --config "$CONF" theory --data data/markov4.h5 --widths "$w" --temperatures 0.01 \
+  run "$BIN" --config "$CONF/theory.toml" theory --data data/markov4.h5 --widths "$w" --temperatures 0.01 \
     -o "theory/markov4/N${w}_T0.01.h5"
 done
 out=$("$PY" "$SRC/analysis/report.py" "$WORK/degraded" -o "$WORK/degraded/report") || fail "report.py failed on partial results: $out"
@@ -73,7 +73,7 @@ cd "$FLAT"
 cp "$WORK/full/data/markov4.h5" data_4paths.h5
 cp "$WORK/full/data/markov_g.h5" data_good.h5
 cp "$WORK/full/data/markov_gd.h5" data_good+denoising.h5
-run "$BIN" --config "$CONF" theory --data data_4paths.h5 --temperatures 0.01 \
+run "$BIN" --config "$CONF/theory.toml" theory --data data_4paths.h5 --temperatures 0.01 \
   --gp-baseline g=data_good.h5 --gp-baseline g+d=data_good+denoising.h5 -o theory_4paths.h5
 cp "$WORK/full/theory/markov2_noisy.h5" theory_2paths_noisier.h5
 cp "$WORK/full/samples/markov4_N10.h5" samples_N10.h5

@@ -1,7 +1,7 @@
 #!/bin/bash
 # ctest slurm_markov_pipeline (label slurm): the Markov pipeline on a REAL one-node SLURM cluster.
 #  1. starts munged + slurmctld + slurmd in a scratch directory (tests/slurm/local_cluster.sh);
-#  2. `sbatch jobs/markov_pipeline.sbatch` with the test-size options (tests/slurm/tiny.toml, tiny.env);
+#  2. `sbatch jobs/markov_pipeline.sbatch` with the test-size options and plan (tests/slurm/tiny/);
 #  3. while the first sampling task runs, sends it the pre-timeout signal exactly as Slurm does for
 #     --signal=B:USR1@120 (scancel --signal=USR1 --batch): the job must checkpoint, requeue itself and
 #     finish the chains with --resume;
@@ -80,7 +80,7 @@ log "cluster up"
 #  OMP/OPENBLAS thread settings are overridden per job from the allocation.)
 cd "$SCRATCH" || fail "no scratch directory"
 # (wrong thread counts in the submitting shell: every job must replace them with its allocation's)
-pipe=$(CONFIG=$SRC/tests/slurm/tiny.toml PLAN=$SRC/tests/slurm/tiny.env ATTNPATHS=$BIN PYTHON=$PY \
+pipe=$(CONFIG=$SRC/tests/slurm/tiny ATTNPATHS=$BIN PYTHON=$PY \
   OMP_NUM_THREADS=7 OPENBLAS_NUM_THREADS=7 \
   sbatch --parsable "$SRC/jobs/markov_pipeline.sbatch" "$RES") || fail "sbatch of the pipeline failed"
 pipe=${pipe%%;*}
@@ -116,11 +116,11 @@ s0="${JOB[sample_markov4]}_0"
 running() { [[ $(job_field "$s0" JobState | head -1) == RUNNING && -s $RES/samples/markov4_N10.h5.partial ]]; }
 finished_early() { [[ $(job_field "$s0" JobState | head -1) =~ ^(COMPLETED|FAILED|CANCELLED|TIMEOUT)$ ]]; }
 until running; do
-  finished_early && fail "sampling task $s0 ended ($(job_field "$s0" JobState | head -1)) before it could be signalled; make tiny.toml's sampling longer"
+  finished_early && fail "sampling task $s0 ended ($(job_field "$s0" JobState | head -1)) before it could be signalled; make tests/slurm/tiny/sample.toml's sampling longer"
   (($(elapsed) < DEADLINE_S)) || fail "timed out waiting for sampling task $s0 to run"
   sleep 0.5
 done
-finished_early && fail "sampling task $s0 finished before the signal; make tiny.toml's sampling longer"
+finished_early && fail "sampling task $s0 finished before the signal; make tests/slurm/tiny/sample.toml's sampling longer"
 log "sending SIGUSR1 to the batch shell of $s0 (what --signal=B:USR1@120 does before the time limit)"
 scancel --signal=USR1 --batch "$s0" || fail "scancel --signal=USR1 --batch $s0 failed"
 restarted() {
@@ -216,7 +216,7 @@ log "pipeline checked"
 ALONE=$SCRATCH/standalone
 mkdir -p "$ALONE/logs" "$ALONE/data"
 cp "$RES/data/markov_g.h5" "$ALONE/data/"
-one=$(cd "$SRC" && CONFIG=$SRC/tests/slurm/tiny.toml ATTNPATHS=$BIN ATTNPATHS_LAUNCHER=mpirun \
+one=$(cd "$SRC" && CONFIG=$SRC/tests/slurm/tiny ATTNPATHS=$BIN ATTNPATHS_LAUNCHER=mpirun \
   OMP_NUM_THREADS=7 OPENBLAS_NUM_THREADS=7 \
   sbatch --parsable --chdir="$ALONE" --ntasks=2 jobs/theory_grid.sbatch data/markov_g.h5 theory/markov_g.h5 --gp-only) ||
   fail "standalone sbatch failed"

@@ -1,8 +1,10 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/linalg.hpp"
 #include "attnpaths/kernels/dual.hpp"
 #include "attnpaths/kernels/primal.hpp"
 #include "attnpaths/kernels/renormalized_kernel.hpp"
@@ -41,37 +43,32 @@ RenormalizedKernel::RenormalizedKernel(const PathInputs& train, double sigma0_sq
   ATTN_REQUIRE(train.count > 0, InputError, "the training set is empty");
 }
 
+void RenormalizedKernel::right_multiply(const double* M, const double* x, std::int64_t rows, double scale,
+                                        double* out) const {
+  const std::size_t r = static_cast<std::size_t>(paths_) * static_cast<std::size_t>(dim_);
+  for (std::int64_t mu = 0; mu < rows; ++mu)
+    linalg::gemm(true, false, paths_, dim_, paths_, scale, M, paths_, x + static_cast<std::size_t>(mu) * r, dim_, 0.0,
+                 out + static_cast<std::size_t>(mu) * r, dim_);
+}
+
 std::vector<double> RenormalizedKernel::kernel_block(const Eigen::MatrixXd& U,
                                                      const std::vector<std::int64_t>& subset) const {
-  // Gather the subset's ξ rows on every rank, then K_ab = Σ_ππ' U_ππ' ξ_aπ·ξ_bπ' locally.
-  const int H = paths_, N0 = dim_;
-  const std::size_t m = subset.size(), row = static_cast<std::size_t>(H) * static_cast<std::size_t>(N0);
-  std::vector<double> rows(m * row, 0.0);
+  // Gather the subset's x̃ rows on every rank, then K_sub = Ξ_sub (U ⊗ I) Ξ_sub^T (one GEMM).
+  const std::size_t m = subset.size(), r = static_cast<std::size_t>(paths_) * static_cast<std::size_t>(dim_);
+  std::vector<double> rows(m * r, 0.0);
   for (std::size_t a = 0; a < m; ++a) {
     const std::int64_t mu = subset[a];
     ATTN_REQUIRE(mu >= 0 && mu < examples_, InputError, "kernel subset index {} outside [0, {})", mu, examples_);
-    if (mu >= train_.local.begin && mu < train_.local.end) {
-      const double* src = train_.row(mu - train_.local.begin);
-      for (std::size_t j = 0; j < row; ++j) rows[a * row + j] = scale_ * src[j];
-    }
+    if (mu >= train_.local.begin && mu < train_.local.end)
+      std::copy_n(train_.row(mu - train_.local.begin), r, rows.data() + a * r);
   }
   comm_.sum(rows);
-  std::vector<double> out(m * m);
-  for (std::size_t a = 0; a < m; ++a)
-    for (std::size_t b = 0; b < m; ++b) {
-      double s = 0;
-      for (int p = 0; p < H; ++p)
-        for (int q = 0; q < H; ++q) {
-          const double u = U(p, q);
-          if (u == 0.0) continue;
-          const double* xa = rows.data() + a * row + static_cast<std::size_t>(p) * static_cast<std::size_t>(N0);
-          const double* xb = rows.data() + b * row + static_cast<std::size_t>(q) * static_cast<std::size_t>(N0);
-          double d = 0;
-          for (int i = 0; i < N0; ++i) d += xa[i] * xb[i];
-          s += u * d;
-        }
-      out[a * m + b] = s;
-    }
+  std::vector<double> u(static_cast<std::size_t>(U.size())), contracted(m * r), out(m * m);
+  for (Eigen::Index i = 0; i < U.rows(); ++i)
+    for (Eigen::Index j = 0; j < U.cols(); ++j) u[static_cast<std::size_t>(i * U.cols() + j)] = U(i, j);
+  right_multiply(u.data(), rows.data(), static_cast<std::int64_t>(m), scale_ * scale_, contracted.data());
+  const int mi = static_cast<int>(m), ri = static_cast<int>(r);
+  if (m > 0) linalg::gemm(false, true, mi, mi, ri, 1.0, contracted.data(), ri, rows.data(), ri, 0.0, out.data(), mi);
   return out;
 }
 

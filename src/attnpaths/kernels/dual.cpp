@@ -58,13 +58,6 @@ std::vector<double> DualKernel::square_root(const Eigen::MatrixXd& U) const {
   return l;
 }
 
-void DualKernel::times_lprime(const double* in, std::size_t rows, const std::vector<double>& l, double* out) const {
-  // Each row is an (H × N0) block X; the result row is L^T X.
-  const std::size_t r = static_cast<std::size_t>(r_);
-  for (std::size_t rho = 0; rho < rows; ++rho)
-    linalg::gemm(true, false, paths_, dim_, paths_, 1.0, l.data(), paths_, in + rho * r, dim_, 0.0, out + rho * r, dim_);
-}
-
 void DualKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
   ATTN_REQUIRE(U1.rows() == paths_ && U1.cols() == paths_, LibraryError, "internal: U_1 is {}×{}, expected {}×{}",
                U1.rows(), U1.cols(), paths_, paths_);
@@ -75,8 +68,7 @@ void DualKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
   l_ = square_root(U1);
   // B' = B L' (B symmetric: rows of B' are L^T applied to rows of B, transposed) and Λ = L'^T B'.
   std::vector<double> tmp(r * r);
-  times_lprime(gram_.data(), r, l_, tmp.data());  // tmp = (L'^T B)^T row-wise = rows of B L'... see below
-  // tmp[ρ,(a,i)] = Σ_π L[π,a] B[ρ,(π,i)] = (B L')[ρ,(a,i)]
+  right_multiply(l_.data(), gram_.data(), r_, 1.0, tmp.data());  // tmp = B L' (B symmetric)
   bl_ = tmp;
   // Λ[(a,i), σ] = Σ_π L[π,a] B'[(π,i), σ]: view B' as H blocks of (N0·r) values -> Λ = L^T · B'.
   chol_.assign(r * r, 0.0);
@@ -140,8 +132,7 @@ PredictorMoments DualKernel::predict(const PathInputs& set) {
   Eigen::Map<const RowMatrix> c(c_.data(), paths_, dim_);
   const RowMatrix w = U1_ * c;
   std::vector<double> v(static_cast<size_t>(m) * r);
-  times_lprime(set.xt.data(), static_cast<size_t>(m), l_, v.data());
-  for (double& x : v) x *= scale_;
+  right_multiply(l_.data(), set.xt.data(), m, scale_, v.data());
   // Z = L_A^{-1} V^T  [r × m]
   std::vector<double> z(r * static_cast<size_t>(m));
   for (std::int64_t q = 0; q < m; ++q)
@@ -166,7 +157,7 @@ std::vector<double> DualKernel::alignment(const Eigen::MatrixXd& U1, int k) {
   const std::size_t r = static_cast<std::size_t>(r_);
   const std::vector<double> l = square_root(U1);
   std::vector<double> bl(r * r), lambda(r * r), bt(r);
-  times_lprime(gram_.data(), r, l, bl.data());
+  right_multiply(l.data(), gram_.data(), r_, 1.0, bl.data());
   linalg::gemm(true, false, paths_, dim_ * r_, paths_, 1.0, l.data(), paths_, bl.data(), dim_ * r_, 0.0, lambda.data(),
                dim_ * r_);
   linalg::gemm(true, false, paths_, dim_, paths_, 1.0, l.data(), paths_, b_.data(), dim_, 0.0, bt.data(), dim_);

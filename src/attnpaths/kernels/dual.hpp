@@ -24,8 +24,6 @@ class DualKernel final : public RenormalizedKernel {
  private:
   // L with U = L L^T (Cholesky; symmetric square root if U is only semi-definite), row-major H×H.
   std::vector<double> square_root(const Eigen::MatrixXd& U) const;
-  // out[ρ, (a,i)] = Σ_π in[ρ, (π,i)] L[π,a] for `rows` rows of length r  (right-multiply by L').
-  void times_lprime(const double* in, std::size_t rows, const std::vector<double>& l, double* out) const;
 
   int r_;
   std::vector<double> gram_, b_;  // B [r×r], b [r]  (scaled inputs)

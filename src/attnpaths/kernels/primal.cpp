@@ -63,35 +63,33 @@ PrimalKernel::PrimalKernel(const PathInputs& train, double sigma0_sq, const Comm
 
 void PrimalKernel::contract(const Eigen::MatrixXd& U, const double* x, std::int64_t rows, double scale,
                             double* out) const {
-  // out[μ,(π,i)] = scale · Σ_π' x[μ,(π',i)] U[π',π]: per row, (U^T X_μ) with X_μ the H×N0 block.
-  const std::vector<double> u = row_major(U);
-  const std::size_t r = sz(features());
-  for (std::int64_t mu = 0; mu < rows; ++mu)
-    linalg::gemm(true, false, paths_, dim_, paths_, scale, u.data(), paths_, x + sz(mu) * r, dim_, 0.0,
-                 out + sz(mu) * r, dim_);
+  right_multiply(row_major(U).data(), x, rows, scale, out);
 }
 
-void PrimalKernel::assemble(const Eigen::MatrixXd& U, double shift, petsc::Matrix& kernel) const {
+void PrimalKernel::assemble(const Eigen::MatrixXd& U, double shift, petsc::Matrix& kernel) {
   const std::int64_t m = train_.local.size(), P = examples_, ranks = comm_.size();
   const int r = static_cast<int>(features());
-  if (!kernel) {
+  const bool created = !kernel;
+  if (created)
     PETSC_CALL(MatCreateDense(comm_.get(), static_cast<PetscInt>(block_), static_cast<PetscInt>(block_),
                               static_cast<PetscInt>(block_ * ranks), static_cast<PetscInt>(block_ * ranks), nullptr,
                               kernel.out()));
-  }
-  std::vector<double> contracted(sz(m) * sz(r));
-  contract(U, xi_local_.data(), m, 1.0, contracted.data());
+  scratch_.resize(sz(m) * sz(r));
+  contract(U, xi_local_.data(), m, 1.0, scratch_.data());
   {
     DenseArray k(kernel.get());
     ATTN_REQUIRE(k.lda() == block_, LibraryError, "internal: unexpected leading dimension {}", k.lda());
-    std::fill(k.data(), k.data() + sz(block_) * sz(block_ * ranks), 0.0);
+    // The real block is overwritten below; the padding (zero) is written once.
+    if (created) std::fill(k.data(), k.data() + sz(block_) * sz(block_ * ranks), 0.0);
     // Local rows, column-major (lda = b) == row-major [P × b]:  K_loc^T = Ξ_all (Ξ_loc (U⊗I))^T
     if (m > 0)
-      linalg::gemm(false, true, static_cast<int>(P), static_cast<int>(m), r, 1.0, xi_all_.data(), r,
-                   contracted.data(), r, 0.0, k.data(), static_cast<int>(block_));
+      linalg::gemm(false, true, static_cast<int>(P), static_cast<int>(m), r, 1.0, xi_all_.data(), r, scratch_.data(),
+                   r, 0.0, k.data(), static_cast<int>(block_));
     const std::int64_t first = comm_.rank() * block_;
-    if (shift != 0.0)
-      for (std::int64_t i = 0; i < block_; ++i) k.data()[sz((first + i) * block_ + i)] += shift;
+    for (std::int64_t i = 0; i < block_; ++i) {  // + shift·I (padded rows: exactly shift)
+      double& d = k.data()[sz((first + i) * block_ + i)];
+      d = (i < m ? d : 0.0) + shift;
+    }
   }
   PETSC_CALL(MatAssemblyBegin(kernel.get(), MAT_FINAL_ASSEMBLY));
   PETSC_CALL(MatAssemblyEnd(kernel.get(), MAT_FINAL_ASSEMBLY));
@@ -187,17 +185,18 @@ Eigen::MatrixXd PrimalKernel::energy_gradient() {
   compute_inverse();
   const std::int64_t m = train_.local.size(), P = examples_;
   const int r = static_cast<int>(features());
-  std::vector<double> y(sz(m) * sz(r));  // (K_T^{-1} Ξ)[local rows]
+  scratch_.resize(sz(m) * sz(r));
+  double* y = scratch_.data();  // (K_T^{-1} Ξ)[local rows]
   {
     DenseArray inv(inverse_.get());  // column-major [b × P_pad] == row-major [P_pad × b]
     if (m > 0)
       linalg::gemm(true, false, static_cast<int>(m), r, static_cast<int>(P), 1.0, inv.data(), inv.lda(),
-                   xi_all_.data(), r, 0.0, y.data(), r);
+                   xi_all_.data(), r, 0.0, y, r);
   }
   std::vector<double> g(sz(paths_) * sz(paths_), 0.0);
   for (std::int64_t mu = 0; mu < m; ++mu)
-    linalg::gemm(false, true, paths_, paths_, dim_, 1.0, xi_local_.data() + sz(mu) * sz(r), dim_,
-                 y.data() + sz(mu) * sz(r), dim_, 1.0, g.data(), paths_);
+    linalg::gemm(false, true, paths_, paths_, dim_, 1.0, xi_local_.data() + sz(mu) * sz(r), dim_, y + sz(mu) * sz(r),
+                 dim_, 1.0, g.data(), paths_);
   comm_.sum(g);
   Eigen::MatrixXd grad = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
       g.data(), paths_, paths_);

@@ -31,8 +31,8 @@ class PrimalKernel final : public RenormalizedKernel {
  private:
   // Rows of `x` (each an H_tot × N0 block, `rows` of them) times (U ⊗ I), scaled by `scale`.
   void contract(const Eigen::MatrixXd& U, const double* x, std::int64_t rows, double scale, double* out) const;
-  // K(U) + shift·I into the local rows of `kernel` (created on first use).
-  void assemble(const Eigen::MatrixXd& U, double shift, petsc::Matrix& kernel) const;
+  // K(U) + shift·I into the local rows of `kernel` (created, zeroed, on first use).
+  void assemble(const Eigen::MatrixXd& U, double shift, petsc::Matrix& kernel);
   // K_T^{-1} of the current factor, in `inverse_` (local rows, column-major m_pad × P_pad).
   void compute_inverse();
 
@@ -45,6 +45,7 @@ class PrimalKernel final : public RenormalizedKernel {
   petsc::Matrix identity_sl_, inverse_sl_, inverse_;  // I, K_T^{-1} (ScaLAPACK), K_T^{-1} (MPIDENSE)
   petsc::Vector labels_, alpha_;  // y and α = K_T^{-1} y (padded layout)
   std::vector<double> c_;         // Ξ^T α  [r], on every rank
+  std::vector<double> scratch_;   // [m × r] work array, reused by every evaluation
   Eigen::MatrixXd U1_;
   double temperature_ = 0, log_det_ = 0, data_fit_ = 0;
   bool inverse_current_ = false;

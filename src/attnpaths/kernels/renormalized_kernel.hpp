@@ -54,6 +54,10 @@ class RenormalizedKernel {
 
  protected:
   RenormalizedKernel(const PathInputs& train, double sigma0_sq, const Comm& comm);
+  // out[μ,(a,i)] = scale · Σ_π x[μ,(π,i)] M[π,a] for `rows` rows of length r = H·N0: every row, an
+  // H × N0 block X_μ, becomes scale · M^T X_μ — the rows times (M ⊗ I_{N0}), path index slowest.
+  // M is H × H row-major.
+  void right_multiply(const double* M, const double* x, std::int64_t rows, double scale, double* out) const;
   const PathInputs& train_;
   const Comm& comm_;
   double scale_;  // x̃ -> ξ

@@ -145,7 +145,7 @@ void PathNetwork::backward_path_weights(const double* theta, const double* dW, d
   for (int i = 0; i < w[sz(L)]; ++i) ga[i] += dlevel_[sz(L)][sz(i)];
 }
 
-double PathNetwork::log_prior(const double* theta, double* grad) const {
+double PathNetwork::log_prior(const double* theta, double* grad, bool overwrite) const {
   double total = 0;
   auto block = [&](std::int64_t begin, std::int64_t end, double variance) {
     begin = std::max(begin, shift_) - shift_;
@@ -153,10 +153,11 @@ double PathNetwork::log_prior(const double* theta, double* grad) const {
     if (begin >= end) return;
     const double inv = 1.0 / variance;
     double s = 0;
-    for (std::int64_t i = begin; i < end; ++i) {
-      s += theta[i] * theta[i];
-      if (grad) grad[i] -= theta[i] * inv;
-    }
+    for (std::int64_t i = begin; i < end; ++i) s += theta[i] * theta[i];
+    if (grad && overwrite)
+      for (std::int64_t i = begin; i < end; ++i) grad[i] = -theta[i] * inv;
+    else if (grad)
+      for (std::int64_t i = begin; i < end; ++i) grad[i] -= theta[i] * inv;
     total -= 0.5 * s * inv;
   };
   const int L = shape_.depth();
@@ -288,7 +289,8 @@ void PathWeightFactors::backward(const double* phi, const double* dW, double* gr
   for (int i = 0; i < w[sz(L)]; ++i) grad[i] += dlevel_[sz(L)][sz(i)];
 }
 
-double PathWeightFactors::log_prior(const double* phi, double* grad) const {
+double PathWeightFactors::log_prior(const double* phi, double* grad, bool overwrite) const {
+  if (grad && overwrite) std::fill(grad, grad + size_, 0.0);
   const int wL = shape_.widths[sz(shape_.depth())];
   const double inv = 1.0 / shape_.variances[sz(shape_.depth() + 1)];
   double s = 0, t = 0;

@@ -66,8 +66,8 @@ class PathNetwork {
   void backward_path_weights(const double* theta, const double* dW, double* grad);
 
   // log prior (up to its constant) −Σ θ_i²/(2σ_i²) of the weights θ holds; ADDS its gradient to grad
-  // when non-null.
-  double log_prior(const double* theta, double* grad) const;
+  // when non-null (overwrite: WRITES it, every coordinate, saving a pass that zeroes grad).
+  double log_prior(const double* theta, double* grad, bool overwrite = false) const;
 
   // f for `count` examples: f[μ] = Σ_π u_π · x̃^μ_π, xt [count × H_tot × N0]. Each f[μ] is summed in
   // a fixed order, independent of how the examples are split over ranks.
@@ -104,8 +104,8 @@ class PathWeightFactors {
   const std::vector<double>& forward(const double* phi);
   // ADDS ∂F/∂φ given dW = ∂F/∂W (after forward() at the same φ).
   void backward(const double* phi, const double* dW, double* grad);
-  // −|a|²/(2σa²) − |Y|²/2; ADDS its gradient.
-  double log_prior(const double* phi, double* grad) const;
+  // −|a|²/(2σa²) − |Y|²/2; ADDS its gradient (overwrite: WRITES it).
+  double log_prior(const double* phi, double* grad, bool overwrite = false) const;
 
  private:
   NetworkShape shape_;

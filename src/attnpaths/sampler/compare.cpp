@@ -207,9 +207,11 @@ int CompareRun::run() {
     f.write<double>("compare/predictor/variance_ratio", {n}, vr);
     f.write<double>("compare/rhat/U1", {n}, ru);
     f.write<double>("compare/rhat/predictor", {n}, rf);
-    auto g = f.require_group("compare");
-    g.set_attr("samples_files", files);
-    g.set_attr("path_labels", labels);
+    {
+      auto g = f.require_group("compare");  // closed before the commit
+      g.set_attr("samples_files", files);
+      g.set_attr("path_labels", labels);
+    }
     prov.finish();
     write_provenance(f, prov, timers);
     out.commit();

@@ -132,8 +132,7 @@ double JointPosterior::evaluate(const double* theta, double* grad) {
     }
   }
   blocks_.reduce(partials_, m + 1, du_.data());
-  std::fill(grad, grad + shape_.size(), 0.0);
-  double logp = -0.5 * du_[sz(m)] / temperature_ + net_.log_prior(theta, grad);
+  double logp = -0.5 * du_[sz(m)] / temperature_ + net_.log_prior(theta, grad, true);
   net_.backward_readouts(theta, du_.data(), grad);
   return logp;
 }
@@ -227,9 +226,8 @@ double MarginalPosterior::evaluate(const double* theta, double* grad) {
     for (std::size_t i = 0; i < PP; ++i) s += Kinv_[i] * C[i];
     D_[pq] = -0.5 * s;
   }
-  std::fill(grad, grad + dimension(), 0.0);
-  const double logp =
-      -0.5 * logdet - 0.5 * yKy + (factors_ ? factors_->log_prior(theta, grad) : net_.log_prior(theta, grad));
+  const double logp = -0.5 * logdet - 0.5 * yKy +
+                      (factors_ ? factors_->log_prior(theta, grad, true) : net_.log_prior(theta, grad, true));
   linalg::gemm(false, false, H_, w0, H_, 2.0 / w0, D_.data(), H_, W.data(), w0, 0.0, dW_.data(), w0);
   if (factors_)
     factors_->backward(theta, dW_.data(), grad);

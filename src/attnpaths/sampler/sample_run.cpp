@@ -89,7 +89,7 @@ void SampleOptions::validate() const {
   for (double v : variances)
     ATTN_REQUIRE(v > 0 && std::isfinite(v), InputError, "sample: --variances must be positive (got {})", v);
   ATTN_REQUIRE(temperature > 0 && std::isfinite(temperature), InputError,
-               "sample: --temperature must be positive (got {})", temperature);
+               "sample: --temperature T > 0 is required (got {})", temperature);
   ATTN_REQUIRE(chains >= 1, InputError, "sample: --chains must be at least 1 (got {})", chains);
   ATTN_REQUIRE(shards >= 1, InputError, "sample: --shards must be at least 1 (got {})", shards);
   ATTN_REQUIRE(draws >= 4, InputError, "sample: --draws must be at least 4 (got {})", draws);
