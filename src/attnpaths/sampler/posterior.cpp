@@ -163,20 +163,10 @@ MarginalPosterior::MarginalPosterior(const NetworkShape& shape, double temperatu
   N0_ = shape.input_dim;
   ATTN_REQUIRE(train.paths == H_ && train.dim == N0_, InputError,
                "path inputs have {} paths × {} features, the network {} × {}", train.paths, train.dim, H_, N0_);
-  const double gram_doubles = double(P_) * P_ * H_ * H_;
-  ATTN_REQUIRE(gram_doubles <= double(1 << 27), InputError,
-               "--target v0-marginal stores the path-pair Gram C (P²·H_tot² = {:.3g} doubles > 2^27): use --target joint",
-               gram_doubles);
   xt_ = train.xt;
   y_ = train.y;
-  // C^{μν}_{ππ'} = ξ^μ_π·ξ^ν_π', ξ = sqrt(σ0²/(N0 H_tot)) x̃ (theory.md §1.3, §3.1).
-  gram_.assign(sz(H_) * sz(H_) * sz(P_) * sz(P_), 0.0);
-  const double scale = shape.variances[0] / (double(N0_) * H_);
-  const int ld = H_ * N0_;
-  for (int p = 0; p < H_; ++p)
-    for (int q = 0; q < H_; ++q)
-      linalg::gemm(false, true, P_, P_, N0_, scale, xt_.data() + sz(p) * sz(N0_), ld, xt_.data() + sz(q) * sz(N0_), ld,
-                   0.0, gram_.data() + (sz(p) * sz(H_) + sz(q)) * sz(P_) * sz(P_), P_);
+  xi_scale2_ = shape.variances[0] / (double(N0_) * H_);  // ξ = sqrt(σ0²/(N0 H_tot)) x̃ (theory.md §1.3)
+  work_.assign(sz(P_) * sz(H_) * sz(N0_), 0.0);
   U_.assign(sz(H_) * sz(H_), 0.0);
   D_.assign(U_.size(), 0.0);
   dW_.assign(sz(H_) * sz(shape.widths[0]), 0.0);
@@ -189,21 +179,22 @@ const std::vector<double>& MarginalPosterior::path_weights(const double* theta) 
   return factors_ ? factors_->forward(theta) : net_.forward_path_weights(theta);
 }
 
-void MarginalPosterior::kernel(const double* U, std::vector<double>& K) const {
-  const std::size_t PP = sz(P_) * sz(P_);
-  K.assign(PP, 0.0);
-  for (std::size_t pq = 0; pq < sz(H_) * sz(H_); ++pq) {
-    const double c = U[pq];
-    const double* C = gram_.data() + pq * PP;
-    for (std::size_t i = 0; i < PP; ++i) K[i] += c * C[i];
-  }
+void MarginalPosterior::kernel(const double* U, std::vector<double>& K) {
+  // K = s² X̃ (U ⊗ I) X̃^T: every row's H×N0 block times U, then one P×P×(H·N0) GEMM (theory.md §3.1, §7).
+  const int r = H_ * N0_;
+  for (int mu = 0; mu < P_; ++mu)
+    linalg::gemm(true, false, H_, N0_, H_, 1.0, U, H_, xt_.data() + sz(mu) * sz(r), N0_, 0.0,
+                 work_.data() + sz(mu) * sz(r), N0_);
+  K.resize(sz(P_) * sz(P_));
+  linalg::gemm(false, true, P_, P_, r, xi_scale2_, work_.data(), r, xt_.data(), r, 0.0, K.data(), P_);
   for (int i = 0; i < P_; ++i) K[sz(i) * sz(P_) + sz(i)] += temperature_;
   if (!linalg::cholesky(P_, K.data(), P_))
     throw NumericalError("v0-marginal posterior: K(U^s) + Temp·I is not positive definite");
 }
 
 // log N(y; 0, K_T) = −½ log det K_T − ½ yᵀ K_T⁻¹ y (+ const), K_T = K(U^s) + Temp·I (theory.md §3.1, §3.3);
-// ∂/∂U_ππ' = −½ Σ_μν G_μν C^{μν}_ππ', G = K_T⁻¹ − ααᵀ (theory.md §3.4); U^s = W Wᵀ/w0 ⇒ ∂/∂W = 2 D W / w0.
+// ∂/∂U_ππ' = −½ Σ_μν G_μν C^{μν}_ππ' = −½ Σ_i (Ξ_iᵀ G Ξ_i)_ππ', G = K_T⁻¹ − ααᵀ (theory.md §3.4);
+// U^s = W Wᵀ/w0 ⇒ ∂/∂W = 2 D W / w0.
 double MarginalPosterior::evaluate(const double* theta, double* grad) {
   ++evaluations_;
   const int w0 = shape_.widths[0];
@@ -219,13 +210,13 @@ double MarginalPosterior::evaluate(const double* theta, double* grad) {
   linalg::cholesky_inverse(P_, K_.data(), P_, Kinv_.data(), P_);
   for (int i = 0; i < P_; ++i)
     for (int j = 0; j < P_; ++j) Kinv_[sz(i) * sz(P_) + sz(j)] -= alpha_[sz(i)] * alpha_[sz(j)];  // G
-  const std::size_t PP = sz(P_) * sz(P_);
-  for (std::size_t pq = 0; pq < sz(H_) * sz(H_); ++pq) {
-    const double* C = gram_.data() + pq * PP;
-    double s = 0;
-    for (std::size_t i = 0; i < PP; ++i) s += Kinv_[i] * C[i];
-    D_[pq] = -0.5 * s;
-  }
+  // Y = G X̃ (P × H·N0), then D = −½ s² Σ_μ X̃_μ Y_μ^T over the rows' H×N0 blocks.
+  const int r = H_ * N0_;
+  linalg::gemm(false, false, P_, r, P_, 1.0, Kinv_.data(), P_, xt_.data(), r, 0.0, work_.data(), r);
+  std::fill(D_.begin(), D_.end(), 0.0);
+  for (int mu = 0; mu < P_; ++mu)
+    linalg::gemm(false, true, H_, H_, N0_, -0.5 * xi_scale2_, xt_.data() + sz(mu) * sz(r), N0_,
+                 work_.data() + sz(mu) * sz(r), N0_, 1.0, D_.data(), H_);
   const double logp = -0.5 * logdet - 0.5 * yKy +
                       (factors_ ? factors_->log_prior(theta, grad, true) : net_.log_prior(theta, grad, true));
   linalg::gemm(false, false, H_, w0, H_, 2.0 / w0, D_.data(), H_, W.data(), w0, 0.0, dW_.data(), w0);

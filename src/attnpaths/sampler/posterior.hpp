@@ -104,7 +104,9 @@ class MarginalPosterior : public LogDensity {
   void observe(const double* theta, RandomStream& rng, double* U, double* u);
 
  private:
-  void kernel(const double* U, std::vector<double>& K) const;  // K_T = Σ U_ππ' C_ππ' + Temp·I, factorised
+  // K_T = Ξ (U ⊗ I) Ξ^T + Temp·I, factorised (U contracted with Ξ first: the path-pair kernels
+  // C_ππ' are never formed, theory.md §7).
+  void kernel(const double* U, std::vector<double>& K);
   const std::vector<double>& path_weights(const double* theta);  // W, kept for backward
   NetworkShape shape_;
   Coordinates coordinates_;
@@ -113,7 +115,8 @@ class MarginalPosterior : public LogDensity {
   double temperature_;
   int P_ = 0, H_ = 0, N0_ = 0;
   std::vector<double> xt_, y_;  // all training path inputs [P × H × N0], targets
-  std::vector<double> gram_;    // C[(π·H + π')·P² + μ·P + ν] = ξ^μ_π · ξ^ν_π'  (theory.md §3.1)
+  double xi_scale2_ = 0;         // σ0²/(N0·H_tot): ξ = sqrt(xi_scale2_) x̃
+  std::vector<double> work_;    // [P × H·N0] scratch
   PathNetwork net_;
   std::vector<double> U_, K_, Kinv_, alpha_, D_, dW_;
 };

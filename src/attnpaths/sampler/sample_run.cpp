@@ -347,12 +347,14 @@ int SampleRun::run() {
 
   bool interrupted = false;
   std::int64_t iterations_this_run = 0;
+  double busy = 0;  // seconds this chain spent iterating (not waiting at checkpoints)
   while (true) {
     std::int64_t in_round = 0;
     bool stop = false;
     {
       auto t = timers.stage("sample");
       while (!ch.done() && in_round < o.checkpoint_every && !stop) try {
+        const double t_iter = wall_seconds();
         const bool warm = ch.warming_up();
         const NutsStats s = ch.iterate();
         ++in_round;
@@ -378,6 +380,7 @@ int SampleRun::run() {
           buf.divergent.push_back(s.divergent ? 1 : 0);
           ++buf.count;
         }
+        busy += wall_seconds() - t_iter;
         divergences += s.divergent ? 1 : 0;
         accept_sum += s.accept_stat;
         ++accept_count;
@@ -400,7 +403,7 @@ int SampleRun::run() {
     {
       auto t = timers.stage("checkpoint");
       ChainState st = ch.state();
-      store.write(world_, chain, group_root ? &st : nullptr, seconds_before + wall_seconds() - start);
+      store.write(world_, chain, group_root ? &st : nullptr, seconds_before + busy);
     }
     const std::int64_t done_min = world_.min(ch.iteration());
     log.info("checkpoint: every chain at iteration ≥ {} of {} ({:.1f} s)", done_min, o.warmup + o.draws,
@@ -417,7 +420,7 @@ int SampleRun::run() {
                                   "options plus --resume.",
                                   h5::OutputFile::partial_path(o.output)));
   }
-  const double seconds = seconds_before + wall_seconds() - start;
+  const double seconds = seconds_before + busy;
 
   // 7. Summaries and diagnostics (computed on rank 0, written collectively).
   {
