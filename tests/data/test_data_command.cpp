@@ -15,32 +15,13 @@
 #include "attnpaths/io/hdf5.hpp"
 #include "test_support.hpp"
 
-extern char** environ;
-
 using namespace attnpaths;
 
 namespace {
 
-// This test runs under mpirun: a child command must not inherit our job's Open MPI/PMIx identity,
-// or it would try to join this job. Keep only the run-as-root and oversubscription settings.
-std::string clean_env() {
-  std::string prefix = "env";
-  for (char** e = environ; *e; ++e) {
-    const std::string kv = *e;
-    const std::string name = kv.substr(0, kv.find('='));
-    const bool mpi = name.rfind("OMPI_", 0) == 0 || name.rfind("PMIX_", 0) == 0 || name.rfind("OPAL_", 0) == 0 ||
-                     name.rfind("ORTE_", 0) == 0;
-    const bool keep = name == "OMPI_ALLOW_RUN_AS_ROOT" || name == "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM" ||
-                      name == "OMPI_MCA_rmaps_base_oversubscribe";
-    if (mpi && !keep) prefix += " -u " + name;
-  }
-  return prefix + " OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
-                  "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 ";
-}
-
 // Runs `attnpaths <args>` on `ranks` ranks (1 = without mpirun); returns the exit code.
 int run_attnpaths(int ranks, const std::string& args, std::string* output) {
-  std::string cmd = clean_env();
+  std::string cmd = test::child_env();
   if (ranks > 1) cmd += "mpirun -n " + std::to_string(ranks) + " ";
   cmd += test::attnpaths_binary() + " " + args;
   const int rc = test::run_command(cmd, output);

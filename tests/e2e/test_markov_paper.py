@@ -9,37 +9,24 @@ The noisier 2-path task (s_oop = 5): the gain over the GP comes from the off-dia
 diagonal-only U_1 loses most of it at N = 10.
 """
 import os
-import shutil
-import subprocess
-import tempfile
 import unittest
 
 import h5py
 import numpy as np
 
-BIN = os.environ.get('ATTNPATHS_BINARY', 'build/bin/attnpaths')
-TMP = os.environ.get('ATTNPATHS_TEST_TMP', tempfile.gettempdir())
-
-
-def run(*args):
-    p = subprocess.run([BIN, *args], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise AssertionError(f'attnpaths {" ".join(args)} exited {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}')
-    return p
+from common import run, scratch
 
 
 class MarkovPaper(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = os.path.join(TMP, 'e2e-markov-paper')
-        shutil.rmtree(cls.dir, ignore_errors=True)
-        os.makedirs(cls.dir)
+        cls.dir = scratch('e2e-markov-paper')
 
     def theory(self, name, data_args):
         data = os.path.join(self.dir, f'{name}.h5')
         out = os.path.join(self.dir, f'theory_{name}.h5')
-        run('data', 'markov', *data_args, '-o', data)
-        run('theory', '--data', data, '--widths', '10,1000', '--temperatures', '0.01', '--alignment', '0', '-o', out)
+        run(['data', 'markov', *data_args, '-o', data])
+        run(['theory', '--data', data, '--widths', '10,1000', '--temperatures', '0.01', '--alignment', '0', '-o', out])
         return h5py.File(out, 'r')
 
     def test_four_paths(self):

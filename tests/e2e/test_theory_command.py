@@ -11,39 +11,18 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import unittest
 
 import h5py
 import numpy as np
 
-BIN = os.environ.get('ATTNPATHS_BINARY', 'build/bin/attnpaths')
-TMP = os.environ.get('ATTNPATHS_TEST_TMP', tempfile.gettempdir())
-MPI_ENV = {'OMPI_ALLOW_RUN_AS_ROOT': '1', 'OMPI_ALLOW_RUN_AS_ROOT_CONFIRM': '1',
-           'OMPI_MCA_rmaps_base_oversubscribe': '1', 'OPENBLAS_NUM_THREADS': '1', 'OMP_NUM_THREADS': '1'}
-
-
-def clean_env():
-    # A test launched by mpirun must not pass its own Open MPI/PMIx identity to a nested mpirun.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(('OMPI_', 'PMIX_', 'PMI_'))}
-    env.update(MPI_ENV)
-    return env
-
-
-def run(args, ranks=None, check=True, timeout=600):
-    cmd = ([shutil.which('mpirun') or 'mpirun', '-np', str(ranks)] if ranks else []) + [BIN] + args
-    p = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(), timeout=timeout)
-    if check and p.returncode != 0:
-        raise AssertionError(f'{" ".join(cmd)} exited {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}')
-    return p
+from common import BIN, clean_env, run, scratch
 
 
 class TheoryCommand(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = os.path.join(TMP, 'e2e-theory')
-        shutil.rmtree(cls.dir, ignore_errors=True)
-        os.makedirs(cls.dir)
+        cls.dir = scratch('e2e-theory')
         cls.data = os.path.join(cls.dir, 'markov.h5')
         run(['data', 'markov', '--heads', '4paths', '-P', '40', '-Q', '30', '--validation-examples', '10',
              '-o', cls.data])
@@ -175,9 +154,7 @@ class BadInput(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.dir = os.path.join(TMP, 'e2e-bad-input')
-        shutil.rmtree(cls.dir, ignore_errors=True)
-        os.makedirs(cls.dir)
+        cls.dir = scratch('e2e-bad-input')
         cls.good = os.path.join(cls.dir, 'good.h5')
         run(['data', 'markov', '-P', '20', '-Q', '10', '-o', cls.good])
 

@@ -6,19 +6,12 @@ The GP predictor (U_1 = I) on every evaluation set must equal an independent bru
 computation from the path-propagated inputs x~ (theory.md §1.3, §3.6) to 1e-10, on 1 and 2 ranks.
 """
 import os
-import shutil
-import subprocess
-import tempfile
 import unittest
 
 import h5py
 import numpy as np
 
-BIN = os.environ.get('ATTNPATHS_BINARY', 'build/bin/attnpaths')
-TMP = os.environ.get('ATTNPATHS_TEST_TMP', tempfile.gettempdir())
-ENV = {k: v for k, v in os.environ.items() if not k.startswith(('OMPI_', 'PMIX_', 'PMI_'))}
-ENV.update({'OMPI_ALLOW_RUN_AS_ROOT': '1', 'OMPI_ALLOW_RUN_AS_ROOT_CONFIRM': '1',
-            'OMPI_MCA_rmaps_base_oversubscribe': '1', 'OPENBLAS_NUM_THREADS': '1', 'OMP_NUM_THREADS': '1'})
+from common import run, scratch
 
 T, N0, G = 7, 5, 3
 HEADS = [2, 1, 3]  # L = 3, H_tot = 6
@@ -103,17 +96,18 @@ def make_dataset(path, readout, nonlinearity, seed):
 
 
 class UserDataset(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = scratch('e2e-user-dataset')
+
     def check(self, readout, nonlinearity, ranks):
-        d = os.path.join(TMP, 'e2e-user-dataset')
-        os.makedirs(d, exist_ok=True)
+        d = self.dir
         data_path = os.path.join(d, f'{readout}-{nonlinearity}.h5')
         out = os.path.join(d, f'theory-{readout}-{nonlinearity}-np{ranks}.h5')
         data, layers = make_dataset(data_path, readout, nonlinearity, seed=len(readout) + len(nonlinearity))
         temp = 0.05
-        cmd = ['mpirun', '-np', str(ranks), BIN, 'theory', '--data', data_path, '--widths', '20',
-               '--temperatures', str(temp), '--kernel-subset', '6', '--alignment', '4', '-o', out]
-        p = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
-        self.assertEqual(p.returncode, 0, p.stdout[-2000:] + p.stderr[-2000:])
+        run(['theory', '--data', data_path, '--widths', '20', '--temperatures', str(temp), '--kernel-subset', '6',
+             '--alignment', '4', '-o', out], ranks=ranks)
         with h5py.File(out, 'r') as f:
             self.assertEqual(list(f['data'].attrs['heads']), HEADS)
             self.assertEqual(f['theory/U1'].shape, (1, 1, 6, 6))
@@ -144,5 +138,4 @@ class UserDataset(unittest.TestCase):
 
 
 if __name__ == '__main__':
-    shutil.rmtree(os.path.join(TMP, 'e2e-user-dataset'), ignore_errors=True)
     unittest.main(verbosity=2)
