@@ -29,6 +29,14 @@ echo "== 2. theory: N = $widths at Temp = 0.01, with the GP baselines (all paths
   -o "$out/theory_2paths_noisier.h5" > "$out/theory_2paths_noisier.log"
 echo "   (the noisier 2-path task: $out/theory_2paths_noisier.log)"
 
+echo "== 3. posterior sampling: a short NUTS run at N = 100 (2 chains), then theory vs samples"
+# A demonstration, not the acceptance run (docs/sampling.md: 4 chains × 1000 draws at N = 10, 100, 1000).
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mpirun -n 2 "$bin" sample --data "$out/data_4paths.h5" --width 100 --temperature 0.01 --chains 2 \
+  --warmup 150 --draws 150 --seed 1 -o "$out/samples_4paths_N100.h5" > "$out/samples_4paths_N100.log"
+grep -E "^(sampled|R-hat|diagnostics|accuracy)" "$out/samples_4paths_N100.log" | sed 's/^/   /' || true
+"$bin" compare --theory "$out/theory_4paths.h5" --samples "$out/samples_4paths_N100.h5" \
+  -o "$out/compare_4paths.h5" | tee "$out/compare_4paths.log"
+
 # ==== report (added by the jobs/analysis helper; docs/analysis.md) ================================
 # Figures (PNG + PDF) and a Markdown report with every table read back from the HDF5 files above.
 echo "== report: figures and tables from the HDF5 results (analysis/report.py)"

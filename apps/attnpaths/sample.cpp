@@ -48,7 +48,8 @@ void add_sample_command(CLI::App& app, CommandSet& commands) {
                   "Posterior to run NUTS on (all give the same law of U^s and f): joint = all weights (theory.md §2); "
                   "v0-marginal = V0 integrated out exactly and drawn per draw from its Gaussian conditional (no "
                   "Temp-stiffness); path-weights = v0-marginal in the exact O(H_tot·N)-dimensional parametrisation "
-                  "of the path weights W (fastest; use at large N)")
+                  "of the path weights W (fastest at large N); auto = path-weights (or v0-marginal if it does not "
+                  "apply) up to P = 1000 training examples, joint beyond (the marginal targets cost O(P³) per gradient)")
       ->capture_default_str();
   sub->add_option("--reduction-blocks", o->reduction_blocks,
                   "Fixed example blocks of the shard reduction (power of two ≥ K; part of the result's identity)")

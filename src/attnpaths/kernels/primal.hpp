@@ -4,7 +4,7 @@
 // gathered once (P·r doubles per rank — what a distributed A·B^T gathers on every call anyway);
 // every product with it is then one local GEMM:
 //   K rows:            (Ξ_loc (U⊗I)) Ξ^T                  m·P·r
-//   Cholesky, K_T^{-1}: ScaLAPACK                          P³/3 + P³
+//   Cholesky, K_T^{-1}: ScaLAPACK pdpotrf, pdpotri          P³/3 + 2P³/3
 //   ∂E/∂U_1:           Σ_i Ξ_i^T (K_T^{-1} − αα^T) Ξ_i      m·P·r + m·r·H_tot   (+ H_tot² allreduce)
 // PETSc's MATSCALAPACK needs equal local sizes on every rank (except a shorter last one), which the
 // example layout cannot give for small sets on many ranks. The P dimension is therefore padded
@@ -42,7 +42,7 @@ class PrimalKernel final : public RenormalizedKernel {
   petsc::Matrix kernel_;          // K_T            [P_pad × P_pad] MPIDENSE
   petsc::Matrix kernel_sl_;       // K_T            MATSCALAPACK
   petsc::Matrix factor_;          // Cholesky factor
-  petsc::Matrix identity_sl_, inverse_sl_, inverse_;  // I, K_T^{-1} (ScaLAPACK), K_T^{-1} (MPIDENSE)
+  petsc::Matrix inverse_sl_, transposed_sl_, inverse_;  // K_T^{-1} (ScaLAPACK, work), K_T^{-1} (MPIDENSE)
   petsc::Vector labels_, alpha_;  // y and α = K_T^{-1} y (padded layout)
   std::vector<double> c_;         // Ξ^T α  [r], on every rank
   std::vector<double> scratch_;   // [m × r] work array, reused by every evaluation

@@ -101,8 +101,9 @@ void SampleOptions::validate() const {
   ATTN_REQUIRE(checkpoint_every >= 1, InputError, "sample: --checkpoint-every must be at least 1 (got {})",
                checkpoint_every);
   ATTN_REQUIRE(thin >= 1, InputError, "sample: --thin must be at least 1 (got {})", thin);
-  ATTN_REQUIRE(target == "joint" || target == "v0-marginal" || target == "path-weights", InputError,
-               "sample: --target must be \"joint\", \"v0-marginal\" or \"path-weights\" (got \"{}\")", target);
+  ATTN_REQUIRE(target == "auto" || target == "joint" || target == "v0-marginal" || target == "path-weights", InputError,
+               "sample: --target must be \"auto\", \"joint\", \"v0-marginal\" or \"path-weights\" (got \"{}\")",
+               target);
   ATTN_REQUIRE(power_of_two(reduction_blocks) && reduction_blocks >= shards, InputError,
                "sample: --reduction-blocks must be a power of two ≥ --shards (got {}, shards {})", reduction_blocks,
                shards);
@@ -150,7 +151,7 @@ SampleRun::SampleRun(SampleOptions options, const Comm& world, std::vector<std::
     : options_(std::move(options)), world_(world), command_line_(std::move(command_line)) {}
 
 int SampleRun::run() {
-  const SampleOptions& o = options_;
+  SampleOptions& o = options_;  // `target` is resolved below once the data are known
   o.validate();
   StageTimers timers;
   Log log(world_, o.quiet);
@@ -190,6 +191,18 @@ int SampleRun::run() {
   const std::int64_t P = ds.train.count, Q = ds.test.count;
   ATTN_REQUIRE(P >= 1 && Q >= 1, InputError, "sample: '{}' needs training and test examples (P = {}, Q = {})", o.data, P,
                Q);
+
+  // The posterior NUTS runs on (all give the same law of U^s and f). auto: the V0-marginal targets cost
+  // O(P³) per gradient but are not stiff at small Temp; path-weights needs Π_{k>l} H_k ≤ w_l.
+  if (o.target == "auto") {
+    bool factorisable = true;
+    for (int l = 1; l <= L; ++l) {
+      int suffix = 1;
+      for (int k = l + 1; k <= L; ++k) suffix *= shape.heads[sz(k - 1)];
+      factorisable = factorisable && suffix <= shape.widths[sz(l)];
+    }
+    o.target = P <= SampleOptions::marginal_max_examples ? (factorisable ? "path-weights" : "v0-marginal") : "joint";
+  }
 
   // 3. Path inputs x̃ (theory.md §1.3), computed once.
   PathInputs train, test;

@@ -33,7 +33,9 @@ struct SampleOptions {
   int max_depth = 10;
   std::int64_t checkpoint_every = 100;  // iterations between checkpoints (M)
   std::int64_t thin = 1;            // keep f_test of every thin-th draw
-  std::string target = "joint";     // "joint" | "v0-marginal" | "path-weights" (sampler/posterior.hpp)
+  std::string target = "auto";      // "auto" | "joint" | "v0-marginal" | "path-weights" (sampler/posterior.hpp)
+  // auto picks path-weights (or v0-marginal) up to this many training examples, joint beyond.
+  static constexpr std::int64_t marginal_max_examples = 1000;
   int reduction_blocks = 16;        // canonical example blocks of the shard reduction (power of 2 ≥ K)
   double progress_seconds = 10;     // rank-0 progress line interval
   bool resume = false;
