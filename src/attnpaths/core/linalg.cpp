@@ -77,6 +77,15 @@ void lower_solve(int n, int nrhs, const double* l, int ldl, double* b, int ldb) 
   dtrsm_(&side, &uplo, &trans, &diag, &nrhs, &n, &one, l, &ldl, b, &ldb);
 }
 
+void lower_transpose_solve_right(int m, int n, const double* l, int ldl, double* b, int ldb) {
+  if (m == 0 || n == 0) return;
+  // Row-major B [m×n] is column-major B^T [n×m]; X L^T = B  <=>  L X^T = B^T. Row-major L is
+  // column-major U = L^T, so this is U^T X^T = B^T: left side, upper, transposed.
+  const char side = 'L', uplo = 'U', trans = 'T', diag = 'N';
+  const double one = 1.0;
+  dtrsm_(&side, &uplo, &trans, &diag, &n, &m, &one, l, &ldl, b, &ldb);
+}
+
 double cholesky_logdet(int n, const double* l, int ldl) {
   double s = 0;
   for (int i = 0; i < n; ++i) s += std::log(l[i * ldl + i]);

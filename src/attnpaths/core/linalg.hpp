@@ -21,6 +21,8 @@ bool cholesky(int n, double* a, int lda);
 void cholesky_solve(int n, int nrhs, const double* l, int ldl, double* b, int ldb);
 // Solves L·X = B in place (L lower triangular n×n from cholesky(), B [n×nrhs] row-major).
 void lower_solve(int n, int nrhs, const double* l, int ldl, double* b, int ldb);
+// Solves X·L^T = B in place (X = B L^{-T}; L lower triangular n×n from cholesky(), B [m×n] row-major).
+void lower_transpose_solve_right(int m, int n, const double* l, int ldl, double* b, int ldb);
 // log det of L·L^T from the factor.
 double cholesky_logdet(int n, const double* l, int ldl);
 // Inverse of an SPD matrix from its factor, both triangles filled.

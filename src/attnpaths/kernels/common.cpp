@@ -45,10 +45,38 @@ RenormalizedKernel::RenormalizedKernel(const PathInputs& train, double sigma0_sq
 
 void RenormalizedKernel::right_multiply(const double* M, const double* x, std::int64_t rows, double scale,
                                         double* out) const {
-  const std::size_t r = static_cast<std::size_t>(paths_) * static_cast<std::size_t>(dim_);
-  for (std::int64_t mu = 0; mu < rows; ++mu)
-    linalg::gemm(true, false, paths_, dim_, paths_, scale, M, paths_, x + static_cast<std::size_t>(mu) * r, dim_, 0.0,
-                 out + static_cast<std::size_t>(mu) * r, dim_);
+  // H is small (a few paths): contiguous N0-long axpys beat one tiny BLAS call per row.
+  const std::size_t H = static_cast<std::size_t>(paths_), n = static_cast<std::size_t>(dim_), r = H * n;
+  for (std::int64_t mu = 0; mu < rows; ++mu) {
+    const double* xr = x + static_cast<std::size_t>(mu) * r;
+    double* o = out + static_cast<std::size_t>(mu) * r;
+    for (std::size_t a = 0; a < H; ++a) {
+      double* oa = o + a * n;
+      std::fill(oa, oa + n, 0.0);
+      for (std::size_t p = 0; p < H; ++p) {
+        const double m = scale * M[p * H + a];
+        if (m == 0.0) continue;
+        const double* xp = xr + p * n;
+#pragma omp simd
+        for (std::size_t i = 0; i < n; ++i) oa[i] += m * xp[i];
+      }
+    }
+  }
+}
+
+void RenormalizedKernel::add_block_traces(const double* a, const double* b, std::int64_t rows, double* g) const {
+  const std::size_t H = static_cast<std::size_t>(paths_), n = static_cast<std::size_t>(dim_), r = H * n;
+  for (std::int64_t mu = 0; mu < rows; ++mu) {
+    const double* ar = a + static_cast<std::size_t>(mu) * r;
+    const double* br = b + static_cast<std::size_t>(mu) * r;
+    for (std::size_t p = 0; p < H; ++p)
+      for (std::size_t q = 0; q < H; ++q) {
+        double s = 0;
+#pragma omp simd reduction(+ : s)
+        for (std::size_t i = 0; i < n; ++i) s += ar[p * n + i] * br[q * n + i];
+        g[p * H + q] += s;
+      }
+  }
 }
 
 std::vector<double> RenormalizedKernel::kernel_block(const Eigen::MatrixXd& U,

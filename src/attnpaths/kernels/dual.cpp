@@ -67,16 +67,13 @@ void DualKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
   const std::size_t r = static_cast<std::size_t>(r_);
   l_ = square_root(U1);
   // B' = B L' (B symmetric: rows of B' are L^T applied to rows of B, transposed) and Λ = L'^T B'.
-  std::vector<double> tmp(r * r);
-  right_multiply(l_.data(), gram_.data(), r_, 1.0, tmp.data());  // tmp = B L' (B symmetric)
-  bl_ = tmp;
+  bl_.resize(r * r);
+  right_multiply(l_.data(), gram_.data(), r_, 1.0, bl_.data());  // rows of B times L': B L' (B symmetric)
   // Λ[(a,i), σ] = Σ_π L[π,a] B'[(π,i), σ]: view B' as H blocks of (N0·r) values -> Λ = L^T · B'.
   chol_.assign(r * r, 0.0);
   linalg::gemm(true, false, paths_, dim_ * r_, paths_, 1.0, l_.data(), paths_, bl_.data(), dim_ * r_, 0.0,
                chol_.data(), dim_ * r_);
-  for (std::size_t i = 0; i < r; ++i) chol_[i * r + i] += temperature;
-  for (std::size_t i = 0; i < r; ++i)  // symmetrise against round-off
-    for (std::size_t j = 0; j < i; ++j) chol_[i * r + j] = chol_[j * r + i] = 0.5 * (chol_[i * r + j] + chol_[j * r + i]);
+  for (std::size_t i = 0; i < r; ++i) chol_[i * r + i] += temperature;  // (Cholesky reads one triangle only)
   if (!linalg::cholesky(r_, chol_.data(), r_))
     throw NumericalError(fmt::format(
         "Temp·I + L'^T B L' (r = {}, Temp = {}) is not positive definite in the dual kernel form", r_, temperature));
@@ -98,17 +95,15 @@ void DualKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
 
 Eigen::MatrixXd DualKernel::energy_gradient() {
   // Ξ^T K_T^{-1} Ξ = (B − B' A^{-1} B'^T)/Temp with B' = B L'; only its block traces are needed:
-  // Σ_i (B' A^{-1} B'^T)[(π,i),(π',i)] = Σ_i Z[:,(π,i)]·Z[:,(π',i)] with Z = L_A^{-1} B'^T.
+  // Σ_i (B' A^{-1} B'^T)[(π,i),(π',i)] = Σ_i X[(π,i),:]·X[(π',i),:] with X = B' L_A^{-T} (A = L_A L_A^T).
   const std::size_t r = static_cast<std::size_t>(r_);
-  std::vector<double> z(r * r);
-  for (std::size_t i = 0; i < r; ++i)
-    for (std::size_t j = 0; j < r; ++j) z[i * r + j] = bl_[j * r + i];
-  linalg::lower_solve(r_, r_, chol_.data(), r_, z.data(), r_);
-  // Block traces of Z^T Z: view each row of Z as an (H × N0) block Y_k; Σ_k Y_k Y_k^T.
+  work_ = bl_;
+  linalg::lower_transpose_solve_right(r_, r_, chol_.data(), r_, work_.data(), r_);
+  // For each feature i the rows (π, i), π = 0..H-1, are N0 rows apart: one small GEMM per i.
   std::vector<double> g(static_cast<size_t>(paths_ * paths_), 0.0);
-  for (std::size_t k = 0; k < r; ++k)
-    linalg::gemm(false, true, paths_, paths_, dim_, 1.0, z.data() + k * r, dim_, z.data() + k * r, dim_, 1.0, g.data(),
-                 paths_);
+  for (int i = 0; i < dim_; ++i)
+    linalg::gemm(false, true, paths_, paths_, r_, 1.0, work_.data() + static_cast<size_t>(i) * r, dim_ * r_,
+                 work_.data() + static_cast<size_t>(i) * r, dim_ * r_, 1.0, g.data(), paths_);
   Eigen::MatrixXd grad = gram_trace_;
   for (int p = 0; p < paths_; ++p)
     for (int q = 0; q < paths_; ++q) grad(p, q) -= g[static_cast<size_t>(p * paths_ + q)];

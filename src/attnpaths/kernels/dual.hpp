@@ -37,6 +37,7 @@ class DualKernel final : public RenormalizedKernel {
   std::vector<double> chol_;      // Cholesky factor of A = Temp·I + L'^T B L'
   std::vector<double> bt_;        // b̃ = L'^T b
   std::vector<double> c_;         // Ξ^T α
+  std::vector<double> work_;      // [r×r] scratch of the gradient
 };
 
 }  // namespace attnpaths

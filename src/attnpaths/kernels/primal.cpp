@@ -212,9 +212,7 @@ Eigen::MatrixXd PrimalKernel::energy_gradient() {
                    xi_all_.data(), r, 0.0, y, r);
   }
   std::vector<double> g(sz(paths_) * sz(paths_), 0.0);
-  for (std::int64_t mu = 0; mu < m; ++mu)
-    linalg::gemm(false, true, paths_, paths_, dim_, 1.0, xi_local_.data() + sz(mu) * sz(r), dim_, y + sz(mu) * sz(r),
-                 dim_, 1.0, g.data(), paths_);
+  add_block_traces(xi_local_.data(), y, m, g.data());
   comm_.sum(g);
   Eigen::MatrixXd grad = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
       g.data(), paths_, paths_);

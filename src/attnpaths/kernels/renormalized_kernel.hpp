@@ -58,6 +58,8 @@ class RenormalizedKernel {
   // H × N0 block X_μ, becomes scale · M^T X_μ — the rows times (M ⊗ I_{N0}), path index slowest.
   // M is H × H row-major.
   void right_multiply(const double* M, const double* x, std::int64_t rows, double scale, double* out) const;
+  // g[π,π'] += Σ_μ Σ_i a[μ,(π,i)] b[μ,(π',i)] over `rows` rows (the block traces of a^T b), g H×H row-major.
+  void add_block_traces(const double* a, const double* b, std::int64_t rows, double* g) const;
   const PathInputs& train_;
   const Comm& comm_;
   double scale_;  // x̃ -> ξ
