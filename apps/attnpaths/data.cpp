@@ -29,7 +29,7 @@ struct MarkovCommand {
     Provenance provenance = Provenance::collect(world, runtime.app_args());
     // 1. Resolve, validate and echo the options; fail early on an unwritable output path.
     options.validate();
-    ATTN_REQUIRE(!output.empty(), InputError, "-o/--output FILE is required");
+    ATTN_REQUIRE(!output.empty(), UsageError, "-o/--output FILE is required");
     Config config = options.to_config();
     config.set("output", output);
     config.echo(log, "attnpaths data markov: resolved options");

@@ -24,6 +24,13 @@ class InputError : public Error {
   int exit_code() const override { return 3; }
 };
 
+// A usage error: a required option is missing (the same exit code as a command-line parse error).
+class UsageError : public InputError {
+ public:
+  using InputError::InputError;
+  int exit_code() const override { return 2; }
+};
+
 // A numerical failure: non-positive-definite matrix, NaN produced by a computation.
 class NumericalError : public Error {
  public:

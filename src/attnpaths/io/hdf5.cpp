@@ -480,11 +480,12 @@ void File::flush() const {
 void File::close() {
   if (!id_.valid()) return;
   // With MPI-IO the close degree is "semi": H5Fclose fails while objects are open. A file that did
-  // not close is not complete, so it must not be committed.
-  const hid_t f = id_.release();
-  if (H5Fclose(f) < 0)
+  // not close is not complete, so it must not be committed; it stays owned, and the destructor
+  // closes it once the open objects are gone.
+  if (H5Fclose(id_.get()) < 0)
     throw LibraryError(fmt::format("HDF5: cannot close '{}' (an object in it is still open?): {}", file_path_,
                                    error_stack()));
+  id_.release();
 }
 
 // ---------------------------------------------------------------------------------------------- OutputFile

@@ -82,8 +82,8 @@ void request_stop() { g_stop = 1; }
 // ------------------------------------------------------------------------------------------ options
 
 void SampleOptions::validate() const {
-  ATTN_REQUIRE(!data.empty(), InputError, "sample: --data is required");
-  ATTN_REQUIRE(!output.empty(), InputError, "sample: -o/--output is required");
+  ATTN_REQUIRE(!data.empty(), UsageError, "sample: --data is required");
+  ATTN_REQUIRE(!output.empty(), UsageError, "sample: -o/--output is required");
   ATTN_REQUIRE(width > 0 || !widths.empty(), InputError, "sample: give --width N (or --widths w0,…,wL)");
   for (int w : widths) ATTN_REQUIRE(w > 0, InputError, "sample: --widths must be positive (got {})", w);
   for (double v : variances)

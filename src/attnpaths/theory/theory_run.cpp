@@ -21,13 +21,13 @@ namespace attnpaths {
 // ---------------------------------------------------------------------------------------------- options
 
 void TheoryOptions::validate() const {
-  ATTN_REQUIRE(!data.empty(), InputError, "--data FILE is required");
-  ATTN_REQUIRE(!output.empty(), InputError, "-o/--output FILE is required");
-  ATTN_REQUIRE(!temperatures.empty(), InputError, "--temperatures needs at least one value");
+  ATTN_REQUIRE(!data.empty(), UsageError, "--data FILE is required");
+  ATTN_REQUIRE(!output.empty(), UsageError, "-o/--output FILE is required");
+  ATTN_REQUIRE(!temperatures.empty(), UsageError, "--temperatures needs at least one value");
   for (double t : temperatures)
     ATTN_REQUIRE(t > 0 && std::isfinite(t), InputError, "temperatures must be positive (got {})", t);
   if (!gp_only) {
-    ATTN_REQUIRE(!widths.empty(), InputError, "--widths needs at least one value (or use --gp-only)");
+    ATTN_REQUIRE(!widths.empty(), UsageError, "--widths needs at least one value (or use --gp-only)");
     for (auto w : widths) ATTN_REQUIRE(w > 0, InputError, "widths must be positive (got {})", w);
   }
   for (double v : variances)
