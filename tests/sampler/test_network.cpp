@@ -99,6 +99,7 @@ const std::vector<Case>& cases() {
       {{3}, {5, 4}},              // L = 1
       {{2, 3}, {6, 4, 5}},        // L = 2, unequal heads and widths
       {{2, 1, 3}, {4, 7, 3, 5}},  // L = 3
+      {{2, 5}, {3, 6, 4}},        // L = 2, 5 rows at layer 1: the BLAS branch of the backward pass
   };
   return c;
 }
@@ -132,6 +133,29 @@ TEST(PathNetwork, FactorisedOutputEqualsNaiveForwardPass) {
     net.backward_readouts(theta.data(), xt.data(), g_path.data());
     for (std::size_t i = 0; i < g_naive.size(); ++i)
       ASSERT_NEAR(g_path[i], g_naive[i], 1e-12 * (1 + std::abs(g_naive[i]))) << "L = " << shape.depth() << " i = " << i;
+  }
+}
+
+TEST(PathNetwork, FusedPriorAndBackwardEqualsTheTwoSteps) {
+  // prior_and_backward_readouts (one pass per layer block) against log_prior + backward_readouts.
+  RandomStream rng(4, RngDomain::test, 0);
+  const int N0 = 7;
+  for (const auto& c : cases()) {
+    std::vector<double> var{1.3};
+    for (std::size_t l = 0; l < c.heads.size(); ++l) var.push_back(0.7 + 0.2 * double(l));
+    var.push_back(1.1);
+    const NetworkShape shape = make_shape(N0, c.heads, c.widths, var);
+    PathNetwork net(shape);
+    const auto theta = random_vector(sz(shape.size()), rng);
+    const auto du = random_vector(sz(shape.paths()) * sz(N0), rng);
+    net.forward_path_weights(theta.data());
+    std::vector<double> g_two(sz(shape.size()), 7.0), g_fused(sz(shape.size()), -3.0);  // garbage: overwritten
+    const double lp_two = net.log_prior(theta.data(), g_two.data(), true);
+    net.backward_readouts(theta.data(), du.data(), g_two.data());
+    const double lp_fused = net.prior_and_backward_readouts(theta.data(), du.data(), g_fused.data());
+    EXPECT_NEAR(lp_fused, lp_two, 1e-12 * std::abs(lp_two)) << "L = " << shape.depth();
+    for (std::size_t i = 0; i < g_two.size(); ++i)
+      ASSERT_NEAR(g_fused[i], g_two[i], 1e-12 * (1 + std::abs(g_two[i]))) << "L = " << shape.depth() << " i = " << i;
   }
 }
 

@@ -114,57 +114,159 @@ void PathNetwork::order_parameter(double* U) const {
 }
 
 void PathNetwork::backward_readouts(const double* theta, const double* du, double* grad) {
-  ATTN_REQUIRE(shift_ == 0, LibraryError, "internal: backward through the readouts needs V0 in θ");
-  const int H = shape_.paths(), w0 = shape_.widths[0], N0 = shape_.input_dim;
-  // u = s·W V0:  ∂/∂V0 = s·Wᵀ du [w0 × N0],   ∂/∂W = s·du V0ᵀ [H × w0].
-  linalg::gemm(true, false, w0, N0, H, readout_scale_, W_.data(), w0, du, N0, 1.0, grad + shape_.v0_offset(), N0);
-  linalg::gemm(false, true, H, w0, N0, readout_scale_, du, N0, theta + shape_.v0_offset(), N0, 0.0, dW_.data(), w0);
+  readouts_to_path_weights(theta, du, grad);
   backward_path_weights(theta, dW_.data(), grad);
 }
 
+// u = s·W V0:  ADDS ∂/∂V0 = s·Wᵀ du [w0 × N0] to grad; dW_ = ∂/∂W = s·du V0ᵀ [H × w0].
+void PathNetwork::readouts_to_path_weights(const double* theta, const double* du, double* grad) {
+  ATTN_REQUIRE(shift_ == 0, LibraryError, "internal: backward through the readouts needs V0 in θ");
+  const int H = shape_.paths(), w0 = shape_.widths[0], N0 = shape_.input_dim;
+  linalg::gemm(true, false, w0, N0, H, readout_scale_, W_.data(), w0, du, N0, 1.0, grad + shape_.v0_offset(), N0);
+  linalg::gemm(false, true, H, w0, N0, readout_scale_, du, N0, theta + shape_.v0_offset(), N0, 0.0, dW_.data(), w0);
+}
+
 void PathNetwork::backward_path_weights(const double* theta, const double* dW, double* grad) {
+  backward_layers(theta, dW, grad, false);
+}
+
+namespace {
+
+// One layer block V [wo × wi] in a single pass over it (the rank-R updates with R = rows ≤ 4 are
+// memory-bound, and BLAS would stream V and its gradient once per product):
+//   g = (with_prior ? −V/σ² : g) + levelᵀ dblock,   dlevel += dblock Vᵀ,   returns Σ V² when with_prior.
+template <int R>
+double fused_layer_block(const double* V, double* g, const double* level, const double* dblock, double* dlevel,
+                         int wo, int wi, bool with_prior, double inv_variance) {
+  double s = 0;
+  for (int i = 0; i < wo; ++i) {
+    const double* v = V + sz(i) * sz(wi);
+    double* gi = g + sz(i) * sz(wi);
+    double lev[R], acc[R];
+    for (int k = 0; k < R; ++k) {
+      lev[k] = level[sz(k) * sz(wo) + sz(i)];
+      acc[k] = 0.0;
+    }
+    double si = 0;
+    if (with_prior) {
+#pragma omp simd reduction(+ : si)
+      for (int j = 0; j < wi; ++j) {
+        const double vj = v[j];
+        si += vj * vj;
+        double gj = -vj * inv_variance;
+        for (int k = 0; k < R; ++k) gj += lev[k] * dblock[sz(k) * sz(wi) + sz(j)];
+        gi[j] = gj;
+      }
+    } else {
+#pragma omp simd
+      for (int j = 0; j < wi; ++j) {
+        double gj = gi[j];
+        for (int k = 0; k < R; ++k) gj += lev[k] * dblock[sz(k) * sz(wi) + sz(j)];
+        gi[j] = gj;
+      }
+    }
+    for (int k = 0; k < R; ++k) {
+      const double* d = dblock + sz(k) * sz(wi);
+      double a = 0;
+#pragma omp simd reduction(+ : a)
+      for (int j = 0; j < wi; ++j) a += d[j] * v[j];
+      acc[k] = a;
+    }
+    for (int k = 0; k < R; ++k) dlevel[sz(k) * sz(wo) + sz(i)] += acc[k];
+    s += si;
+  }
+  return s;
+}
+
+}  // namespace
+
+// Backward through the layers; with_prior: the layer blocks of grad are WRITTEN with the prior
+// gradient plus the backward terms (and the layers' log prior is returned), else ADDED to.
+double PathNetwork::backward_layers(const double* theta, const double* dW, double* grad, bool with_prior) {
   const int L = shape_.depth();
   const auto& w = shape_.widths;
   for (std::size_t i = 0; i < W_.size(); ++i) dlevel_[0][i] = dW[i] * path_scale_;
+  double prior = 0;
   int rows = shape_.paths();
   for (int l = 1; l <= L; ++l) {
     const int H = shape_.heads[sz(l - 1)];
     rows /= H;  // rows of level l
     const int wo = w[sz(l)], wi = w[sz(l - 1)];
+    const double inv = 1.0 / shape_.variances[sz(l)];
     std::fill(dlevel_[sz(l)].begin(), dlevel_[sz(l)].end(), 0.0);
     for (int h = 0; h < H; ++h) {
       const double* dblock = dlevel_[sz(l - 1)].data() + sz(h) * sz(rows) * sz(wi);
       const double* V = layer(theta, l, h);
-      // ∂V_l^h += level_lᵀ [wo × rows] · dblock [rows × wi];  ∂level_l += dblock · V_l^hᵀ.
-      linalg::gemm(true, false, wo, wi, rows, 1.0, level_[sz(l)].data(), wo, dblock, wi, 1.0,
-                   layer(grad, l, h), wi);
-      linalg::gemm(false, true, rows, wo, wi, 1.0, dblock, wi, V, wi, 1.0, dlevel_[sz(l)].data(), wo);
+      double* g = layer(grad, l, h);
+      const double* level = level_[sz(l)].data();
+      double* dlevel = dlevel_[sz(l)].data();
+      double s = 0;
+      switch (rows) {
+        case 1: s = fused_layer_block<1>(V, g, level, dblock, dlevel, wo, wi, with_prior, inv); break;
+        case 2: s = fused_layer_block<2>(V, g, level, dblock, dlevel, wo, wi, with_prior, inv); break;
+        case 3: s = fused_layer_block<3>(V, g, level, dblock, dlevel, wo, wi, with_prior, inv); break;
+        case 4: s = fused_layer_block<4>(V, g, level, dblock, dlevel, wo, wi, with_prior, inv); break;
+        default: {
+          // Many rows: BLAS-3. ∂V_l^h += level_lᵀ [wo × rows] · dblock [rows × wi];  ∂level_l += dblock · V_l^hᵀ.
+          if (with_prior) {
+            const std::int64_t begin = shape_.layer_offset(l, h);
+            prior += prior_block(theta, grad, true, begin, begin + std::int64_t{wo} * wi, shape_.variances[sz(l)]);
+          }
+          linalg::gemm(true, false, wo, wi, rows, 1.0, level, wo, dblock, wi, 1.0, g, wi);
+          linalg::gemm(false, true, rows, wo, wi, 1.0, dblock, wi, V, wi, 1.0, dlevel, wo);
+        }
+      }
+      prior -= 0.5 * s * inv;
     }
   }
   double* ga = grad + shape_.readout_offset() - shift_;
   for (int i = 0; i < w[sz(L)]; ++i) ga[i] += dlevel_[sz(L)][sz(i)];
+  return with_prior ? prior : 0.0;
 }
 
 double PathNetwork::log_prior(const double* theta, double* grad, bool overwrite) const {
-  double total = 0;
-  auto block = [&](std::int64_t begin, std::int64_t end, double variance) {
-    begin = std::max(begin, shift_) - shift_;
-    end -= shift_;
-    if (begin >= end) return;
-    const double inv = 1.0 / variance;
-    double s = 0;
-    for (std::int64_t i = begin; i < end; ++i) s += theta[i] * theta[i];
-    if (grad && overwrite)
-      for (std::int64_t i = begin; i < end; ++i) grad[i] = -theta[i] * inv;
-    else if (grad)
-      for (std::int64_t i = begin; i < end; ++i) grad[i] -= theta[i] * inv;
-    total -= 0.5 * s * inv;
-  };
   const int L = shape_.depth();
-  block(0, shape_.v0_size(), shape_.variances[0]);
-  for (int l = 1; l <= L; ++l) block(shape_.layer_offset(l, 0), shape_.layer_offset(l + 1, 0), shape_.variances[sz(l)]);
-  block(shape_.readout_offset(), shape_.size(), shape_.variances[sz(L + 1)]);
-  return total;
+  double total = prior_block(theta, grad, overwrite, 0, shape_.v0_size(), shape_.variances[0]);
+  for (int l = 1; l <= L; ++l)
+    total += prior_block(theta, grad, overwrite, shape_.layer_offset(l, 0), shape_.layer_offset(l + 1, 0),
+                         shape_.variances[sz(l)]);
+  return total + prior_block(theta, grad, overwrite, shape_.readout_offset(), shape_.size(), shape_.variances[sz(L + 1)]);
+}
+
+// −Σ θ_i²/(2σ²) over the weights [begin, end) of the full layout; adds (overwrite: writes) the gradient.
+// One vectorised pass: at large widths the blocks are most of θ and the work is memory-bound.
+double PathNetwork::prior_block(const double* theta, double* grad, bool overwrite, std::int64_t begin,
+                                std::int64_t end, double variance) const {
+  begin = std::max(begin, shift_) - shift_;
+  end -= shift_;
+  if (begin >= end) return 0.0;
+  const double inv = 1.0 / variance;
+  double s = 0;
+  if (grad && overwrite) {
+#pragma omp simd reduction(+ : s)
+    for (std::int64_t i = begin; i < end; ++i) {
+      s += theta[i] * theta[i];
+      grad[i] = -theta[i] * inv;
+    }
+  } else if (grad) {
+#pragma omp simd reduction(+ : s)
+    for (std::int64_t i = begin; i < end; ++i) {
+      s += theta[i] * theta[i];
+      grad[i] -= theta[i] * inv;
+    }
+  } else {
+#pragma omp simd reduction(+ : s)
+    for (std::int64_t i = begin; i < end; ++i) s += theta[i] * theta[i];
+  }
+  return -0.5 * s * inv;
+}
+
+double PathNetwork::prior_and_backward_readouts(const double* theta, const double* du, double* grad) {
+  const int L = shape_.depth();
+  double total = prior_block(theta, grad, true, 0, shape_.v0_size(), shape_.variances[0]) +
+                 prior_block(theta, grad, true, shape_.readout_offset(), shape_.size(), shape_.variances[sz(L + 1)]);
+  readouts_to_path_weights(theta, du, grad);
+  return total + backward_layers(theta, dW_.data(), grad, true);
 }
 
 void PathNetwork::predict(const double* u, const double* xt, std::int64_t count, int paths, int dim, double* f) {

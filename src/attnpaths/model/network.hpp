@@ -68,6 +68,10 @@ class PathNetwork {
   // log prior (up to its constant) −Σ θ_i²/(2σ_i²) of the weights θ holds; ADDS its gradient to grad
   // when non-null (overwrite: WRITES it, every coordinate, saving a pass that zeroes grad).
   double log_prior(const double* theta, double* grad, bool overwrite = false) const;
+  // grad = ∇ log prior + the backward of backward_readouts(); returns the log prior. The same numbers
+  // as log_prior(θ, grad, true) then backward_readouts(θ, du, grad) up to round-off, with each layer
+  // block streamed once instead of four times (memory-bound at large widths).
+  double prior_and_backward_readouts(const double* theta, const double* du, double* grad);
 
   // f for `count` examples: f[μ] = Σ_π u_π · x̃^μ_π, xt [count × H_tot × N0]. Each f[μ] is summed in
   // a fixed order, independent of how the examples are split over ranks.
@@ -76,6 +80,10 @@ class PathNetwork {
  private:
   const double* layer(const double* theta, int l, int h) const { return theta + shape_.layer_offset(l, h) - shift_; }
   double* layer(double* theta, int l, int h) const { return theta + shape_.layer_offset(l, h) - shift_; }
+  double prior_block(const double* theta, double* grad, bool overwrite, std::int64_t begin, std::int64_t end,
+                     double variance) const;
+  void readouts_to_path_weights(const double* theta, const double* du, double* grad);
+  double backward_layers(const double* theta, const double* dW, double* grad, bool with_prior);
   NetworkShape shape_;
   std::int64_t shift_ = 0;    // v0_size() when θ holds no V0
   double path_scale_ = 1;     // 1/sqrt(w1⋯wL)

@@ -132,9 +132,7 @@ double JointPosterior::evaluate(const double* theta, double* grad) {
     }
   }
   blocks_.reduce(partials_, m + 1, du_.data());
-  double logp = -0.5 * du_[sz(m)] / temperature_ + net_.log_prior(theta, grad, true);
-  net_.backward_readouts(theta, du_.data(), grad);
-  return logp;
+  return -0.5 * du_[sz(m)] / temperature_ + net_.prior_and_backward_readouts(theta, du_.data(), grad);
 }
 
 void JointPosterior::observe(const double* theta, double* U, double* u) {
