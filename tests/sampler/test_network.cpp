@@ -104,16 +104,21 @@ const std::vector<Case>& cases() {
   return c;
 }
 
+// The shape of a case, with unequal prior variances per layer.
+NetworkShape case_shape(const Case& c, int N0) {
+  std::vector<double> var{1.3};
+  for (std::size_t l = 0; l < c.heads.size(); ++l) var.push_back(0.7 + 0.2 * double(l));
+  var.push_back(1.1);
+  return make_shape(N0, c.heads, c.widths, var);
+}
+
 }  // namespace
 
 TEST(PathNetwork, FactorisedOutputEqualsNaiveForwardPass) {
   RandomStream rng(3, RngDomain::test, 0);
   const int T = 6, N0 = 7;
   for (const auto& c : cases()) {
-    std::vector<double> var{1.3};
-    for (std::size_t l = 0; l < c.heads.size(); ++l) var.push_back(0.7 + 0.2 * double(l));
-    var.push_back(1.1);
-    const NetworkShape shape = make_shape(N0, c.heads, c.widths, var);
+    const NetworkShape shape = case_shape(c, N0);
     PathNetwork net(shape);
     const auto theta = random_vector(sz(shape.size()), rng);
     const auto x = random_vector(sz(T * N0), rng);
@@ -141,10 +146,7 @@ TEST(PathNetwork, FusedPriorAndBackwardEqualsTheTwoSteps) {
   RandomStream rng(4, RngDomain::test, 0);
   const int N0 = 7;
   for (const auto& c : cases()) {
-    std::vector<double> var{1.3};
-    for (std::size_t l = 0; l < c.heads.size(); ++l) var.push_back(0.7 + 0.2 * double(l));
-    var.push_back(1.1);
-    const NetworkShape shape = make_shape(N0, c.heads, c.widths, var);
+    const NetworkShape shape = case_shape(c, N0);
     PathNetwork net(shape);
     const auto theta = random_vector(sz(shape.size()), rng);
     const auto du = random_vector(sz(shape.paths()) * sz(N0), rng);
@@ -286,10 +288,7 @@ TEST(Posterior, MarginalGradientMatchesFiniteDifferences) {
 
 TEST(Posterior, PathWeightGradientMatchesFiniteDifferences) {
   for (const auto& c : cases()) {
-    std::vector<double> var{1.3};
-    for (std::size_t l = 0; l < c.heads.size(); ++l) var.push_back(0.7 + 0.2 * double(l));
-    var.push_back(1.1);
-    NetworkShape shape = make_shape(5, c.heads, c.widths, var);
+    NetworkShape shape = case_shape(c, 5);
     for (auto& w : shape.widths) w += 6;  // width ≥ suffix paths
     const std::int64_t P = 7;
     MarginalPosterior post(shape, 0.3, synthetic_inputs(P, shape.paths(), 5, {0, P}),
