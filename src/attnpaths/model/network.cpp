@@ -262,11 +262,15 @@ double PathNetwork::prior_block(const double* theta, double* grad, bool overwrit
 }
 
 double PathNetwork::prior_and_backward_readouts(const double* theta, const double* du, double* grad) {
-  const int L = shape_.depth();
-  double total = prior_block(theta, grad, true, 0, shape_.v0_size(), shape_.variances[0]) +
-                 prior_block(theta, grad, true, shape_.readout_offset(), shape_.size(), shape_.variances[sz(L + 1)]);
+  const double v0 = prior_block(theta, grad, true, 0, shape_.v0_size(), shape_.variances[0]);
   readouts_to_path_weights(theta, du, grad);
-  return total + backward_layers(theta, dW_.data(), grad, true);
+  return v0 + prior_and_backward_path_weights(theta, dW_.data(), grad);
+}
+
+double PathNetwork::prior_and_backward_path_weights(const double* theta, const double* dW, double* grad) {
+  const int L = shape_.depth();
+  const double a = prior_block(theta, grad, true, shape_.readout_offset(), shape_.size(), shape_.variances[sz(L + 1)]);
+  return a + backward_layers(theta, dW, grad, true);
 }
 
 void PathNetwork::predict(const double* u, const double* xt, std::int64_t count, int paths, int dim, double* f) {

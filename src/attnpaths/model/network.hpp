@@ -72,6 +72,9 @@ class PathNetwork {
   // as log_prior(θ, grad, true) then backward_readouts(θ, du, grad) up to round-off, with each layer
   // block streamed once instead of four times (memory-bound at large widths).
   double prior_and_backward_readouts(const double* theta, const double* du, double* grad);
+  // The same for backward_path_weights(): WRITES ∇ log prior + the backward terms into the layer and
+  // readout blocks of grad and returns their log prior (a V0 block, when θ holds one, is not touched).
+  double prior_and_backward_path_weights(const double* theta, const double* dW, double* grad);
 
   // f for `count` examples: f[μ] = Σ_π u_π · x̃^μ_π, xt [count × H_tot × N0]. Each f[μ] is summed in
   // a fixed order, independent of how the examples are split over ranks.

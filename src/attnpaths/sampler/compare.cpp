@@ -46,7 +46,7 @@ std::vector<double> slice(const std::vector<double>& v, std::size_t offset, std:
 std::vector<ComparisonRow> compare_theory_samples(const CompareOptions& o, const Comm& comm, int* paths_out,
                                                   std::vector<std::string>* labels_out) {
   ATTN_REQUIRE(!o.theory.empty(), UsageError, "compare: --theory is required");
-  ATTN_REQUIRE(!o.samples.empty(), InputError, "compare: give at least one samples file (--samples)");
+  ATTN_REQUIRE(!o.samples.empty(), UsageError, "compare: give at least one samples file (--samples)");
   h5::File th(o.theory, comm, h5::File::Mode::read);
   ATTN_REQUIRE(th.has_attr("format") && th.attr_string("format") == "attnpaths-theory", InputError,
                "compare: '{}' is not a theory file (root attribute format != \"attnpaths-theory\")", o.theory);

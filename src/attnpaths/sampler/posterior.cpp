@@ -215,14 +215,15 @@ double MarginalPosterior::evaluate(const double* theta, double* grad) {
   for (int mu = 0; mu < P_; ++mu)
     linalg::gemm(false, true, H_, H_, N0_, -0.5 * xi_scale2_, xt_.data() + sz(mu) * sz(r), N0_,
                  work_.data() + sz(mu) * sz(r), N0_, 1.0, D_.data(), H_);
-  const double logp = -0.5 * logdet - 0.5 * yKy +
-                      (factors_ ? factors_->log_prior(theta, grad, true) : net_.log_prior(theta, grad, true));
   linalg::gemm(false, false, H_, w0, H_, 2.0 / w0, D_.data(), H_, W.data(), w0, 0.0, dW_.data(), w0);
-  if (factors_)
+  double prior = 0;
+  if (factors_) {
+    prior = factors_->log_prior(theta, grad, true);
     factors_->backward(theta, dW_.data(), grad);
-  else
-    net_.backward_path_weights(theta, dW_.data(), grad);
-  return logp;
+  } else {
+    prior = net_.prior_and_backward_path_weights(theta, dW_.data(), grad);  // θ holds no V0
+  }
+  return -0.5 * logdet - 0.5 * yKy + prior;
 }
 
 void MarginalPosterior::observe(const double* theta, RandomStream& rng, double* U, double* u) {
