@@ -1,0 +1,92 @@
+// One-shot image episodes (docs/data.md, "Omniglot and MNIST episodes"): images → tokens, and the
+// 2-way 1-shot episodes built from them. An episode is [support A (16 tokens), support B (16),
+// query (16)] = T = 48 tokens of dimension N0 = 192.
+//
+// This header is the contract between the `data omniglot` command (which writes the episode sets and
+// the training image bank into a dataset file) and `train` (which draws its own episodes on the fly
+// from that bank). Everything random is drawn from counter-based streams keyed by (seed, episode
+// index), so an episode never depends on the rank count or on which rank builds it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "attnpaths/core/comm.hpp"
+
+namespace attnpaths {
+
+namespace episode {
+constexpr int image_side = 32;        // images are resized to 32×32
+constexpr int patch_side = 8;         // 8×8 patches, row-major over the 4×4 grid
+constexpr int tokens_per_image = 16;  // (32/8)²
+constexpr int channels = 3;           // the grey value replicated to 3 identical channels
+constexpr int token_dim = 192;        // 8·8·3 = N0
+constexpr int tokens = 48;            // 3 images per episode = T
+}  // namespace episode
+
+// (v − mean)/std applied to the uint8/255 grey values before patching.
+struct Normalisation {
+  double mean = 0.922;  // Omniglot; MNIST uses (0.1307, 0.3081)
+  double std = 0.084;
+};
+
+// Resized 32×32 uint8 images (ink = 255, background = 0), grouped by class.
+struct ImageBank {
+  std::vector<std::uint8_t> pixels;  // [n, 32, 32]
+  std::vector<std::int32_t> label;   // [n] class index, 0..classes-1
+  std::vector<std::string> source;   // [n] zip member path or "<idx file>#<index>"
+  Normalisation normalisation;
+  int classes = 0;
+
+  std::int64_t size() const { return static_cast<std::int64_t>(label.size()); }
+};
+
+// The additive codes of every episode token: the z-scored sinusoidal positional code and the three
+// seeded label vectors e_0, e_1 (supports) and e_2 (query).
+struct EpisodeEmbedding {
+  std::vector<double> positional;  // [48, 192]
+  std::vector<double> label;       // [3, 192]
+  std::uint64_t label_seed = 0;
+
+  static EpisodeEmbedding make(std::uint64_t label_seed);
+};
+
+// One image → its 16 tokens of 192: normalise, 3 channels, 8×8 patches with interleaved channels
+// (index (p1·8 + p2)·3 + c), LayerNorm over each patch (biased variance, eps 1e-5, no affine).
+void tokenise_image(const std::uint8_t* image32, const Normalisation& n, double* tokens /*[16,192]*/);
+
+// Which bank images fill the three slots, and the support labels.
+struct Episode {
+  std::int64_t support[2] = {0, 0};  // bank indices of support A (slot 0) and support B (slot 1)
+  std::int64_t query = 0;            // bank index of the query (slot 2)
+  int support_label[2] = {0, 1};     // label (0/1) given to support A and B: a random permutation
+  double y = 0.0;                    // +1 if the query's class is that of the support labelled 1, else −1
+};
+
+// The token matrix x [48, 192] of an episode: tokenised images plus positional and label codes.
+void episode_tokens(const ImageBank& bank, const Episode& e, const EpisodeEmbedding& emb, double* x);
+
+// Draws random 2-way 1-shot episodes from a bank: two distinct classes, one drawing of each as the
+// supports, a different drawing of one of them (chosen at random) as the query. Episode `index` of
+// stream `seed` is always the same episode. `target` forces y (for balanced sets); 0 = random.
+class EpisodeSampler {
+ public:
+  EpisodeSampler(const ImageBank& bank, std::uint64_t seed);
+  Episode draw(std::uint64_t index, double target = 0.0) const;
+
+ private:
+  const ImageBank* bank_;
+  std::uint64_t seed_;
+  std::vector<std::vector<std::int64_t>> by_class_;  // bank indices of each class
+};
+
+// The training image bank and embedding stored in a dataset file written by `data omniglot`
+// (/bank/train, /embedding). Collective over `comm`; every rank gets the whole bank.
+struct EpisodeSource {
+  ImageBank bank;
+  EpisodeEmbedding embedding;
+};
+EpisodeSource read_episode_source(const std::string& dataset_path, const Comm& comm);
+
+}  // namespace attnpaths
