@@ -193,10 +193,12 @@ std::vector<unsigned char> read_gzip_file(const std::string& path, const std::st
   unsigned char buf[1 << 16];
   int n = 0;
   while ((n = gzread(f, buf, sizeof buf)) > 0) out.insert(out.end(), buf, buf + n);
-  int code = 0;
-  const std::string why = n < 0 ? gzerror(f, &code) : "";
+  // A truncated stream ends without error from gzread; gzerror reports it (Z_BUF_ERROR).
+  int code = Z_OK;
+  const std::string why = gzerror(f, &code);
   gzclose(f);
-  ATTN_REQUIRE(n == 0, InputError, "IDX file '{}' ({}) is corrupt: {}", path, role, why);
+  ATTN_REQUIRE(n == 0 && (code == Z_OK || code == Z_STREAM_END), InputError, "IDX file '{}' ({}) is corrupt: {}", path,
+               role, why);
   return out;
 }
 
