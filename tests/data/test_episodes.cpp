@@ -3,12 +3,16 @@
 // bank/embedding round trip through a dataset file (read_episode_source) on every rank count.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/timer.hpp"
+#include "attnpaths/data/dataset_file.hpp"
 #include "attnpaths/data/episodes.hpp"
 #include "attnpaths/data/images.hpp"
 #include "attnpaths/data/omniglot.hpp"
@@ -189,4 +193,69 @@ TEST(EpisodeSource, BankAndEmbeddingRoundTripOnEveryRankCount) {
   const EpisodeSampler a(bank, 4), b(src.bank, 4);
   for (std::uint64_t i = 0; i < 20; ++i) EXPECT_TRUE(same(a.draw(i), b.draw(i)));
   EXPECT_THROW(read_episode_source(path + ".missing", comm), InputError);
+}
+
+TEST(OmniglotFile, WrittenFileReadsAsADatasetWithThePlaceholderHeads) {
+  const Comm& comm = test::world();
+  const char* src = std::getenv("ATTNPATHS_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  const std::string data = std::string(src) + "/data/";
+  OmniglotOptions o;
+  o.background = {data + "omniglot/images_background_small1.zip", data + "omniglot/images_background_small2.zip"};
+  o.evaluation = {data + "omniglot/all_runs.zip"};
+  o.ood_images = data + "mnist/t10k-images-idx3-ubyte.gz";
+  o.ood_labels = data + "mnist/t10k-labels-idx1-ubyte.gz";
+  o.train_examples = 10;
+  o.validation_examples = 4;
+  o.test_examples = 6;
+  o.ood_examples = 8;
+  o.validate();
+  const OmniglotData generated = generate_omniglot(o, comm);
+  const std::string path = test::scratch_dir("omniglot_file") + "/omniglot.h5";
+  StageTimers timers;
+  write_omniglot(path, generated, comm, o.to_config(), Provenance::collect(comm, {}), timers);
+
+  const Dataset d = read_dataset(path, comm);
+  EXPECT_EQ(d.task, "omniglot");
+  EXPECT_EQ(d.tokens, 48);
+  EXPECT_EQ(d.token_dim, 192);
+  EXPECT_EQ(d.train.count, 10);
+  EXPECT_EQ(d.train.x, generated.dataset.train.x);  // this rank's rows
+  ASSERT_TRUE(d.validation.has_value());
+  EXPECT_EQ(d.validation->count, 4);
+  EXPECT_EQ(d.test.count, 6);
+  ASSERT_EQ(d.ood.size(), 1u);
+  EXPECT_EQ(d.ood[0].name, "ood/mnist");
+  EXPECT_EQ(d.ood[0].count, 8);
+  EXPECT_EQ(d.attention.readout, Readout::mean);
+  ASSERT_EQ(d.attention.depth(), 2);
+  const double bound = 1.0 / std::sqrt(192.0);
+  for (const auto& layer : d.attention.layers) {
+    EXPECT_EQ(layer.style, AttentionStyle::qk);
+    EXPECT_EQ(layer.heads, 4);
+    EXPECT_EQ(layer.qk_dim, 128);
+    double lo = 1, hi = -1;
+    for (const auto* w : {&layer.q, &layer.k})
+      for (double v : *w) lo = std::min(lo, v), hi = std::max(hi, v);
+    EXPECT_GE(lo, -bound);
+    EXPECT_LE(hi, bound);
+    EXPECT_LT(lo, -0.99 * bound);  // U(−b, b): 98304 draws reach both ends
+    EXPECT_GT(hi, 0.99 * bound);
+  }
+  EXPECT_NE(d.attention.layers[0].q, d.attention.layers[1].q);
+  const EpisodeSource source = read_episode_source(path, comm);
+  EXPECT_EQ(source.bank.size(), 4400);
+  EXPECT_EQ(source.bank.classes, 220);
+  EXPECT_EQ(source.bank.pixels, generated.train_bank.pixels);
+  EXPECT_EQ(source.embedding.label, generated.embedding.label);
+  // `train` rebuilds the stored training episodes from the bank: episode i of stream 1, target ±1.
+  const EpisodeSampler sampler(source.bank, static_cast<std::uint64_t>(o.seed),
+                               static_cast<std::uint64_t>(EpisodeSet::train));
+  std::vector<double> x(48 * 192);
+  const Episode e = sampler.draw(0, 1.0);
+  episode_tokens(source.bank, e, source.embedding, x.data());
+  if (d.train.local.begin == 0) {
+    EXPECT_EQ(std::vector<double>(d.train.x.begin(), d.train.x.begin() + 48 * 192), x);
+    EXPECT_EQ(d.train.y[0], 1.0);
+  }
 }
