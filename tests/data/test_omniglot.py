@@ -268,8 +268,23 @@ def bad_inputs(d):
         print(f'bad input, {what}: exit {p.returncode}')
 
 
+def help_and_usage():
+    text = run(['data', 'omniglot', '--help']).stdout
+    for option in ('-o,--output', '--background TEXT=[', 'images_background_small1.zip', '--evaluation TEXT=[',
+                   'all_runs.zip', '--validation-alphabets TEXT=[Early_Aramaic]', 't10k-images-idx3-ubyte.gz',
+                   't10k-labels-idx1-ubyte.gz', '--ood-name TEXT=mnist', '--ood-classes INT=[0,1]',
+                   '--train-examples INT=600', '--validation-examples INT=1000', '--test-examples INT=1000',
+                   '--ood-examples INT=1000', '--normalisation FLOAT=[0.922,0.084]',
+                   '--ood-normalisation FLOAT=[0.1307,0.3081]', '--seed INT=1', '--embedding-seed INT=1',
+                   '--attention-seed INT=1', '--heads INT=[4,4]', '--qk-dim INT=128'):
+        check(option in text, f'--help lacks "{option}"')
+    check(os.path.join(SRC, 'data', 'omniglot') in text, '--help defaults point at the source tree data/')
+    check(run(['data', 'omniglot'], check=False).returncode == 2, 'missing -o is a usage error (exit 2)')
+
+
 def main():
     d = scratch('data_omniglot')
+    help_and_usage()
     runs_class = runs_classes()
     one, two, again = (os.path.join(d, n) for n in ('np1.h5', 'np2.h5', 'again.h5'))
     p = run(['data', 'omniglot'] + SMALL + ['-o', one])
