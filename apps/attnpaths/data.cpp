@@ -3,6 +3,7 @@
 //   mpirun -n 2 attnpaths data markov --heads 2paths --noise-out-of-plane 5 -o markov2.h5
 //   attnpaths data omniglot -o omniglot.h5
 // Each rank generates and writes its own block of examples; the file does not depend on the rank count.
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,6 +21,36 @@ namespace attnpaths::app {
 
 namespace {
 
+// The stages every `data` subcommand shares, after its options are validated: echo the resolved
+// options, fail early on an unwritable output path, generate (each rank its own rows; `generate`
+// returns the summary logged after its time), write (<output>.partial, renamed when complete).
+int run_data_stages(const Runtime& runtime, const std::string& task, Config config, const std::string& output,
+                    const std::function<std::string()>& generate,
+                    const std::function<void(const Config&, const Provenance&, const StageTimers&)>& write) {
+  const Comm& world = runtime.world();
+  const Log log(world);
+  Provenance provenance = Provenance::collect(world, runtime.app_args());
+  ATTN_REQUIRE(!output.empty(), UsageError, "-o/--output FILE is required");
+  config.set("output", output);
+  config.echo(log, fmt::format("attnpaths data {}: resolved options", task));
+  h5::check_writable(output);
+  StageTimers timers;
+  std::string summary;
+  {
+    auto stage = timers.stage("generate");
+    summary = generate();
+  }
+  log.info("generate: done in {:.3f} s ({})", timers.seconds("generate"), summary);
+  provenance.finish();
+  {
+    auto stage = timers.stage("write");
+    write(config, provenance, timers);
+  }
+  log.info("write: done in {:.3f} s", timers.seconds("write"));
+  log.info("wrote dataset file {}", output);
+  return 0;
+}
+
 struct MarkovCommand {
   MarkovOptions options;
   std::string output;
@@ -28,38 +59,23 @@ struct MarkovCommand {
   int run(const Runtime& runtime) const {
     const Comm& world = runtime.world();
     const Log log(world);
-    Provenance provenance = Provenance::collect(world, runtime.app_args());
-    // 1. Resolve, validate and echo the options; fail early on an unwritable output path.
     options.validate();
-    ATTN_REQUIRE(!output.empty(), UsageError, "-o/--output FILE is required");
-    Config config = options.to_config();
-    config.set("output", output);
-    config.echo(log, "attnpaths data markov: resolved options");
     if (perturbation->count() > 0 && (options.heads == "2paths" || options.heads == "good"))
       log.warn("--perturbation has no effect with --heads {} (it has no random head)", options.heads);
-    h5::check_writable(output);
-    StageTimers timers;
-
-    // 2. Generate (each rank its own rows).
-    log.info("generate: {} train + {} test + {} validation sequences, heads {}, on {} rank(s)",
-             options.train_examples, options.test_examples, options.validation_examples, options.heads, world.size());
     Dataset dataset;
-    {
-      auto stage = timers.stage("generate");
-      dataset = generate_markov(options, world);
-    }
-    log.info("generate: done in {:.3f} s (T = {} tokens with BOS, N0 = {}, H_tot = {} paths)",
-             timers.seconds("generate"), dataset.tokens, dataset.token_dim, dataset.attention.paths());
-
-    // 3. Write (<output>.partial, renamed when complete).
-    provenance.finish();
-    {
-      auto stage = timers.stage("write");
-      write_dataset(output, dataset, world, config, provenance, timers);
-    }
-    log.info("write: done in {:.3f} s", timers.seconds("write"));
-    log.info("wrote dataset file {}", output);
-    return 0;
+    return run_data_stages(
+        runtime, "markov", options.to_config(), output,
+        [&] {
+          log.info("generate: {} train + {} test + {} validation sequences, heads {}, on {} rank(s)",
+                   options.train_examples, options.test_examples, options.validation_examples, options.heads,
+                   world.size());
+          dataset = generate_markov(options, world);
+          return fmt::format("T = {} tokens with BOS, N0 = {}, H_tot = {} paths", dataset.tokens, dataset.token_dim,
+                             dataset.attention.paths());
+        },
+        [&](const Config& config, const Provenance& provenance, const StageTimers& timers) {
+          write_dataset(output, dataset, world, config, provenance, timers);
+        });
   }
 };
 
@@ -73,33 +89,21 @@ struct OmniglotCommand {
   int run(const Runtime& runtime) const {
     const Comm& world = runtime.world();
     const Log log(world);
-    Provenance provenance = Provenance::collect(world, runtime.app_args());
     options.validate();
-    ATTN_REQUIRE(!output.empty(), UsageError, "-o/--output FILE is required");
-    Config config = options.to_config();
-    config.set("output", output);
-    config.echo(log, "attnpaths data omniglot: resolved options");
-    h5::check_writable(output);
-    StageTimers timers;
-
-    log.info("generate: {} train + {} validation + {} test + {} {} episodes on {} rank(s)", options.train_examples,
-             options.validation_examples, options.test_examples, options.ood_examples, options.ood_name, world.size());
     OmniglotData data;
-    {
-      auto stage = timers.stage("generate");
-      data = generate_omniglot(options, world);
-    }
-    log.info("generate: done in {:.3f} s (training bank: {} images of {} classes; T = {}, N0 = {})",
-             timers.seconds("generate"), data.train_bank.size(), data.train_bank.classes, data.dataset.tokens,
-             data.dataset.token_dim);
-    provenance.finish();
-    {
-      auto stage = timers.stage("write");
-      write_omniglot(output, data, world, config, provenance, timers);
-    }
-    log.info("write: done in {:.3f} s", timers.seconds("write"));
-    log.info("wrote dataset file {}", output);
-    return 0;
+    return run_data_stages(
+        runtime, "omniglot", options.to_config(), output,
+        [&] {
+          log.info("generate: {} train + {} validation + {} test + {} {} episodes on {} rank(s)",
+                   options.train_examples, options.validation_examples, options.test_examples, options.ood_examples,
+                   options.ood_name, world.size());
+          data = generate_omniglot(options, world);
+          return fmt::format("training bank: {} images of {} classes; T = {}, N0 = {}", data.train_bank.size(),
+                             data.train_bank.classes, data.dataset.tokens, data.dataset.token_dim);
+        },
+        [&](const Config& config, const Provenance& provenance, const StageTimers& timers) {
+          write_omniglot(output, data, world, config, provenance, timers);
+        });
   }
 };
 
