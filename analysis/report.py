@@ -144,9 +144,10 @@ class Report:
         def role(what, th):
             return what if th is None else f"{what}: {th.h_tot} paths ({', '.join(th.path_labels)})"
         markov = self.markov(self.main, F.MARKOV4_LABELS)
-        roles = [(role("main", self.main), self.args.main, self.main),
-                 (role("noisier task" if self.markov(self.noisy, F.MARKOV2_LABELS) else "second experiment",
-                       self.noisy), self.args.noisy, self.noisy)]
+        roles = [(role("main", self.main), self.args.main, self.main)]
+        if markov or self.noisy is not None:
+            roles += [(role("noisier task" if self.markov(self.noisy, F.MARKOV2_LABELS) else "second experiment",
+                            self.noisy), self.args.noisy, self.noisy)]
         if markov or self.base["g"] is not None or self.base["gd"] is not None:
             roles += [("GP baseline: g alone", self.args.gp_g, self.base["g"]),
                       ("GP baseline: g + d", self.args.gp_gd, self.base["gd"])]
@@ -492,7 +493,8 @@ class Report:
         self.u1_section()
         self.kernel_section()
         self.alignment_section()
-        self.noisy_section()
+        if self.noisy is not None or self.markov(self.main, F.MARKOV4_LABELS):
+            self.noisy_section()
         self.sampling_section()
         self.skipped_section()
         self.appendix()

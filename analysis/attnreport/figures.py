@@ -303,7 +303,7 @@ def alignment(main, outdir, temperature=None):
 def accuracy_two_paths(noisy, outdir, temperature=None):
     """Noisier 2-path task: theory, diagonal-only U_1 and GP vs width."""
     if noisy is None or not noisy.full or "accuracy" not in noisy.theory:
-        raise Skip("no theory results for the noisier 2-path experiment (theory/markov2_noisy*)")
+        raise Skip("no theory results for the second experiment (the noisier 2-path task; report.py --noisy)")
     it = _temperature_index(noisy, temperature)
     W = noisy.widths
     fig, ax = plt.subplots(figsize=(8.6, 4.4))

@@ -104,9 +104,10 @@ class Theory:
         """The GP value of the diagonal of U_1, σa²·σ1²⋯σL² (docs/model.md §3.5), from the `variances`
         option (σ0², σ1², …, σL², σa²) recorded in /config; 1 with the default unit variances."""
         for rec in self.files:
-            v = rec.config.get("variances")
-            if v is not None and np.size(v) >= 3:
-                return float(np.prod(np.atleast_1d(np.asarray(v, float))[1:]))
+            for key in ("variances_resolved", "variances"):
+                v = rec.config.get(key)
+                if v is not None and not isinstance(v, str) and np.size(v) >= 3:
+                    return float(np.prod(np.atleast_1d(np.asarray(v, float))[1:]))
         return 1.0
 
     def is_task(self, task, labels):

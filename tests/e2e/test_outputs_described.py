@@ -91,7 +91,8 @@ class OutputsDescribed(unittest.TestCase):
             self.assertEqual(scale(f['compare/U1/theory'], 1)[0], 'paths')
 
     def test_documented_arviz_loader(self):
-        text = open(os.path.join(SRC, 'docs', 'sampling.md')).read()
+        with open(os.path.join(SRC, 'docs', 'sampling.md')) as f:
+            text = f.read()
         m = re.search(r'<!-- loader -->\s*```python\n(.*?)```', text, re.S)
         self.assertIsNotNone(m, 'docs/sampling.md has no loader block (<!-- loader --> then ```python)')
         ns = {}
