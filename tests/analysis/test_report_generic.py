@@ -96,6 +96,15 @@ class GenericReport(unittest.TestCase):
             self.assertAlmostEqual(norm.vcenter, 0.0)   # centred at the GP value
             self.assertAlmostEqual(norm.vmax, np.abs(U[iw] - np.eye(H)).max())  # its own scale
 
+    def test_z_scores(self):
+        from attnreport import figures as F
+        t = np.array([[1.0, -0.5], [-0.5, 2.0]])
+        s = np.array([[1.2, -0.5], [-0.4, 1.0]])
+        mc = np.array([[0.1, 0.0], [0.05, 0.5]])
+        z = F.u1_z_scores(t, s, mc)
+        np.testing.assert_allclose(z, [[2.0, np.nan], [2.0, -2.0]])
+        self.assertIsNone(F.u1_z_scores(t, s, None))
+
     def test_numbers_match_the_files(self):
         p = subprocess.run([PY, os.path.join(SRC, 'tests', 'analysis', 'check_report.py'),
                             os.path.join(self.dir, 'report'), self.dir,
