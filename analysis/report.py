@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""attnpaths report: the paper's Markov-chain figures and tables from a results directory.
+"""attnpaths report: figures and tables of the theory (and samples) of any task, from a results directory.
 
     /usr/bin/python3 analysis/report.py RESULTS_DIR -o REPORT_DIR
 
 RESULTS_DIR is laid out as the jobs write it (docs/jobs.md): theory/<name>.h5 or theory/<name>/N*_T*.h5,
-samples/<name>_N<w>.h5, compare/<name>.h5. Writes REPORT_DIR/report.md with PNG and PDF figures next to
+samples/<name>_N<w>.h5, compare/<name>.h5. The title and the path labels come from the files; the paper's
+Markov-task claims are checked only when the dataset is that task with its path labels. Writes REPORT_DIR/report.md with PNG and PDF figures next to
 it; a figure whose inputs are absent is skipped with a note. Needs numpy, h5py and matplotlib only.
 docs/analysis.md explains every figure and table.
 """
@@ -49,7 +50,7 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", help="results directory (theory/, samples/, compare/ inside)")
     p.add_argument("-o", "--output", required=True, help="report directory (created)")
-    p.add_argument("--main", default="markov4", help="main (4-path) experiment name [%(default)s]")
+    p.add_argument("--main", default="markov4", help="main experiment name [%(default)s]")
     p.add_argument("--noisy", default="markov2_noisy", help="noisier 2-path experiment name [%(default)s]")
     p.add_argument("--gp-g", default="markov_g", help="GP-only baseline with g alone [%(default)s]")
     p.add_argument("--gp-gd", default="markov_gd", help="GP-only baseline with g + d [%(default)s]")
@@ -123,21 +124,33 @@ class Report:
         return F._temperature_index(th, self.temperature)
 
     # ---- sections ----------------------------------------------------------------------------------
+    def markov(self, th, labels):
+        """The paper's claims apply: `th` is the Markov task with exactly these path labels."""
+        return th is not None and th.is_task(F.MARKOV_TASK, labels)
+
     def header(self):
         now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-        self.w("# attnpaths report: attention paths on the hidden-Markov-chain task", "",
+        ref = self.main if self.main is not None else self.noisy
+        self.w(f"# attnpaths report: attention paths on the {F.task_title(ref)}", "",
                f"Generated {now} on `{socket.gethostname()}` from `{self.results}` by `analysis/report.py`.",
-               "Theory of Tiberi et al. (NeurIPS 2024), Markov experiments of theory.md §5.1. "
-               "Figures are PNG (shown) and PDF (linked); every number in a table is read from the HDF5 file "
+               "Theory of Tiberi et al. (NeurIPS 2024) (docs/model.md"
+               + ("; the Markov experiments of its §5.1" if ref.task == F.MARKOV_TASK else "")
+               + "). Figures are PNG (shown) and PDF (linked); every number in a table is read from the HDF5 file "
                "named above the table. docs/analysis.md explains each figure.", "")
 
     def summary(self):
         self.w("## What was run", "")
         rows = []
-        roles = [("main: 4 paths (g, a1, d, a2)", self.args.main, self.main),
-                 ("noisier 2-path task (g, d)", self.args.noisy, self.noisy),
-                 ("GP baseline: g alone", self.args.gp_g, self.base["g"]),
-                 ("GP baseline: g + d", self.args.gp_gd, self.base["gd"])]
+        def role(what, th):
+            return what if th is None else f"{what}: {th.h_tot} paths ({', '.join(th.path_labels)})"
+        markov = self.markov(self.main, F.MARKOV4_LABELS)
+        roles = [(role("main", self.main), self.args.main, self.main)]
+        if markov or self.noisy is not None:
+            roles += [(role("noisier task" if self.markov(self.noisy, F.MARKOV2_LABELS) else "second experiment",
+                            self.noisy), self.args.noisy, self.noisy)]
+        if markov or self.base["g"] is not None or self.base["gd"] is not None:
+            roles += [("GP baseline: g alone", self.args.gp_g, self.base["g"]),
+                      ("GP baseline: g + d", self.args.gp_gd, self.base["gd"])]
         roles += [("other", n, R.load_theory(self.results, n)) for n in self.others]
         for role, name, th in roles:
             if th is None:
@@ -186,7 +199,7 @@ class Report:
         """The paper's claims, checked on these results (one row per claim)."""
         rows = []
         m = self.main
-        if m is not None and m.full and "accuracy" in m.theory and "accuracy" in m.gp:
+        if self.markov(m, F.MARKOV4_LABELS) and m.full and "accuracy" in m.theory and "accuracy" in m.gp:
             it = self.it(m)
             at = f"T = {num(m.temperatures[it], 'exact')}"
             acc, gp = m.theory["accuracy"][it], m.gp["accuracy"][it]
@@ -214,7 +227,7 @@ class Report:
                         rows.append([f"4 paths: U₁[{a},{a}] at N = {m.widths[0]}, {at}", num(v), "< 1 (suppressed)",
                                      "yes" if v < 1 else "no"])
         n = self.noisy
-        if n is not None and n.full and "accuracy_diagonal" in n.theory and "accuracy" in n.gp:
+        if self.markov(n, F.MARKOV2_LABELS) and n.full and "accuracy_diagonal" in n.theory and "accuracy" in n.gp:
             it = self.it(n)
             at = f"T = {num(n.temperatures[it], 'exact')}"
             full = 100 * (n.theory["accuracy"][it, 0] - n.gp["accuracy"][it])
@@ -236,13 +249,18 @@ class Report:
         if not rows:
             self.w("Not enough results for the summary checks.", "")
             return
-        self.w("The paper's claims (theory.md §5.1), checked on these results:", "")
+        if self.markov(m, F.MARKOV4_LABELS):
+            self.w("The paper's claims on the Markov task (docs/model.md §5.1), and the agreement of the samples "
+                   "with the theory, checked on these results:", "")
+        else:
+            self.w("The agreement of the posterior samples with the theory, checked on these results (the paper's "
+                   "Markov-task claims apply only to that task and are not checked here):", "")
         self.w(*table("findings", ".", ["quantity", "value", "expected", "holds"], rows,
                       align=[":--", "---:", ":--", ":--"]))
 
     def accuracy_section(self):
         m = self.main
-        self.w("## 1. Accuracy vs width (4 paths)", "")
+        self.w(f"## 1. Accuracy vs width ({m.h_tot if m is not None else '?'} paths)", "")
         self.figure(F.accuracy_vs_width, m, self.base, self.samples, self.out, temperature=self.temperature)
         if m is None:
             return
@@ -264,13 +282,15 @@ class Report:
                              num(th["iterations"][it, iw], "int") if "iterations" in th else MISSING,
                              num(th["grad_max"][it, iw]) if "grad_max" in th else MISSING])
         self.w("Test accuracy (%) of the mean predictor; bias and variance of the generalisation error "
-               "(theory.md §3.6); `converged` = 1 when the stopping rule max|∂S/∂U| < 1e-5 was met.", "")
+               "(docs/model.md §3.6); `converged` = 1 when the stopping rule max|∂S/∂U| < 1e-5 was met.", "")
         self.w(*table("accuracy-main", self.src(m),
                       ["N", "T", "theory acc.", "theory − GP (points)", "diagonal-only acc.", "GP acc.",
                        "sampled acc.", "bias", "variance", "converged", "iterations", "max \\|∂S/∂U\\|"], rows))
         rows = []
-        for key, label, th in [("all", f"all {m.h_tot} paths", m), ("g", "g alone", self.base["g"]),
-                               ("gd", "g + d", self.base["gd"])]:
+        sets = [("all", f"all {m.h_tot} paths", m)]
+        if self.markov(m, F.MARKOV4_LABELS) or self.base["g"] is not None or self.base["gd"] is not None:
+            sets += [("g", "g alone", self.base["g"]), ("gd", "g + d", self.base["gd"])]
+        for key, label, th in sets:
             if th is None or "accuracy" not in th.gp:
                 rows.append([label, MISSING, MISSING, MISSING, MISSING, "absent"])
                 continue
@@ -322,7 +342,8 @@ class Report:
 
     def noisy_section(self):
         n = self.noisy
-        self.w("## 5. The noisier 2-path task: the cross-path term matters", "")
+        self.w("## 5. The noisier 2-path task: the cross-path term matters" if self.markov(n, F.MARKOV2_LABELS)
+               else "## 5. Second experiment: full vs diagonal-only U₁", "")
         self.figure(F.accuracy_two_paths, n, self.out, temperature=self.temperature)
         if n is None or not n.full:
             return
@@ -383,10 +404,13 @@ class Report:
             for i in range(U.shape[0]):
                 for j in range(i, U.shape[1]):
                     mc = s.u1_mcse[i, j] if s.u1_mcse is not None else np.nan
-                    rows.append([f"{lab[i]}–{lab[j]}", num(U[i, j]), num(s.u1_mean[i, j]), num(mc)])
-            self.w(f"U₁ entries at N = {s.width}: theory vs sampled mean (± Monte-Carlo standard error):", "")
+                    z = (s.u1_mean[i, j] - U[i, j]) / mc if mc > 0 else np.nan
+                    rows.append([f"{lab[i]}–{lab[j]}", num(U[i, j]), num(s.u1_mean[i, j]), num(mc), num(z)])
+            self.w(f"U₁ entries at N = {s.width}: theory vs sampled mean (± Monte-Carlo standard error), and the "
+                   "z-score (sampled − theory)/MCSE (|z| ≲ 2 when they agree):", "")
             self.w(*table(f"u1-sampled N={s.width}", rel(s.path, self.results),
-                          ["paths", "theory", "sampled", "MCSE"], rows, align=[":--", "---:", "---:", "---:"]))
+                          ["paths", "theory", "sampled", "MCSE", "z"], rows,
+                          align=[":--", "---:", "---:", "---:", "---:"]))
         rows = []
         for path, rec, flat in self.compare:
             W = flat.get("compare/widths")
@@ -469,7 +493,8 @@ class Report:
         self.u1_section()
         self.kernel_section()
         self.alignment_section()
-        self.noisy_section()
+        if self.noisy is not None or self.markov(self.main, F.MARKOV4_LABELS):
+            self.noisy_section()
         self.sampling_section()
         self.skipped_section()
         self.appendix()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# attnpaths main job: the paper's hidden-Markov-chain experiments end to end (theory.md §5.1).
+# attnpaths main job: the paper's hidden-Markov-chain experiments end to end (docs/model.md §5.1).
 #   scripts/main.sh [RESULTS_DIR]        (default results/markov4)
-# Set-up (packages + build) first; then data -> theory (+ GP baselines) -> sampling -> compare ->
-# report. Prints the accuracy table and where everything is.
+# Set-up first: the Debian packages of the build and the analysis only (scripts/setup.sh; nothing for
+# the tests, no system services), and the build of the command; then data -> theory (+ GP baselines)
+# -> sampling -> compare -> report. Prints the accuracy table and where everything is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -1,25 +1,42 @@
 #!/usr/bin/env bash
 # attnpaths set-up: installs the Debian packages the suite needs when they are missing (idempotent;
 # nothing else is downloaded), then configures and builds in ./build (Release).
-#   scripts/setup.sh            # packages + build
-#   scripts/setup.sh --no-build # packages only
+#   scripts/setup.sh                 # build + analysis packages, then build the command (no tests)
+#   scripts/setup.sh --test          # also the test-only packages (GoogleTest, the local SLURM cluster),
+#                                    # then build the command, the tests and the benchmarks
+#   scripts/setup.sh [--test] --no-build   # packages only
+# Without root, skip this script: docs/install.md (modules, Spack, plain CMake).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+with_tests=0 build=1
+for a in "$@"; do
+  case $a in
+    --test) with_tests=1 ;;
+    --no-build) build=0 ;;
+    *) echo "setup: unknown argument '$a' (--test, --no-build)" >&2; exit 2 ;;
+  esac
+done
+
+# What the build and the analysis need (scripts/main.sh installs only these).
 packages=(
   build-essential cmake pkg-config git
   libopenmpi-dev openmpi-bin                 # MPI
   libpetsc-real-dev libslepc-real-dev        # PETSc 3.18 (TAO, ScaLAPACK) and SLEPc
   libhdf5-openmpi-dev                        # parallel HDF5
   libopenblas-dev                            # fast BLAS/LAPACK (not pulled in by PETSc)
-  libgtest-dev libgmock-dev libbenchmark-dev # tests
   libcli11-dev libfmt-dev libeigen3-dev librandom123-dev
   libzip-dev libpng-dev zlib1g-dev           # Omniglot zips, PNG decoding, gzip'd MNIST IDX files
   python3-numpy python3-h5py python3-matplotlib python3-scipy  # analysis (/usr/bin/python3)
+)
+# Only for the tests (scripts/test.sh): GoogleTest, benchmarks, the local SLURM cluster, checksums.
+test_packages=(
   python3-pil                                # tests: the independent Pillow resize of the image tokens
+  libgtest-dev libgmock-dev libbenchmark-dev # unit tests and benchmarks
   slurmctld slurmd slurm-client munge        # the local SLURM cluster of the job tests
   xxhash                                     # xxhsum, to check the checksums recorded in files
 )
+((with_tests)) && packages+=("${test_packages[@]}")
 
 missing=()
 for p in "${packages[@]}"; do
@@ -39,13 +56,14 @@ else
   echo "setup: all Debian packages present"
 fi
 
-[[ "${1:-}" == "--no-build" ]] && exit 0
+((build)) || exit 0
 
 jobs=$(nproc)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+tests=$( ((with_tests)) && echo ON || echo OFF)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DATTNPATHS_BUILD_TESTS="$tests" >/dev/null
 if ! cmake --build build -j "$jobs" > build/build.log 2>&1; then
   grep -E "error|Error" build/build.log | head -40 >&2
   echo "setup: build failed (full log: build/build.log)" >&2
   exit 1
 fi
-echo "setup: built build/bin/attnpaths"
+echo "setup: built build/bin/attnpaths$( ((with_tests)) && echo ", the tests and the benchmarks")"

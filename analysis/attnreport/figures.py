@@ -27,6 +27,19 @@ COLORS = {"theory": "#1f5fa8", "gp": "0.15", "g": "#2a9d4b", "gd": "#e07b00", "s
           "diagonal": "#7b3fa0"}
 
 
+# The paper's Markov experiments (docs/model.md §5.1): their claims are shown only for these.
+MARKOV_TASK = "markov"
+MARKOV4_LABELS = ["g", "a1", "d", "a2"]
+MARKOV2_LABELS = ["g", "d"]
+
+
+def task_title(th):
+    """How a figure or the report names the task of a theory result: from the dataset's `task`."""
+    if th.task == MARKOV_TASK:
+        return "hidden-Markov-chain task"
+    return f"task '{th.task}'" if th.task else f"dataset '{th.name}'"
+
+
 class Skip(Exception):
     """A figure cannot be drawn from what is in the results directory."""
 
@@ -88,23 +101,27 @@ def _width_axis(ax, widths):
 
 # ----------------------------------------------------------------------------------------------
 def accuracy_vs_width(main, baselines, samples, outdir, temperature=None):
-    """Test accuracy vs width: theory line(s), sampled dots, GP lines for all paths / g alone / g+d."""
+    """Test accuracy vs width: a theory line and a GP line per temperature, sampled dots, and the GP lines
+    of the baseline path sets (the Markov task's g alone / g+d) when present."""
     if main is None or not main.full or "accuracy" not in main.theory:
-        raise Skip("no finite-width theory results for the main experiment (theory/markov4*)")
+        raise Skip(f"no finite-width theory results for the main experiment (theory/{main.name if main else '…'}*)")
     it0 = _temperature_index(main, temperature)
     fig, ax = plt.subplots(figsize=(8.6, 4.4))
     W = main.widths
     nT = len(main.temperatures)
     for it in range(nT):
         style = dict(color=COLORS["theory"]) if it == it0 else dict(color=plt.cm.Blues(0.35 + 0.5 * it / max(nT, 1)), alpha=0.8)
-        lab = "theory (finite width)" + (f", T={_fmt_t(main.temperatures[it])}" if nT > 1 else "")
-        ax.plot(W, 100 * main.theory["accuracy"][it], "o-", lw=2, ms=5, label=lab, zorder=3, **style)
+        tl = f", T={_fmt_t(main.temperatures[it])}" if nT > 1 else ""
+        ax.plot(W, 100 * main.theory["accuracy"][it], "o-", lw=2, ms=5, label="theory (finite width)" + tl, zorder=3,
+                **style)
+        if "accuracy" in main.gp:   # the GP limit of the same network at this temperature
+            gp_style = dict(color=COLORS["gp"]) if it == it0 else dict(color=style["color"], alpha=0.8)
+            ax.axhline(100 * main.gp["accuracy"][it], ls="--", lw=1.6, label=f"GP limit, all {main.h_tot} paths" + tl,
+                       **gp_style)
     if "accuracy" in main.gp:
-        gp0 = 100 * main.gp["accuracy"][it0]
-        ax.axhline(gp0, color=COLORS["gp"], ls="--", lw=1.6, label=f"GP limit, all {main.h_tot} paths"
-                   + (f" (T={_fmt_t(main.temperatures[it0])})" if nT > 1 else ""))
         # the finite-width gain over the GP of the same network
-        ax.fill_between(W, gp0, 100 * main.theory["accuracy"][it0], color=COLORS["theory"], alpha=0.08, lw=0)
+        ax.fill_between(W, 100 * main.gp["accuracy"][it0], 100 * main.theory["accuracy"][it0], color=COLORS["theory"],
+                        alpha=0.08, lw=0)
     names = {"g": ("GP limit, g alone", ":"), "gd": ("GP limit, g + d", "-.")}
     for key, th in baselines.items():
         if th is None or "accuracy" not in th.gp:
@@ -130,17 +147,23 @@ def accuracy_vs_width(main, baselines, samples, outdir, temperature=None):
     _width_axis(ax, W)
     ax.set_ylabel("test accuracy (%)")
     tt = _fmt_t(main.temperatures[it0])
-    ax.set_title(f"Markov task, {main.h_tot} paths: accuracy vs width (T = {tt})")
+    ax.set_title(f"{task_title(main)}, {main.h_tot} paths: accuracy vs width"
+                 + (f" (T = {tt})" if nT == 1 else f" (shaded: T = {tt})"))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(True, which="major", alpha=0.25)
-    cap = ("Test accuracy of the mean predictor vs width N. Solid: finite-width theory (U_1 from the "
-           "minimised action); horizontal lines: the GP (infinite-width) limit of the same network with all paths, "
-           "with the good path g alone and with g + d; dots: HMC posterior samples at finite N (bars: range of the "
-           "per-chain accuracies). The theory should lie above the GP at small N and approach it as N grows.")
-    return _save(fig, outdir, "accuracy_vs_width", "Accuracy vs width (4 paths)", cap)
+    shown = [names[k][0].replace("GP limit, ", "") for k, th in baselines.items() if th is not None and "accuracy" in th.gp]
+    cap = ("Test accuracy of the mean predictor vs width N. Solid: finite-width theory (U_1 from the minimised "
+           "action); dashed: the GP (infinite-width) limit of the same network with all paths, one line per "
+           "temperature in the colour of its theory line"
+           + (f"; dotted/dash-dotted: the GP limit with the path sets {' and '.join(shown)}" if shown else "")
+           + "; dots: HMC posterior samples at finite N (bars: range of the per-chain accuracies). As N grows the "
+           "theory approaches the GP line of its temperature.")
+    if main.is_task(MARKOV_TASK, MARKOV4_LABELS):
+        cap += " On this task the paper finds the theory well above the GP at small N."
+    return _save(fig, outdir, "accuracy_vs_width", f"Accuracy vs width ({main.h_tot} paths)", cap)
 
 
-def _heat(ax, m, labels, vmax, annotate=True, cmap="RdBu_r"):
+def _heat(ax, m, labels, vmax, annotate=True, cmap="RdBu_r", fmt=".2f"):
     norm = TwoSlopeNorm(vmin=-vmax, vcenter=0.0, vmax=vmax)
     im = ax.imshow(m, cmap=cmap, norm=norm)
     ax.set_xticks(range(len(labels)), labels)
@@ -152,35 +175,39 @@ def _heat(ax, m, labels, vmax, annotate=True, cmap="RdBu_r"):
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
                 v = m[i, j]
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=9,
+                ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=9,
                         color="white" if abs(v) > 0.55 * vmax else "black")
     return im
 
 
 def u1_heatmaps(main, outdir, temperature=None):
-    """U_1 at several widths (+ the GP value) with path labels."""
+    """U_1 − U_1^GP at several widths: red = amplified over the GP value, blue = suppressed, each panel on
+    its own symmetric colour scale so that the small deviations of large N stay readable."""
     if main is None or not main.full or "U1" not in main.theory:
         raise Skip("no U_1 in the main experiment's theory results")
     it = _temperature_index(main, temperature)
     sel = pick_widths(main.widths, 4)
     U = main.theory["U1"][it]
-    mats = [U[i] for i in sel]
     h = U.shape[-1]
-    gp = np.eye(h)  # U_1^GP = σa² Π σl² I with unit prior variances (theory.md §3.5)
-    titles = [f"N = {main.widths[i]}" for i in sel] + ["GP limit (N → ∞)"]
-    mats.append(gp)
-    vmax = max(float(np.nanmax(np.abs(m))) for m in mats) or 1.0
-    fig, axes = plt.subplots(1, len(mats), figsize=(2.9 * len(mats) + 0.8, 3.3), constrained_layout=True)
-    for ax, m, t in zip(np.atleast_1d(axes), mats, titles):
-        im = _heat(ax, m, main.path_labels, vmax)
-        ax.set_title(t)
-    fig.colorbar(im, ax=axes, shrink=0.85, label="U₁ (path–path order parameter)")
-    fig.suptitle(f"Order parameter U₁, {main.h_tot}-path Markov task (T = {_fmt_t(main.temperatures[it])})")
-    cap = ("The path–path order parameter U_1 (rows/columns: attention paths) at several widths, and its GP value "
-           "(the identity for unit prior variances). At small N the theory amplifies the good path g and the "
-           "denoising path d, couples them with a negative g–d entry, and suppresses the adversarial paths a1, a2; "
-           "as N grows U_1 returns to the identity.")
-    return _save(fig, outdir, "u1_heatmaps", "U₁ heat maps", cap)
+    gp = main.gp_u1 * np.eye(h)  # U_1^GP = σa² Π σl² · I (docs/model.md §3.5)
+    fig, axes = plt.subplots(1, len(sel), figsize=(3.3 * len(sel) + 0.4, 3.4), constrained_layout=True)
+    for ax, i in zip(np.atleast_1d(axes), sel):
+        d = U[i] - gp
+        vmax = float(np.nanmax(np.abs(d))) or 1e-12
+        im = _heat(ax, d, main.path_labels, vmax, fmt=".2g")
+        ax.set_title(f"N = {main.widths[i]}")
+        fig.colorbar(im, ax=ax, shrink=0.8, format="%.2g")
+    fig.suptitle(f"U₁ − U₁^GP (GP value {main.gp_u1:g} on the diagonal), {main.h_tot} paths, {task_title(main)} "
+                 f"(T = {_fmt_t(main.temperatures[it])})")
+    cap = ("Deviation of the path–path order parameter from its infinite-width (GP) value, U_1 − U_1^GP, at several "
+           "widths (rows/columns: attention paths; numbers: the deviations). Red entries are amplified above the GP "
+           "value, blue ones suppressed below it (off the diagonal the GP value is 0: red/blue is the sign of the "
+           "cross-path coupling). Each panel has its own symmetric scale, so the sign pattern stays visible at "
+           "large N where the deviations are small; the U_1 tables give the values themselves.")
+    if main.is_task(MARKOV_TASK, MARKOV4_LABELS):
+        cap += (" On this task the paper finds g and d amplified with a negative g–d entry and a1, a2 suppressed at "
+                "small N, all tending to the GP value as N grows.")
+    return _save(fig, outdir, "u1_heatmaps", "U₁ − U₁^GP heat maps", cap)
 
 
 def _kernel_panel(ax, k, labels, title):
@@ -235,7 +262,7 @@ def kernels(main, outdir, temperature=None):
 
 
 def alignment(main, outdir, temperature=None):
-    """Kernel–label alignment overlaps |v_k·y|/sqrt(P), GP vs theory (theory.md §3.7)."""
+    """Kernel–label alignment overlaps |v_k·y|/sqrt(P), GP vs theory (docs/model.md §3.7)."""
     if main is None or main.alignment_gp is None:
         raise Skip("no /alignment group in the main experiment's theory results")
     it = _temperature_index(main, temperature)
@@ -276,7 +303,7 @@ def alignment(main, outdir, temperature=None):
 def accuracy_two_paths(noisy, outdir, temperature=None):
     """Noisier 2-path task: theory, diagonal-only U_1 and GP vs width."""
     if noisy is None or not noisy.full or "accuracy" not in noisy.theory:
-        raise Skip("no theory results for the noisier 2-path experiment (theory/markov2_noisy*)")
+        raise Skip("no theory results for the second experiment (the noisier 2-path task; report.py --noisy)")
     it = _temperature_index(noisy, temperature)
     W = noisy.widths
     fig, ax = plt.subplots(figsize=(8.6, 4.4))
@@ -284,18 +311,32 @@ def accuracy_two_paths(noisy, outdir, temperature=None):
             label="theory (full U₁)")
     if "accuracy_diagonal" in noisy.theory:
         ax.plot(W, 100 * noisy.theory["accuracy_diagonal"][it], "s--", color=COLORS["diagonal"], lw=1.8, ms=5,
-                label="theory, diagonal-only U₁\n(g–d cross term set to 0)")
+                label="theory, diagonal-only U₁\n(cross-path terms set to 0)")
     if "accuracy" in noisy.gp:
-        ax.axhline(100 * noisy.gp["accuracy"][it], color=COLORS["gp"], ls="--", lw=1.6, label="GP limit")
+        for jt, T in enumerate(noisy.temperatures):   # the GP line of every temperature
+            ax.axhline(100 * noisy.gp["accuracy"][jt], color=COLORS["gp"], ls="--", lw=1.6 if jt == it else 1.0,
+                       alpha=1.0 if jt == it else 0.5,
+                       label="GP limit" + (f", T={_fmt_t(T)}" if len(noisy.temperatures) > 1 else ""))
     _width_axis(ax, W)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"Noisier Markov task (2 paths, g and d): T = {_fmt_t(noisy.temperatures[it])}")
+    ax.set_title(f"{task_title(noisy)}, {noisy.h_tot} paths ({', '.join(noisy.path_labels)}): "
+                 f"T = {_fmt_t(noisy.temperatures[it])}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(True, alpha=0.25)
-    cap = ("The noisier 2-path task (out-of-plane noise ×5). Full theory vs the same theory with the off-diagonal "
-           "g–d element of U_1 set to zero, and the GP limit. The gain over the GP comes from the cross-path term: "
-           "the diagonal-only predictor loses most of it.")
+    cap = ("Full theory vs the same theory with the off-diagonal (cross-path) elements of U_1 set to zero, and the "
+           "GP limit.")
+    if noisy.is_task(MARKOV_TASK, MARKOV2_LABELS):
+        cap += (" Here the noisier 2-path Markov task (out-of-plane noise ×5): on it the paper finds that the gain over "
+                "the GP comes from the g–d cross term, which the diagonal-only predictor loses.")
     return _save(fig, outdir, "accuracy_two_paths", "Noisier 2-path task", cap)
+
+
+def u1_z_scores(theory, sampled, mcse):
+    """(sampled − theory) / MCSE per entry of U_1; None without standard errors."""
+    if mcse is None:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(mcse > 0, (np.asarray(sampled) - np.asarray(theory)) / mcse, np.nan)
 
 
 def u1_theory_vs_sampled(main, samples, outdir):
@@ -316,8 +357,8 @@ def u1_theory_vs_sampled(main, samples, outdir):
     if not rows:
         raise Skip("no sampled width matches a theory width")
     vmax = max(max(np.abs(s.u1_mean).max(), np.abs(t).max()) for s, t in rows)
-    fig, axes = plt.subplots(len(rows), 3, figsize=(11, 3.4 * len(rows)), squeeze=False, constrained_layout=True,
-                             gridspec_kw={"width_ratios": [1, 1, 1.05]})
+    fig, axes = plt.subplots(len(rows), 4, figsize=(14.5, 3.4 * len(rows)), squeeze=False, constrained_layout=True,
+                             gridspec_kw={"width_ratios": [1, 1, 1.05, 1.05]})
     for r, (s, t) in enumerate(rows):
         _heat(axes[r, 0], t, main.path_labels, vmax)
         axes[r, 0].set_title(f"theory U₁, N = {s.width}")
@@ -333,8 +374,17 @@ def u1_theory_vs_sampled(main, samples, outdir):
         ax.set_ylabel("sampled U₁ entry (± MCSE)")
         ax.set_title(f"entries, N = {s.width}")
         ax.legend(frameon=False, loc="upper left")
+        z = u1_z_scores(t, s.u1_mean, s.u1_mcse)
+        if z is not None:
+            zim = _heat(axes[r, 3], z, main.path_labels, max(3.0, float(np.nanmax(np.abs(z)))), fmt=".1f")
+            axes[r, 3].set_title(f"z = (sampled − theory)/MCSE, N = {s.width}")
+            fig.colorbar(zim, ax=axes[r, 3], shrink=0.8, label="z")
+        else:
+            axes[r, 3].axis("off")
     fig.colorbar(im, ax=axes[:, :2], shrink=0.8, label="U₁")
-    cap = ("Theory vs HMC: the order parameter from the minimised action (left) and the posterior mean of the "
-           "microscopic order parameter W_π·W_π'/N over the samples (middle), on the same colour scale; right: "
-           "entry by entry, with the Monte-Carlo standard error.")
+    cap = ("Theory vs HMC: the order parameter from the minimised action (first column) and the posterior mean of "
+           "the microscopic order parameter W_π·W_π'/w0 over the samples (second), on the same colour scale; third: "
+           "entry by entry, with the Monte-Carlo standard error; fourth: z-scores (sampled − theory)/MCSE per entry. "
+           "If the theory holds at this N and the chains have mixed, |z| is mostly below 2; a finite-size "
+           "correction of the theory or unconverged chains show up as a pattern of large |z|.")
     return _save(fig, outdir, "u1_theory_vs_sampled", "Theory vs sampled U₁", cap)

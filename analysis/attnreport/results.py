@@ -1,4 +1,4 @@
-"""Loading attnpaths HDF5 results (io.md §2, §3) into plain numpy objects.
+"""Loading attnpaths HDF5 results (docs/files.md §2, §3) into plain numpy objects.
 
 A results directory (docs/jobs.md) holds
     theory/<name>.h5             one theory file over a width x temperature grid, or
@@ -93,6 +93,26 @@ class Theory:
     @property
     def h_tot(self):
         return len(self.path_labels)
+
+    @property
+    def task(self):
+        """The dataset's `task` attribute (e.g. "markov"); "" when the file does not say."""
+        return str(self.data_attrs.get("task", "") or "")
+
+    @property
+    def gp_u1(self):
+        """The GP value of the diagonal of U_1, σa²·σ1²⋯σL² (docs/model.md §3.5), from the `variances`
+        option (σ0², σ1², …, σL², σa²) recorded in /config; 1 with the default unit variances."""
+        for rec in self.files:
+            for key in ("variances_resolved", "variances"):
+                v = rec.config.get(key)
+                if v is not None and not isinstance(v, str) and np.size(v) >= 3:
+                    return float(np.prod(np.atleast_1d(np.asarray(v, float))[1:]))
+        return 1.0
+
+    def is_task(self, task, labels):
+        """True when the dataset is `task` with exactly these path labels (the paper's claims apply)."""
+        return self.task == task and list(self.path_labels) == list(labels)
 
     def cell_file(self, it, iw):
         return self.cells.get((it, iw), self.source)
@@ -253,7 +273,7 @@ def theory_names(results_dir):
 
 @dataclass
 class Samples:
-    """One `attnpaths sample` file (io.md §3)."""
+    """One `attnpaths sample` file (docs/files.md §3)."""
     name: str
     path: str
     record: RunRecord

@@ -1,4 +1,4 @@
-// Subcommands register themselves (style.md §9): each apps/attnpaths/<name>.cpp defines
+// Subcommands register themselves: each apps/attnpaths/<name>.cpp defines
 //   static const Registration reg(order, add_<name>_command);
 // where add_<name>_command adds its CLI11 subcommand and, when it is selected, stores the action.
 // Apps hold no math: an action parses nothing more, builds the library's run object and runs it.

@@ -13,7 +13,7 @@ void add_compare_command(CLI::App& app, CommandSet& commands) {
   auto o = std::make_shared<CompareOptions>();
   CLI::App* sub = app.add_subcommand(
       "compare",
-      "Compare a theory file (io.md §2) with samples files (io.md §3): accuracy (theory, sampled, GP), U_1 "
+      "Compare a theory file (docs/files.md §2) with samples files (docs/files.md §3): accuracy (theory, sampled, GP), U_1 "
       "entries, predictor-mean correlation and variance ratio per width; each samples file is matched to "
       "the theory grid point of its width and temperature");
   // No CLI11 required(): options may come from a --config file; checked when the run starts.

@@ -1,4 +1,4 @@
-// attnpaths data — generate a dataset file (io.md §1; docs/data.md).
+// attnpaths data — generate a dataset file (docs/files.md §1; docs/data.md).
 //   attnpaths data markov --heads 4paths -o markov4.h5
 //   mpirun -n 2 attnpaths data markov --heads 2paths --noise-out-of-plane 5 -o markov2.h5
 //   attnpaths data omniglot -o omniglot.h5
@@ -162,14 +162,14 @@ void add_omniglot_command(CLI::App* data, CommandSet& commands) {
 }
 
 void add_data_command(CLI::App& app, CommandSet& commands) {
-  CLI::App* data = app.add_subcommand("data", "Generate a dataset file (io.md §1)");
+  CLI::App* data = app.add_subcommand("data", "Generate a dataset file (docs/files.md §1)");
   data->require_subcommand(1);
 
   auto cmd = std::make_shared<MarkovCommand>();
   MarkovOptions& o = cmd->options;
   CLI::App* markov = data->add_subcommand(
       "markov",
-      "Hidden-Markov-chain classification task (theory.md §5.1): sequences of T tokens v_σ + noise, "
+      "Hidden-Markov-chain classification task (docs/model.md §5.1): sequences of T tokens v_σ + noise, "
       "a BOS token, one-hot positions; first half of every set y = +1 (stay-plus), second half y = -1 "
       "(stay-minus); hand-built \"w\" heads, readout last_token");
   // Not CLI11 required(): that check would run before an options file (--config) is read.

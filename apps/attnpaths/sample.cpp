@@ -1,5 +1,5 @@
-// attnpaths sample — posterior sampling of the network weights with distributed NUTS (theory.md §4;
-// io.md §3; docs/sampling.md).
+// attnpaths sample — posterior sampling of the network weights with distributed NUTS (docs/model.md §4;
+// docs/files.md §3; docs/sampling.md).
 //   mpirun -n 4 attnpaths sample --data markov4.h5 --width 100 --temperature 0.01 --chains 4
 //          --draws 1000 --warmup 1000 -o samples_N100.h5   (one command line)
 //   mpirun -n 8 attnpaths sample ... --chains 4 --shards 2          (4 chain groups × 2 example shards)
@@ -21,11 +21,11 @@ void add_sample_command(CLI::App& app, CommandSet& commands) {
   auto o = std::make_shared<SampleOptions>();
   CLI::App* sub = app.add_subcommand(
       "sample",
-      "Sample the Bayesian posterior of the network weights (theory.md §2) with NUTS: C chains × K example "
+      "Sample the Bayesian posterior of the network weights (docs/model.md §2) with NUTS: C chains × K example "
       "shards (mpirun -n C·K); writes draws of U^s and of the test predictor, summaries and diagnostics "
-      "(io.md §3). SIGTERM/SIGUSR1 checkpoint and exit 75; continue with --resume.");
+      "(docs/files.md §3). SIGTERM/SIGUSR1 checkpoint and exit 75; continue with --resume.");
   // No CLI11 required(): options may come from a --config file; SampleOptions::validate() checks them.
-  sub->add_option("--data", o->data, "Dataset file (io.md §1) (required)");
+  sub->add_option("--data", o->data, "Dataset file (docs/files.md §1) (required)");
   sub->add_option("-o,--output", o->output, "Samples file to write (HDF5; written as <file>.partial until done) "
                                             "(required)");
   sub->add_option("--width,-N", o->width, "Width N of every layer (w0 = … = wL = N)");
@@ -45,7 +45,7 @@ void add_sample_command(CLI::App& app, CommandSet& commands) {
       ->capture_default_str();
   sub->add_option("--thin", o->thin, "Store the test predictor of every thin-th draw")->capture_default_str();
   sub->add_option("--target", o->target,
-                  "Posterior to run NUTS on (all give the same law of U^s and f): joint = all weights (theory.md §2); "
+                  "Posterior to run NUTS on (all give the same law of U^s and f): joint = all weights (docs/model.md §2); "
                   "v0-marginal = V0 integrated out exactly and drawn per draw from its Gaussian conditional (no "
                   "Temp-stiffness); path-weights = v0-marginal in the exact O(H_tot·N)-dimensional parametrisation "
                   "of the path weights W (fastest at large N); auto = path-weights (or v0-marginal if it does not "

@@ -1,4 +1,4 @@
-// attnpaths theory — the finite-width theory over a grid of widths × temperatures (io.md §2).
+// attnpaths theory — the finite-width theory over a grid of widths × temperatures (docs/files.md §2).
 //   attnpaths theory --data markov4.h5 --widths 10,30,50,100,300,500,1000 --temperatures 0.01 -o theory.h5
 //   mpirun -n 4 attnpaths theory --data images.h5 --widths 10,100 --temperatures 0.01,0.1 -o t.h5 -log_view
 // Exit code 5 when some grid point did not meet the stopping rule (results written and flagged).
@@ -15,16 +15,16 @@ namespace {
 void add_theory_command(CLI::App& app, CommandSet& commands) {
   auto o = std::make_shared<TheoryOptions>();
   CLI::App* sub = app.add_subcommand(
-      "theory", "Solve the finite-width theory over a grid of widths × temperatures, plus the GP baseline (io.md §2)");
+      "theory", "Solve the finite-width theory over a grid of widths × temperatures, plus the GP baseline (docs/files.md §2)");
   sub->footer(
-      "Minimises the action over the order parameters for every width N and temperature (theory.md §3), starting "
+      "Minimises the action over the order parameters for every width N and temperature (docs/model.md §3), starting "
       "from the GP point; predictor statistics on the test (and validation/OOD) sets with the theory U_1, its "
       "diagonal and the GP U_1; kernel-label alignment. PETSc options go after these options: -theory_tao_monitor, "
       "-log_view, -mat_scalapack_block_sizes 128,128. Exit code 5 if a grid point misses the stopping rule (results "
       "written and flagged). See docs/theory.md.");
   // No CLI11 required(): CLI11 checks those before it reads an options file (--config); the
   // library's TheoryOptions::validate() reports missing options instead.
-  sub->add_option("--data", o->data, "Dataset file (io.md §1), e.g. from `attnpaths data markov` (required)")
+  sub->add_option("--data", o->data, "Dataset file (docs/files.md §1), e.g. from `attnpaths data markov` (required)")
       ->check(CLI::ExistingFile);
   sub->add_option("-o,--output", o->output, "Result file to write (HDF5; `<file>.partial` until complete) (required)");
   sub->add_option("--widths", o->widths,

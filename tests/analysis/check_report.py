@@ -524,6 +524,9 @@ class Checker:
             num_equal(f"{tid}/{r[0]}/theory", r[1], U[i, j])
             num_equal(f"{tid}/{r[0]}/sampled", r[2], s["u1"][i, j])
             num_equal(f"{tid}/{r[0]}/mcse", r[3], None if s["mcse"] is None else s["mcse"][i, j])
+            if len(r) > 4:   # z = (sampled − theory) / MCSE, recomputed from the files
+                mc = None if s["mcse"] is None else float(s["mcse"][i, j])
+                num_equal(f"{tid}/{r[0]}/z", r[4], (s["u1"][i, j] - U[i, j]) / mc if mc and mc > 0 else None)
 
     def _attr_table(self, tid, src, rows, group):
         with h5py.File(os.path.join(self.results, src), "r") as h:

@@ -1,7 +1,7 @@
-// Benchmark of the sampler on the Markov 4-path posterior (theory.md §5.1; P = 100, Temp = 0.01) at
+// Benchmark of the sampler on the Markov 4-path posterior (docs/model.md §5.1; P = 100, Temp = 0.01) at
 // N = 10, 100, 1000: log-posterior gradient evaluations per second of the path-factorised joint
-// gradient (theory.md §4: O(P·H_tot·N0) + O(H_tot·w·N0 + Σ_l H^{L-l+1} w²)) against the naive
-// forward/backward pass through the network of theory.md §1 (O(P·T·H·w²), the reference
+// gradient (docs/model.md §4: O(P·H_tot·N0) + O(H_tot·w·N0 + Σ_l H^{L-l+1} w²)) against the naive
+// forward/backward pass through the network of docs/model.md §1 (O(P·T·H·w²), the reference
 // formulation), the ratio; and ESS/s (min bulk ESS over the U_1 entries per second of sampling) of
 // one NUTS chain per rank for the sampler targets that fit the time budget.
 //   build/bench/bench_sampler [--widths 10,100,1000] [--draws 300] [--no-ess]

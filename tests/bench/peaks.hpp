@@ -1,4 +1,4 @@
-// The machine's measured dense-linear-algebra peaks (platform.md: quote ratios against these).
+// The machine's measured dense-linear-algebra peaks (benchmarks quote ratios against these).
 #pragma once
 
 namespace attnpaths::bench {

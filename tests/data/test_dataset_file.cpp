@@ -1,4 +1,4 @@
-// Dataset files (io.md §1): write → read round trip at 1/2/4 ranks (and re-read on one rank), and
+// Dataset files (docs/files.md §1): write → read round trip at 1/2/4 ranks (and re-read on one rank), and
 // every validation error of read_dataset on deliberately broken files.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// The Markov generator (theory.md §5.1; docs/data.md): layout, labels, chain statistics, noise
+// The Markov generator (docs/model.md §5.1; docs/data.md): layout, labels, chain statistics, noise
 // decomposition, the hand-built heads, head-set structure, option validation and rank invariance.
 #include <gtest/gtest.h>
 
@@ -115,7 +115,7 @@ TEST(Markov, StayFractionsAndUniformFirstState) {
 }
 
 // noise = x_s − v_{σ_s}: its projections on e_∥, e_⊥ and out-of-plane directions have variances
-// s_∥², s_⊥², s_oop² (theory.md §5.1), and the out-of-plane power per dimension is s_oop².
+// s_∥², s_⊥², s_oop² (docs/model.md §5.1), and the out-of-plane power per dimension is s_oop².
 TEST(Markov, NoiseVariancePerDirection) {
   struct Case {
     double par, perp, oop;

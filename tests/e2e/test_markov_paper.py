@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The paper's qualitative Markov results on the default data (theory.md §5.1), through the commands.
+"""The paper's qualitative Markov results on the default data (docs/model.md §5.1), through the commands.
 
 4 paths (default `attnpaths data markov`), Temp = 0.01:
   * at N = 10 the finite-width theory beats the all-paths GP by >= 8 accuracy points;

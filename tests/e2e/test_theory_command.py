@@ -2,7 +2,7 @@
 """End-to-end tests of `attnpaths theory` through the real binary (run by ctest, label e2e).
 
 Covers: rank-count and kernel-form invariance (1, 2, 4 ranks; primal vs dual) of U_1, the predictor
-mean and the accuracy to 1e-10; the io.md §2 file contract; resume after a kill; non-convergence;
+mean and the accuracy to 1e-10; the docs/files.md §2 file contract; resume after a kill; non-convergence;
 and bad input (wrong shapes, NaN, a missing group, an unknown style, non-positive temperature or
 width, an unwritable output path): exit code != 0, a message naming the problem, and no output file
 that looks valid.

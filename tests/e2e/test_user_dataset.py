@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""A user's own dataset file through `attnpaths theory` (io.md §1): "qk" and "w" heads, L = 3 with
+"""A user's own dataset file through `attnpaths theory` (docs/files.md §1): "qk" and "w" heads, L = 3 with
 unequal head counts, softmax and hardmax, the three readouts, validation and OOD sets.
 
 The GP predictor (U_1 = I) on every evaluation set must equal an independent brute-force numpy
-computation from the path-propagated inputs x~ (theory.md §1.3, §3.6) to 1e-10, on 1 and 2 ranks.
+computation from the path-propagated inputs x~ (docs/model.md §1.3, §3.6) to 1e-10, on 1 and 2 ranks.
 """
 import os
 import unittest

@@ -1,4 +1,4 @@
-// theory.md §3.1, §3.3–3.7, §7: the renormalised kernel in both forms against dense references.
+// docs/model.md §3.1, §3.3–3.7, §7: the renormalised kernel in both forms against dense references.
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
@@ -29,7 +29,7 @@ struct DenseReference {
   double log_det = 0, fit = 0;
 };
 
-// Everything of theory.md §3.3/§3.6 by brute force from the gathered x̃.
+// Everything of docs/model.md §3.3/§3.6 by brute force from the gathered x̃.
 DenseReference dense_reference(const Eigen::MatrixXd& Xtr, const Eigen::VectorXd& y, const Eigen::MatrixXd& Xte,
                                const Eigen::MatrixXd& U, int N0, double sigma0_sq, double temp) {
   const double s2 = sigma0_sq / (static_cast<double>(N0) * static_cast<double>(U.rows()));

@@ -1,4 +1,4 @@
-// Attention scores, softmax/hardmax and readouts (theory.md §1.1–1.2, §5.1) against independent
+// Attention scores, softmax/hardmax and readouts (docs/model.md §1.1–1.2, §5.1) against independent
 // computations: naive triple loops, closed forms of the hand-built Markov heads, and the identity
 // "qk" == "w" with W = K^T Q / √G.
 #include <gtest/gtest.h>
@@ -41,7 +41,7 @@ AttentionLayer qk_layer(int heads, int G, int N0, std::uint64_t index, double sc
   return l;
 }
 
-// Independent reference: naive scores (theory.md §1.1), softmax over s in long double.
+// Independent reference: naive scores (docs/model.md §1.1), softmax over s in long double.
 std::vector<double> naive_attention(const AttentionLayer& layer, int h, const double* x, int T, int N0) {
   std::vector<long double> a(static_cast<std::size_t>(T * T));
   for (int s = 0; s < T; ++s)
@@ -242,7 +242,7 @@ TEST(Attention, MarkovUniformHeadIsExactlyUniform) {
 }
 
 // Noise-free tokens: q·x_s = σ_s exactly, so the good head's scores have the closed form
-// (theory.md §5.1) A[s,t] = β(σ_s σ_t + 1{s = t−1}) for keys s >= 1 and 1.5β for the BOS key (t >= 1);
+// (docs/model.md §5.1) A[s,t] = β(σ_s σ_t + 1{s = t−1}) for keys s >= 1 and 1.5β for the BOS key (t >= 1);
 // the BOS query (t = 0) scores 0 against every key.
 TEST(Attention, MarkovGoodHeadClosedFormWithoutNoise) {
   auto o = small_markov(40);

@@ -1,4 +1,4 @@
-// Attention-path inputs (theory.md §1.3) against a brute-force forward product of the full
+// Attention-path inputs (docs/model.md §1.3) against a brute-force forward product of the full
 // matrices, x̃_π = x Ω^{1,h1} ⋯ Ω^{L-1,h_{L-1}} ω^{L,h_L}, with an explicitly nested path loop
 // (layer-1 head slowest), for L = 1, 2, 3 and unequal H_l; plus a hand-built case whose paths are
 // one-hot so the ordering is visible.

@@ -1,5 +1,5 @@
 // At large width and small α = P/N the posterior over the weights reproduces the GP limit
-// (theory.md §3.5): the sampled predictor ≈ the GP predictor of the kernel K = σa²Πσl² Σ_π ξ_π·ξ_π',
+// (docs/model.md §3.5): the sampled predictor ≈ the GP predictor of the kernel K = σa²Πσl² Σ_π ξ_π·ξ_π',
 // ξ = sqrt(σ0²/(N0 H)) x̃ (computed here independently), and the sampled U_1 ≈ the finite-width theory's
 // U_1, which is close to the GP point σa² Π σl² · I.
 #include <gtest/gtest.h>
@@ -40,7 +40,7 @@ PathInputs inputs(std::int64_t count, int H, int N0, std::uint64_t seed) {
   return p;
 }
 
-// GP predictor (theory.md §3.5–3.6) with U = u·I: mean = yᵀ K_T⁻¹ k*, var = K** − k*ᵀ K_T⁻¹ k*.
+// GP predictor (docs/model.md §3.5–3.6) with U = u·I: mean = yᵀ K_T⁻¹ k*, var = K** − k*ᵀ K_T⁻¹ k*.
 void gp_predictor(const PathInputs& tr, const PathInputs& te, double s0, double u, double Temp, std::vector<double>& mean,
                   std::vector<double>& var) {
   const int H = tr.paths, N0 = tr.dim;

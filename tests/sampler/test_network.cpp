@@ -1,5 +1,5 @@
 // The path-factorised network (model/network.hpp) and the posteriors (sampler/posterior.hpp) against
-// independent computations: the literal forward pass of theory.md §1, path inputs built here from the
+// independent computations: the literal forward pass of docs/model.md §1, path inputs built here from the
 // attention matrices, central finite differences, and the shard-count invariance of the reduction.
 #include <gtest/gtest.h>
 
@@ -64,7 +64,7 @@ ExampleAttention random_attention(const std::vector<int>& heads, int T, RandomSt
   return att;
 }
 
-// x̃_π = x Ω^{1,h1} ⋯ ω^{L,hL} (theory.md §1.3), literally: a = ω, then a ← Ω a layer by layer.
+// x̃_π = x Ω^{1,h1} ⋯ ω^{L,hL} (docs/model.md §1.3), literally: a = ω, then a ← Ω a layer by layer.
 std::vector<double> path_inputs_literal(const NetworkShape& shape, const ExampleAttention& att, const double* x,
                                         int T) {
   const int L = shape.depth(), H = shape.paths(), N0 = shape.input_dim;

@@ -82,7 +82,7 @@ start() {
     --pid-file="$dir/munge-run/munged.pid" --log-file="$dir/log/munged.log" --seed-file="$dir/munge/munged.seed" ||
     die "munged failed to start; see $dir/log/munged.log"
 
-  # 2. slurm.conf: the platform.md essentials + scratch paths, free ports, fast turnaround.
+  # 2. slurm.conf: the essentials of a one-node cluster + scratch paths, free ports, fast turnaround.
   local cpus ctld_port slurmd_port
   cpus=$(nproc); ((cpus >= 2)) || cpus=2
   ctld_port=$(free_port); slurmd_port=$(free_port)

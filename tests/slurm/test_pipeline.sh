@@ -109,6 +109,17 @@ for st in data theory_markov4 theory_markov2_noisy theory_markov_g theory_markov
   [[ -n ${JOB[$st]:-} ]] || fail "the pipeline did not submit stage '$st'"
 done
 log "stages: $(for k in "${!JOB[@]}"; do printf '%s=%s ' "$k" "${JOB[$k]}"; done)"
+# every stage asks for the memory of the plan (tests/slurm/tiny/plan.env: sbatch --mem)
+declare -A MEM=([data]=300M [theory_markov4]=500M [theory_markov2_noisy]=500M [theory_markov_g]=500M
+  [theory_markov_gd]=500M [sample_markov4]=600M [report]=700M)
+for st in "${!MEM[@]}"; do
+  got=$(job_field "${JOB[$st]}" MinMemoryNode | sort -u | tr '\n' ' ')
+  [[ $got == "${MEM[$st]} " ]] || fail "stage $st asked for --mem '$got', the plan says ${MEM[$st]}"
+done
+# the pipeline job's own Slurm log is moved from the submit directory to RESULTS/logs
+compgen -G "$SCRATCH/attn-pipeline-*.out" >/dev/null && fail "the pipeline left its log in the submit directory: $(ls "$SCRATCH"/attn-pipeline-*.out)"
+grep -q "submitted report" "$RES/logs/attn-pipeline-$pipe.out" || fail "the pipeline's log is not $RES/logs/attn-pipeline-$pipe.out"
+log "memory from the plan; the pipeline's log is under RESULTS/logs"
 
 # ---- 3. the pre-timeout signal on the first sampling task -------------------------------------------
 s0="${JOB[sample_markov4]}_0"
@@ -214,7 +225,7 @@ log "pipeline checked"
 
 # ---- 6. a stage script on its own: found through the controller, launched with mpirun ---------------
 ALONE=$SCRATCH/standalone
-mkdir -p "$ALONE/logs" "$ALONE/data"
+mkdir -p "$ALONE/data"   # (no logs/ yet: the stage must still run and log)
 cp "$RES/data/markov_g.h5" "$ALONE/data/"
 one=$(cd "$SRC" && CONFIG=$SRC/tests/slurm/tiny ATTNPATHS=$BIN ATTNPATHS_LAUNCHER=mpirun \
   OMP_NUM_THREADS=7 OPENBLAS_NUM_THREADS=7 \
@@ -223,8 +234,10 @@ one=$(cd "$SRC" && CONFIG=$SRC/tests/slurm/tiny ATTNPATHS=$BIN ATTNPATHS_LAUNCHE
 one=${one%%;*}
 one_done() { [[ $(job_field "$one" JobState) =~ ^(COMPLETED|FAILED|CANCELLED|TIMEOUT)$ ]]; }
 wait_until "the standalone theory job" one_done
-[[ $(job_field "$one" JobState) == COMPLETED ]] || { cat "$ALONE"/logs/*.out; fail "standalone theory job: $(job_field "$one" JobState)"; }
-grep -q '^+ mpirun:' "$ALONE"/logs/attn-theory-"$one".out || fail "the standalone job did not use mpirun"
+[[ $(job_field "$one" JobState) == COMPLETED ]] || { cat "$ALONE"/*.out "$ALONE"/logs/*.out; fail "standalone theory job: $(job_field "$one" JobState)"; }
+[[ -s $ALONE/attn-theory-$one.out ]] || fail "the standalone job submitted before logs/ existed left no log in its directory"
+grep -q '^+ mpirun:' "$ALONE/attn-theory-$one.out" || fail "the standalone job did not use mpirun"
+[[ -f $ALONE/logs/theory_markov_g.exit ]] || fail "the standalone job wrote no exit marker in logs/"
 "$PY" -c "
 import h5py, sys
 p = h5py.File(sys.argv[1])['provenance'].attrs

@@ -1,4 +1,4 @@
-// theory.md §3.3–3.5: the entropy at the GP point and the analytic gradient of S_ent.
+// docs/model.md §3.3–3.5: the entropy at the GP point and the analytic gradient of S_ent.
 #include <gtest/gtest.h>
 
 #include "attnpaths/core/error.hpp"

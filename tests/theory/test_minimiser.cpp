@@ -1,4 +1,4 @@
-// theory.md §3.3–3.5: the action's gradient, the minimiser, and the GP limit.
+// docs/model.md §3.3–3.5: the action's gradient, the minimiser, and the GP limit.
 #include <gtest/gtest.h>
 
 #include "attnpaths/theory/minimiser.hpp"

@@ -1,4 +1,4 @@
-// Communicators are explicit arguments everywhere (style.md §6): the library never touches
+// Communicators are explicit arguments everywhere: the library never touches
 // MPI_COMM_WORLD. `Comm` is a thin, optionally owning wrapper with the few collectives we use.
 #pragma once
 

@@ -1,4 +1,4 @@
-// One error policy (DEVELOPERS.md): the library throws typed exceptions; `main` prints the failing
+// One error policy: the library throws typed exceptions; `main` prints the failing
 // rank and message and calls MPI_Abort. Library return codes (PETSc, HDF5, MPI) are converted to
 // exceptions at the boundary by the check helpers below.
 #pragma once
@@ -10,7 +10,7 @@
 
 namespace attnpaths {
 
-// Base of every attnpaths error; `exit_code()` is what the command returns (documented in docs/cli.md).
+// Base of every attnpaths error; `exit_code()` is what the command returns (listed in README.md, "Exit codes").
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what) : std::runtime_error(what) {}

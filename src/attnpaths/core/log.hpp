@@ -1,4 +1,4 @@
-// Rank-0 progress output (style.md §7). Only rank 0 of the given communicator prints; warnings go
+// Rank-0 progress output. Only rank 0 of the given communicator prints; warnings go
 // to stderr. Output is flushed at every line so that SLURM logs are current.
 #pragma once
 

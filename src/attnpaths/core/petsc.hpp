@@ -1,4 +1,4 @@
-// Owning, move-only wrappers for PETSc handles (style.md §4): `.get()` for C calls, destroyed in
+// Owning, move-only wrappers for PETSc handles: `.get()` for C calls, destroyed in
 // the destructor (which never throws). Must all be gone before the Runtime finalises PETSc.
 #pragma once
 

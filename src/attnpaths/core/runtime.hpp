@@ -1,4 +1,4 @@
-// One RAII runtime for MPI and PETSc (style.md §3): initialises MPI, then PETSc; finalises in reverse.
+// One RAII runtime for MPI and PETSc: initialises MPI, then PETSc; finalises in reverse.
 // Every PETSc object must be destroyed before the Runtime goes out of scope.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Per-stage timers (style.md §7): each named stage is also a PETSc log stage, so `-log_view` shows
+// Per-stage timers: each named stage is also a PETSc log stage, so `-log_view` shows
 // the same breakdown with flops; the wall-clock table is written into /provenance.
 #pragma once
 

@@ -1,5 +1,5 @@
-// The in-memory form of a dataset file (io.md §1): examples sharded by rows over the ranks of a
-// communicator, plus the fixed attention weights of every layer (theory.md §1.1–1.2).
+// The in-memory form of a dataset file (docs/files.md §1): examples sharded by rows over the ranks of a
+// communicator, plus the fixed attention weights of every layer (docs/model.md §1.1–1.2).
 #pragma once
 
 #include <cstdint>
@@ -41,7 +41,7 @@ struct AttentionSpec {
   int depth() const { return static_cast<int>(layers.size()); }  // L
   std::vector<int> heads() const;                                 // H_l, l = 1..L
   int paths() const;                                              // H_tot = Π_l H_l
-  // Head of layer l (0-based) on path pi (row-major, layer 1 slowest; theory.md §1.3).
+  // Head of layer l (0-based) on path pi (row-major, layer 1 slowest; docs/model.md §1.3).
   int head_on_path(int pi, int layer) const;
   // Labels "0.0", "0.1", ... (head index per layer) used when the file has none.
   std::vector<std::string> default_path_labels() const;

@@ -1,4 +1,4 @@
-// Dataset files (io.md §1): validated parallel reading, collective writing.
+// Dataset files (docs/files.md §1): validated parallel reading, collective writing.
 #include "attnpaths/data/dataset_file.hpp"
 
 #include <fmt/format.h>
@@ -188,7 +188,7 @@ void write_set(const h5::File& file, const ExampleSet& set, int T, int N0, const
   y.write_rows<double>(set.local.begin, n, n ? set.y.data() : &dummy);
 }
 
-// /attention (io.md §1): attributes, then layer_<l> with style and weights (replicated; rank 0 writes).
+// /attention (docs/files.md §1): attributes, then layer_<l> with style and weights (replicated; rank 0 writes).
 void write_attention(const h5::File& file, const AttentionSpec& spec, int N0) {
   const auto group = file.create_group("attention");
   group.set_attr("layers", std::int64_t{spec.depth()});

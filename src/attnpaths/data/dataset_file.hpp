@@ -1,4 +1,4 @@
-// Dataset files (io.md §1; docs/data.md): reading with full validation, and writing.
+// Dataset files (docs/files.md §1; docs/data.md): reading with full validation, and writing.
 #pragma once
 
 #include <functional>
@@ -19,7 +19,7 @@ namespace attnpaths {
 // Every rank throws the same InputError naming the file, the dataset and what was expected.
 Dataset read_dataset(const std::string& path, const Comm& comm);
 
-// Writes `d` in the io.md §1 layout plus /config and /provenance (io/run_record.hpp), as
+// Writes `d` in the docs/files.md §1 layout plus /config and /provenance (io/run_record.hpp), as
 // `<path>.partial` renamed to `path` on success (collective; each rank writes its own rows).
 // `extra` (optional) writes task-specific groups (e.g. /episodes, /bank) into the open file before
 // /config; it must close every handle it opens.

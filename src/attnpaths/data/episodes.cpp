@@ -1,4 +1,4 @@
-// One-shot image episodes (theory.md §5.2 in docs/data.md): tokenisation, embedding, sampler, bank I/O.
+// One-shot image episodes (docs/data.md §4): tokenisation, embedding, sampler, bank I/O.
 #include "attnpaths/data/episodes.hpp"
 
 #include <fmt/format.h>

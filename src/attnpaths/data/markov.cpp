@@ -1,4 +1,4 @@
-// Hidden-Markov-chain task (theory.md §5.1): data generation and the hand-built heads.
+// Hidden-Markov-chain task (docs/model.md §5.1): data generation and the hand-built heads.
 #include "attnpaths/data/markov.hpp"
 
 #include <fmt/format.h>
@@ -46,7 +46,7 @@ void require_seeds(const std::vector<std::int64_t>& seeds, const char* option) {
 
 // ------------------------------------------------------------------------------------------- heads
 // W = β · [[F, C_fp], [C_pf, Pos]] on (features | positions), N0 = F_dim + T + 1; key on the left:
-// A[s,t] = x_s^T W x_t (theory.md §1.1, §5.1).
+// A[s,t] = x_s^T W x_t (docs/model.md §1.1, §5.1).
 
 struct HeadGeometry {
   int features, positions, dim;  // F_dim, T + 1, N0
@@ -193,7 +193,7 @@ double markov_example(const MarkovOptions& o, MarkovSet set, std::int64_t count,
   const double stay = y > 0 ? o.stay_plus : o.stay_minus;
   const std::uint64_t key = example_key(set, index);
 
-  // Noise directions (theory.md §5.1): e_∥ ∝ v+ + v−, e_⊥ ∝ v+ − v−.
+  // Noise directions (docs/model.md §5.1): e_∥ ∝ v+ + v−, e_⊥ ∝ v+ − v−.
   const auto vp = markov_feature_vector(o, +1), vm = markov_feature_vector(o, -1);
   std::vector<double> e_par(sz(F)), e_perp(sz(F));
   double n_par = 0, n_perp = 0;

@@ -1,4 +1,4 @@
-// Hidden-Markov-chain classification task (theory.md §5.1) and its hand-built "w"-style heads.
+// Hidden-Markov-chain classification task (docs/model.md §5.1) and its hand-built "w"-style heads.
 //
 // Each sequence: T hidden states σ_t ∈ {+,−} of a 2-state Markov chain (first state uniform; each
 // next state stays with probability stay_plus for class y = +1, stay_minus for y = −1), token
@@ -54,7 +54,7 @@ enum class MarkovSet : std::uint64_t { train = 0, test = 1, validation = 2 };
 // attention heads (replicated). Task "markov", readout last_token, softmax.
 Dataset generate_markov(const MarkovOptions& options, const Comm& comm);
 
-// The attention of the head set (theory.md §5.1; identical on every rank).
+// The attention of the head set (docs/model.md §5.1; identical on every rank).
 AttentionSpec markov_attention(const MarkovOptions& options);
 
 // One example (global index `index` of `set`, whose size is `count`): x [(T+1) × N0] and its label.

@@ -553,6 +553,11 @@ void File::close() {
   id_.release();
 }
 
+Location Dataset::attributes() const {
+  Id o(check(H5Oopen(get(), ".", H5P_DEFAULT), "open object", file_path_, name_), H5Oclose);
+  return Location(std::move(o), file_path_, name_, comm_);
+}
+
 // ---------------------------------------------------------------------------------------------- OutputFile
 
 void check_writable(const std::string& path) {

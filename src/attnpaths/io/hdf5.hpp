@@ -1,4 +1,4 @@
-// A small RAII layer over parallel HDF5 (style.md §4). Every handle is a move-only owner; every C
+// A small RAII layer over parallel HDF5. Every handle is a move-only owner; every C
 // call is checked and failures become LibraryError/InputError carrying HDF5's error stack.
 //
 // Parallel rules (HDF5 1.10): files are opened with MPI-IO on a communicator; creating groups,
@@ -102,6 +102,7 @@ class Location {
 
  protected:
   friend class File;
+  friend class Dataset;
   Location() = default;
   Location(Id id, std::string file_path, std::string name, const Comm* comm)
       : id_(std::move(id)), file_path_(std::move(file_path)), name_(std::move(name)), comm_(comm) {}
@@ -143,6 +144,8 @@ class Dataset {
   std::vector<std::string> read_strings() const;
   // Collective: grows a chunked dataset to `dims`.
   void extend(const Dims& dims) const;
+  // The dataset's attributes through the Location interface (a second handle on the same object).
+  Location attributes() const;
 
  private:
   friend class Location;

@@ -1,4 +1,4 @@
-// /config and /provenance of every output file (io.md §2): every resolved option, the input file's
+// /config and /provenance of every output file (docs/files.md §2): every resolved option, the input file's
 // path and checksum, versions, ranks, host, times, and the per-stage timing table.
 #pragma once
 

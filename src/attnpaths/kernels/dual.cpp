@@ -16,7 +16,7 @@ using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::R
 
 DualKernel::DualKernel(const PathInputs& train, double sigma0_sq, const Comm& comm)
     : RenormalizedKernel(train, sigma0_sq, comm), r_(train.paths * train.dim) {
-  // B = Σ_μ ξ_μ ξ_μ^T, b = Σ_μ y_μ ξ_μ, y^T y: local sums, then one allreduce (theory.md §7).
+  // B = Σ_μ ξ_μ ξ_μ^T, b = Σ_μ y_μ ξ_μ, y^T y: local sums, then one allreduce (docs/model.md §7).
   const std::size_t r = static_cast<std::size_t>(r_);
   const int m = static_cast<int>(train.local.size());
   gram_.assign(r * r, 0.0);

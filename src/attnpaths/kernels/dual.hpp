@@ -1,4 +1,4 @@
-// Dual (feature-space) form of the renormalised kernel (theory.md §7), for P > r = N0·H_tot:
+// Dual (feature-space) form of the renormalised kernel (docs/model.md §7), for P > r = N0·H_tot:
 // the Gram B = Ξ^T Ξ [r×r], b = Ξ^T y and y^T y are sums over examples (sharded + allreduce), after
 // which every evaluation is O(r³) on every rank, independent of P. With U_1 = L L^T, L' = L ⊗ I,
 // Λ = L'^T B L' and A = Temp·I + Λ:

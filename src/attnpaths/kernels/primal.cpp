@@ -106,7 +106,7 @@ void PrimalKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
   U1_ = U1;
   temperature_ = temperature;
   inverse_current_ = false;
-  // 1. K_T = Ξ (U_1 ⊗ I) Ξ^T + Temp·I  (theory.md §3.1)
+  // 1. K_T = Ξ (U_1 ⊗ I) Ξ^T + Temp·I  (docs/model.md §3.1)
   assemble(U1, temperature, kernel_);
   const bool first = !factor_;
   PETSC_CALL(MatConvert(kernel_.get(), MATSCALAPACK, first ? MAT_INITIAL_MATRIX : MAT_REUSE_MATRIX, kernel_sl_.raw()));
@@ -199,7 +199,7 @@ void PrimalKernel::compute_inverse() {
 }
 
 Eigen::MatrixXd PrimalKernel::energy_gradient() {
-  // ∂E/∂U_1[π,π'] = Σ_{μ,i} Ξ[μ,(π,i)] (K_T^{-1} Ξ)[μ,(π',i)] − Σ_i c[(π,i)] c[(π',i)]   (theory.md §3.4)
+  // ∂E/∂U_1[π,π'] = Σ_{μ,i} Ξ[μ,(π,i)] (K_T^{-1} Ξ)[μ,(π',i)] − Σ_i c[(π,i)] c[(π',i)]   (docs/model.md §3.4)
   compute_inverse();
   const std::int64_t m = train_.local.size(), P = examples_;
   const int r = static_cast<int>(features());

@@ -1,4 +1,4 @@
-// Primal form of the renormalised kernel (theory.md §7): K_T = Ξ (U_1 ⊗ I) Ξ^T + Temp·I as a
+// Primal form of the renormalised kernel (docs/model.md §7): K_T = Ξ (U_1 ⊗ I) Ξ^T + Temp·I as a
 // distributed P×P PETSc matrix (MPIDENSE, rows sharded like the examples), Cholesky factor and
 // inverse by ScaLAPACK (MATSCALAPACK / MATSOLVERSCALAPACK). Ξ never changes during a run, so it is
 // gathered once (P·r doubles per rank — what a distributed A·B^T gathers on every call anyway);

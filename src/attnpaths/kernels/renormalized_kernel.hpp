@@ -1,4 +1,4 @@
-// The renormalised kernel of the training set (theory.md §3.1) and everything computed from its
+// The renormalised kernel of the training set (docs/model.md §3.1) and everything computed from its
 // factorisation at (U_1, Temp): the energy (§3.3), its gradient (§3.4), the predictor moments
 // (§3.6) and the kernel–label alignment (§3.7). Two forms (§7), chosen automatically:
 //   primal: K = Ξ (U_1 ⊗ I) Ξ^T as a distributed P×P PETSc matrix, ScaLAPACK Cholesky (P ≤ r);
@@ -22,7 +22,7 @@ enum class KernelForm { automatic, primal, dual };
 std::string to_string(KernelForm f);
 KernelForm parse_kernel_form(const std::string& s);  // "auto" | "primal" | "dual"
 
-// Predictor mean f̄ and variance σ² (theory.md §3.6) on the local rows of one example set.
+// Predictor mean f̄ and variance σ² (docs/model.md §3.6) on the local rows of one example set.
 struct PredictorMoments {
   std::vector<double> mean, var;
 };
@@ -75,7 +75,7 @@ std::unique_ptr<RenormalizedKernel> make_renormalized_kernel(KernelForm form, co
 // The form `automatic` resolves to for P examples and r = N0·H_tot features.
 KernelForm resolve_kernel_form(KernelForm requested, std::int64_t P, std::int64_t r);
 
-// sqrt(σ0²/(N0·H_tot)): the scale from x̃ to ξ (theory.md §1.3).
+// sqrt(σ0²/(N0·H_tot)): the scale from x̃ to ξ (docs/model.md §1.3).
 double path_input_scale(double sigma0_sq, int N0, int paths);
 
 }  // namespace attnpaths

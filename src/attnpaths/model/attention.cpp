@@ -1,4 +1,4 @@
-// Attention scores, softmax/hardmax and readouts (theory.md §1.1–1.2).
+// Attention scores, softmax/hardmax and readouts (docs/model.md §1.1–1.2).
 //
 // Both styles are evaluated as A[s,t] = left_s · right_t with per-token rows computed for a whole
 // block of examples by one BLAS-3 product per head:
@@ -28,7 +28,7 @@ std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 // one example costs more than it saves (and much more on a loaded machine).
 constexpr std::int64_t min_parallel_examples = 8;
 
-// Checks that `head` exists in `layer` and that its weights have the shapes of io.md §1.
+// Checks that `head` exists in `layer` and that its weights have the shapes of docs/files.md §1.
 void check_head(const AttentionLayer& layer, int head, int N0) {
   ATTN_REQUIRE(head >= 0 && head < layer.heads, InputError, "attention: head {} requested from a layer of {} heads",
                head, layer.heads);

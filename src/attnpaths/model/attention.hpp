@@ -1,4 +1,4 @@
-// Attention of the paper's network (theory.md §1.1–1.2): fixed query/key weights, scores from the
+// Attention of the paper's network (docs/model.md §1.1–1.2): fixed query/key weights, scores from the
 // RAW input x of every layer (never from z^{l-1}), softmax (or hardmax) over the key index s.
 #pragma once
 
@@ -13,7 +13,7 @@ namespace attnpaths {
 void attention_matrix(const AttentionLayer& layer, int head, Nonlinearity nonlinearity, const double* x, int T,
                       int N0, double* omega);
 
-// Readout vector of the last layer (theory.md §1.2) from its attention matrix: omega_vec[s].
+// Readout vector of the last layer (docs/model.md §1.2) from its attention matrix: omega_vec[s].
 void readout_vector(Readout readout, const double* omega, int T, double* omega_vec);
 
 // Batched forms over `examples` consecutive examples x [examples, T, N0] (one BLAS-3 product per

@@ -82,7 +82,7 @@ PathNetwork::PathNetwork(NetworkShape shape, bool with_v0) : shape_(std::move(sh
   dW_.assign(W_.size(), 0.0);
 }
 
-// theory.md §1.3: W_π = aᵀ V_L^{hL} ⋯ V_1^{h1} / sqrt(w1⋯wL), suffix products shared. Row (h_l, S) of
+// docs/model.md §1.3: W_π = aᵀ V_L^{hL} ⋯ V_1^{h1} / sqrt(w1⋯wL), suffix products shared. Row (h_l, S) of
 // level l-1 is row S of level l times V_l^{h_l}, so at level 0 the row index is the path index π
 // (layer-1 head slowest).
 const std::vector<double>& PathNetwork::forward_path_weights(const double* theta) {
@@ -422,7 +422,7 @@ struct NaivePass {
   std::vector<double> zL;
 };
 
-// theory.md §1, literally: z0_s = V0 x_s/sqrt(N0); z^l_t = Σ_h V_l^h Σ_s z^{l-1}_s Ω_{st}/sqrt(H_l w_{l-1});
+// docs/model.md §1, literally: z0_s = V0 x_s/sqrt(N0); z^l_t = Σ_h V_l^h Σ_s z^{l-1}_s Ω_{st}/sqrt(H_l w_{l-1});
 // z^L = Σ_h V_L^h Σ_s z^{L-1}_s ω_s / sqrt(H_L w_{L-1}); f = a·z^L/sqrt(w_L).
 double naive_pass(const NetworkShape& shape, const double* theta, const ExampleAttention& att, const double* x, int T,
                   NaivePass& pass) {

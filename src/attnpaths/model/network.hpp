@@ -1,5 +1,5 @@
-// The network of theory.md §1 as a function of its learned weights, in the path-factorised form of
-// theory.md §1.3 / §4, plus the direct ("naive") forward pass used as the reference by the tests and
+// The network of docs/model.md §1 as a function of its learned weights, in the path-factorised form of
+// docs/model.md §1.3 / §4, plus the direct ("naive") forward pass used as the reference by the tests and
 // the benchmark.
 //
 // Parameters (one flat vector θ, row-major blocks in this order):
@@ -7,7 +7,7 @@
 //   V_l^h         [w_l × w_{l-1}]  l = 1..L, h = 0..H_l-1 (layer slowest)   prior N(0, σl²)
 //   a             [w_L]                             prior N(0, σa²)
 //
-// Path factorisation (theory.md §1.3): with the row vectors
+// Path factorisation (docs/model.md §1.3): with the row vectors
 //   W_π = aᵀ V_L^{hL} ⋯ V_1^{h1} / sqrt(w1⋯wL) ∈ R^{w0}          ("effective path weights")
 //   u_π = V0ᵀ W_πᵀ / sqrt(w0·N0·H_tot)            ∈ R^{N0}        ("path readouts")
 // the network output is f(x) = Σ_π u_π · x̃_π with the precomputed path inputs x̃_π (model/path_inputs.hpp).
@@ -42,7 +42,7 @@ struct NetworkShape {
   double prior_variance(std::int64_t i) const;
 };
 
-// Path-factorised forward/backward of one network (theory.md §1.3, §4). Holds workspaces: one
+// Path-factorised forward/backward of one network (docs/model.md §1.3, §4). Holds workspaces: one
 // object per thread of use.
 class PathNetwork {
  public:
@@ -51,12 +51,12 @@ class PathNetwork {
   const NetworkShape& shape() const { return shape_; }
   std::int64_t size() const { return shape_.size() - shift_; }  // length of θ
 
-  // Effective path weights W [H_tot × w0] (theory.md §1.3) of θ; keeps the suffix products for
+  // Effective path weights W [H_tot × w0] (docs/model.md §1.3) of θ; keeps the suffix products for
   // backward_path_weights().
   const std::vector<double>& forward_path_weights(const double* theta);
   // Path readouts u [H_tot × N0] = W V0 / sqrt(w0 N0 H_tot) from the last forward_path_weights().
   void path_readouts(const double* theta, double* u) const;
-  // Sampled order parameter U^s = W Wᵀ / w0 [H_tot × H_tot] (theory.md §1.3) from the last forward.
+  // Sampled order parameter U^s = W Wᵀ / w0 [H_tot × H_tot] (docs/model.md §1.3) from the last forward.
   void order_parameter(double* U) const;
 
   // Backward through the readouts: given du = ∂F/∂u [H_tot × N0], ADDS ∂F/∂V0, ∂F/∂V_l^h, ∂F/∂a
@@ -98,7 +98,7 @@ class PathNetwork {
   std::vector<double> W_, dW_;
 };
 
-// Exact low-dimensional parametrisation of the effective path weights W (theory.md §1.3), for
+// Exact low-dimensional parametrisation of the effective path weights W (docs/model.md §1.3), for
 // samplers that integrate out every weight direction the output does not see. Going down the layers,
 // the suffix rows B_l [n_l × w_l] (n_l = Π_{k>l} H_k; B_L = aᵀ) are multiplied by V_l^h, whose entries
 // are iid N(0, σl²): given B_l, each column of B_l V_l^h is N(0, σl² B_l B_lᵀ) and the columns and heads
@@ -128,7 +128,7 @@ class PathWeightFactors {
   double path_scale_ = 1;
 };
 
-// The direct forward pass of theory.md §1 for one example, O(T·Σ_l H_l·w_l·w_{l-1} + T²·…): the
+// The direct forward pass of docs/model.md §1 for one example, O(T·Σ_l H_l·w_l·w_{l-1} + T²·…): the
 // reference the path factorisation is tested against. omega[l][h] is Ω^{l+1,h} [T × T] (key s
 // row-major: omega[s*T + t]) for l < L-1; the last layer uses readout vectors omega_last[h] [T].
 // x is [T × N0] (token s = row s).

@@ -1,4 +1,4 @@
-// Attention-path inputs (theory.md §1.3): token weights a_π computed backwards through the layers,
+// Attention-path inputs (docs/model.md §1.3): token weights a_π computed backwards through the layers,
 //   v^{(L)}_{h_L} = ω^{L,h_L},   v^{(l)}_{(h_l,H)} = Ω^{l,h_l} v^{(l+1)}_H   (l = L-1 .. 1),   a = v^{(1)},
 // with the flattened path index row-major, layer-1 head slowest; then x̃_π = Σ_s a_π[s] x_s (unscaled).
 #include "attnpaths/model/path_inputs.hpp"
@@ -47,7 +47,7 @@ struct BlockAttention {
   }
 };
 
-// Token weights a [H_tot × T] of example `mu` of the block (theory.md §1.3, backward recursion).
+// Token weights a [H_tot × T] of example `mu` of the block (docs/model.md §1.3, backward recursion).
 // `cur` and `next` are workspaces (resized as needed).
 void path_weights(const AttentionSpec& att, const BlockAttention& block, std::int64_t mu, int T, double* a,
                   std::vector<double>& cur, std::vector<double>& next) {

@@ -1,4 +1,4 @@
-// Attention-path inputs (theory.md §1.3). For every path π = (h_1..h_L) (row-major, layer 1
+// Attention-path inputs (docs/model.md §1.3). For every path π = (h_1..h_L) (row-major, layer 1
 // slowest) the token weights a_π = Ω^{1,h1} Ω^{2,h2} ⋯ ω^{L,hL} ∈ R^T and the path-propagated input
 // x̃_π = x a_π = Σ_s a_π[s] x_s ∈ R^{N0}. Computed ONCE per example set and shared by the theory,
 // the predictor and the sampler. The theory's scaled inputs are ξ_π = sqrt(σ0²/(N0·H_tot)) · x̃_π;

@@ -1,4 +1,4 @@
-// Predictor statistics (theory.md §3.6) on one example set for the U_1 the kernel was last
+// Predictor statistics (docs/model.md §3.6) on one example set for the U_1 the kernel was last
 // factorised with: mean and variance per example (local rows), and over the whole set the
 // accuracy (sign f̄ = y; f̄ = 0 counts as wrong), bias = mean (f̄ − y)², variance = mean σ².
 #pragma once

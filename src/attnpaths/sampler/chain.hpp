@@ -20,7 +20,7 @@ struct ChainOptions {
   NutsOptions nuts;
 };
 
-// Everything a chain needs to continue bit for bit (io.md §3 /checkpoint).
+// Everything a chain needs to continue bit for bit (docs/files.md §3 /checkpoint).
 struct ChainState {
   std::int64_t iteration = 0;  // iterations done (warm-up + draws)
   std::vector<double> position;

@@ -1,4 +1,4 @@
-// /checkpoint of a samples file (io.md §3): the complete state of every chain, double-buffered.
+// /checkpoint of a samples file (docs/files.md §3): the complete state of every chain, double-buffered.
 //
 //   /checkpoint                     attrs: fingerprint (options + data checksum), slot (-1 = none yet),
 //                                   iterations [C] of the current slot

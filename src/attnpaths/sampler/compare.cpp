@@ -9,6 +9,7 @@
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/timer.hpp"
+#include "attnpaths/io/file_notes.hpp"
 #include "attnpaths/io/hdf5.hpp"
 #include "attnpaths/io/run_record.hpp"
 
@@ -214,6 +215,8 @@ int CompareRun::run() {
     }
     prov.finish();
     write_provenance(f, prov, timers);
+    for (const auto& p : h5::annotate(f, compare_file_notes(), labels))
+      log.warn("no description for dataset {} (docs/files.md)", p);
     out.commit();
     log.info("wrote '{}'", o.output);
   }

@@ -1,4 +1,4 @@
-// `attnpaths compare`: the theory (io.md §2) against posterior samples (io.md §3), side by side for
+// `attnpaths compare`: the theory (docs/files.md §2) against posterior samples (docs/files.md §3), side by side for
 // each width: accuracy of the mean predictor (theory, sampled, GP), U_1 entries (theory vs sampled
 // mean ± MCSE), correlation of the predictor means over the test set and the ratio of predictor
 // variances (sampled / theory), with the sampler's worst R̂. Each samples file is matched to the theory

@@ -108,7 +108,7 @@ JointPosterior::JointPosterior(const NetworkShape& shape, double temperature, Pa
   for (std::int64_t i = 0; i < shape.size(); ++i) prior_sd_[sz(i)] = std::sqrt(shape.prior_variance(i));
 }
 
-// theory.md §2 with §4's path factorisation: f_μ = Σ_π u_π·x̃^μ_π, r_μ = (y_μ − f_μ)/Temp,
+// docs/model.md §2 with §4's path factorisation: f_μ = Σ_π u_π·x̃^μ_π, r_μ = (y_μ − f_μ)/Temp,
 // ∂ log p/∂u_π = g_π = Σ_μ r_μ x̃^μ_π, then backward through u = W V0/sqrt(w0 N0 H_tot) and the W chain.
 double JointPosterior::evaluate(const double* theta, double* grad) {
   ++evaluations_;
@@ -163,7 +163,7 @@ MarginalPosterior::MarginalPosterior(const NetworkShape& shape, double temperatu
                "path inputs have {} paths × {} features, the network {} × {}", train.paths, train.dim, H_, N0_);
   xt_ = train.xt;
   y_ = train.y;
-  xi_scale2_ = shape.variances[0] / (double(N0_) * H_);  // ξ = sqrt(σ0²/(N0 H_tot)) x̃ (theory.md §1.3)
+  xi_scale2_ = shape.variances[0] / (double(N0_) * H_);  // ξ = sqrt(σ0²/(N0 H_tot)) x̃ (docs/model.md §1.3)
   work_.assign(sz(P_) * sz(H_) * sz(N0_), 0.0);
   U_.assign(sz(H_) * sz(H_), 0.0);
   D_.assign(U_.size(), 0.0);
@@ -178,7 +178,7 @@ const std::vector<double>& MarginalPosterior::path_weights(const double* theta) 
 }
 
 void MarginalPosterior::kernel(const double* U, std::vector<double>& K) {
-  // K = s² X̃ (U ⊗ I) X̃^T: every row's H×N0 block times U, then one P×P×(H·N0) GEMM (theory.md §3.1, §7).
+  // K = s² X̃ (U ⊗ I) X̃^T: every row's H×N0 block times U, then one P×P×(H·N0) GEMM (docs/model.md §3.1, §7).
   const int r = H_ * N0_;
   for (int mu = 0; mu < P_; ++mu)
     linalg::gemm(true, false, H_, N0_, H_, 1.0, U, H_, xt_.data() + sz(mu) * sz(r), N0_, 0.0,
@@ -190,8 +190,8 @@ void MarginalPosterior::kernel(const double* U, std::vector<double>& K) {
     throw NumericalError("v0-marginal posterior: K(U^s) + Temp·I is not positive definite");
 }
 
-// log N(y; 0, K_T) = −½ log det K_T − ½ yᵀ K_T⁻¹ y (+ const), K_T = K(U^s) + Temp·I (theory.md §3.1, §3.3);
-// ∂/∂U_ππ' = −½ Σ_μν G_μν C^{μν}_ππ' = −½ Σ_i (Ξ_iᵀ G Ξ_i)_ππ', G = K_T⁻¹ − ααᵀ (theory.md §3.4);
+// log N(y; 0, K_T) = −½ log det K_T − ½ yᵀ K_T⁻¹ y (+ const), K_T = K(U^s) + Temp·I (docs/model.md §3.1, §3.3);
+// ∂/∂U_ππ' = −½ Σ_μν G_μν C^{μν}_ππ' = −½ Σ_i (Ξ_iᵀ G Ξ_i)_ππ', G = K_T⁻¹ − ααᵀ (docs/model.md §3.4);
 // U^s = W Wᵀ/w0 ⇒ ∂/∂W = 2 D W / w0.
 double MarginalPosterior::evaluate(const double* theta, double* grad) {
   ++evaluations_;

@@ -1,12 +1,12 @@
-// Log-posterior densities sampled by NUTS (theory.md §2, §4), evaluated collectively by the K example
+// Log-posterior densities sampled by NUTS (docs/model.md §2, §4), evaluated collectively by the K example
 // shards of one chain group.
 //
-//   joint       p(Θ|D) ∝ exp(−Σ_μ (f(x^μ;Θ) − y^μ)²/(2 Temp) − prior)  over ALL weights (theory.md §2). The
-//               gradient uses the path factorisation (theory.md §4): example part O(P_local·H_tot·N0),
+//   joint       p(Θ|D) ∝ exp(−Σ_μ (f(x^μ;Θ) − y^μ)²/(2 Temp) − prior)  over ALL weights (docs/model.md §2). The
+//               gradient uses the path factorisation (docs/model.md §4): example part O(P_local·H_tot·N0),
 //               reduced to g_π = Σ_μ r_μ x̃^μ_π; weight part O(H_tot·w0·N0 + Σ_l H_l⋯H_L·w_l·w_{l-1}).
 //   v0-marginal the same posterior with V0 integrated out in closed form (f is linear in V0): the
 //               marginal likelihood is N(y; 0, K(U^s) + Temp·I) with the renormalised kernel
-//               K(U^s) = Σ_ππ' U^s_ππ' C_ππ' of the SAMPLED order parameter (theory.md §3.1). NUTS then
+//               K(U^s) = Σ_ππ' U^s_ππ' C_ππ' of the SAMPLED order parameter (docs/model.md §3.1). NUTS then
 //               runs over V_1..V_L, a only; V0 (through u) is drawn exactly from its Gaussian conditional
 //               at every draw. Same posterior, no Temp-stiff directions: much faster mixing at small Temp.
 //   path-weights the v0-marginal posterior in the exact low-dimensional parametrisation of W of
@@ -105,7 +105,7 @@ class MarginalPosterior : public LogDensity {
 
  private:
   // K_T = Ξ (U ⊗ I) Ξ^T + Temp·I, factorised (U contracted with Ξ first: the path-pair kernels
-  // C_ππ' are never formed, theory.md §7).
+  // C_ππ' are never formed, docs/model.md §7).
   void kernel(const double* U, std::vector<double>& K);
   const std::vector<double>& path_weights(const double* theta);  // W, kept for backward
   NetworkShape shape_;

@@ -13,6 +13,7 @@
 #include "attnpaths/core/runtime.hpp"
 #include "attnpaths/core/timer.hpp"
 #include "attnpaths/data/dataset_file.hpp"
+#include "attnpaths/io/file_notes.hpp"
 #include "attnpaths/io/hdf5.hpp"
 #include "attnpaths/io/run_record.hpp"
 #include "attnpaths/model/path_inputs.hpp"
@@ -204,7 +205,7 @@ int SampleRun::run() {
     o.target = P <= SampleOptions::marginal_max_examples ? (factorisable ? "path-weights" : "v0-marginal") : "joint";
   }
 
-  // 3. Path inputs x̃ (theory.md §1.3), computed once.
+  // 3. Path inputs x̃ (docs/model.md §1.3), computed once.
   PathInputs train, test;
   {
     auto t = timers.stage("path inputs");
@@ -212,7 +213,7 @@ int SampleRun::run() {
     test = compute_path_inputs(ds.test, ds.attention, ds.tokens, ds.token_dim);
   }
 
-  // 4. The posterior of this group (theory.md §2, §4).
+  // 4. The posterior of this group (docs/model.md §2, §4).
   std::unique_ptr<ExampleBlocks> blocks;
   std::unique_ptr<JointPosterior> joint;
   std::unique_ptr<MarginalPosterior> marginal;
@@ -594,9 +595,11 @@ int SampleRun::run() {
     }
   }
 
-  // 8. Provenance and commit.
+  // 8. Provenance, descriptions and dimension scales, commit.
   prov.finish();
   write_provenance(file, prov, timers);
+  for (const auto& p : h5::annotate(file, samples_file_notes(), file.group("data").attr_strings("path_labels")))
+    log.warn("no description for dataset {} (docs/files.md)", p);
   out->commit();
   log.info("wrote '{}' ({:.1f} s sampling)", o.output, seconds);
   return 0;

@@ -1,5 +1,5 @@
-// `attnpaths sample`: posterior sampling of the network weights with distributed NUTS (theory.md §4),
-// written as io.md §3 (docs/sampling.md). One object per run; run() reads as the pipeline:
+// `attnpaths sample`: posterior sampling of the network weights with distributed NUTS (docs/model.md §4),
+// written as docs/files.md §3 (docs/sampling.md). One object per run; run() reads as the pipeline:
 //   split world → load dataset → path inputs → posterior → chains (resume?) → rounds of
 //   {iterations, write draws, checkpoint} → summaries + diagnostics → commit.
 //
@@ -18,8 +18,8 @@
 namespace attnpaths {
 
 struct SampleOptions {
-  std::string data;                 // dataset file (io.md §1)
-  std::string output;               // samples file (io.md §3)
+  std::string data;                 // dataset file (docs/files.md §1)
+  std::string output;               // samples file (docs/files.md §3)
   int width = 0;                    // N (all widths unless `widths` is given)
   std::vector<int> widths;          // w0 … wL (optional)
   std::vector<double> variances;    // σ0², σ1² … σL², σa² (optional; default all 1)

@@ -1,4 +1,4 @@
-// The action of the finite-width theory (theory.md §3.3): S = (E + S_ent) / max_l w_l with
+// The action of the finite-width theory (docs/model.md §3.3): S = (E + S_ent) / max_l w_l with
 // E = log det K_T + y^T K_T^{-1} y from the renormalised kernel and U_a in closed form.
 #pragma once
 

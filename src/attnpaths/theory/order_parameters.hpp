@@ -1,4 +1,4 @@
-// The order-parameter hierarchy of the finite-width theory (theory.md §3.2–3.5): U_1 … U_L
+// The order-parameter hierarchy of the finite-width theory (docs/model.md §3.2–3.5): U_1 … U_L
 // (symmetric PD; U_l indexed by (h_l slowest, …, h_L fastest), size Π_{k≥l} H_k) and the scalar
 // U_a, eliminated in closed form. The entropy S_ent and its gradient are here; the energy lives in
 // kernels/ because it needs the data.
@@ -10,7 +10,7 @@
 
 namespace attnpaths {
 
-// Heads, widths and prior variances of the network (theory.md §1–2).
+// Heads, widths and prior variances of the network (docs/model.md §1–2).
 struct Architecture {
   std::vector<int> heads;         // H_1 … H_L
   std::vector<double> widths;     // w_0 … w_L  (n_l = w_{l-1}, N_a = w_L)

@@ -11,6 +11,7 @@
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/timer.hpp"
 #include "attnpaths/data/dataset_file.hpp"
+#include "attnpaths/io/file_notes.hpp"
 #include "attnpaths/io/hdf5.hpp"
 #include "attnpaths/io/run_record.hpp"
 #include "attnpaths/model/path_inputs.hpp"
@@ -485,6 +486,8 @@ int TheoryRun::run() {
   std::vector<std::vector<double>> baseline_acc;
   for (const auto& b : baselines)
     baseline_acc.push_back(file.dataset("/baselines/" + b->name + "/accuracy").read_all<double>());
+  for (const auto& p : h5::annotate(file, theory_file_notes(L), labels))
+    log.warn("no description for dataset {} (docs/files.md)", p);
   output.commit();
 
   for (hsize_t t = 0; t < nT; ++t) {

@@ -1,7 +1,7 @@
-// One run of `attnpaths theory` (style.md §1): the whole pipeline for a grid of widths ×
+// One run of `attnpaths theory`: the whole pipeline for a grid of widths ×
 // temperatures, reusing the path inputs and the kernel set-up for every grid point:
 //   load dataset → attention → path inputs Ξ → for each Temp: GP → for each N: minimise the
-//   action → predictor (theory, diagonal-only, GP) → alignment → write (io.md §2).
+//   action → predictor (theory, diagonal-only, GP) → alignment → write (docs/files.md §2).
 // Results are written as soon as each grid point is done (the output is `<out>.partial` until the
 // end), so a killed run keeps every finished point and `--resume` continues where it stopped.
 #pragma once
@@ -18,8 +18,8 @@
 namespace attnpaths {
 
 struct TheoryOptions {
-  std::string data;                        // dataset file (io.md §1)
-  std::string output;                      // result file (io.md §2)
+  std::string data;                        // dataset file (docs/files.md §1)
+  std::string output;                      // result file (docs/files.md §2)
   std::vector<std::int64_t> widths;        // N: every layer's width w_l = N (times width_ratios)
   std::vector<double> temperatures;        // Temp
   std::vector<double> variances;           // σ0², σ1², …, σL², σa² (empty: all 1)

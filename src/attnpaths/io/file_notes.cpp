@@ -1,0 +1,139 @@
+#include "attnpaths/io/file_notes.hpp"
+
+#include <fmt/format.h>
+
+#include <string>
+
+namespace attnpaths {
+namespace {
+
+const std::string kT = "/theory/temperatures", kW = "/theory/widths", kPaths = "#paths";
+
+// The predictor statistics of one example set of the theory file (docs/model.md §3.6).
+void add_predictor_notes(std::vector<h5::DatasetNote>& notes, const std::string& group, const std::string& examples,
+                         const std::string& set) {
+  for (const char* v : {"theory", "theory_diagonal"}) {
+    const std::string which = std::string(v) == "theory" ? "the theory's U_1" : "the diagonal of the theory's U_1";
+    notes.push_back({group + "/" + v + "/mean", "predictor mean on the " + set + " examples with " + which +
+                                                    " [temperature, width, example]", {kT, kW, examples}});
+    notes.push_back({group + "/" + v + "/var", "predictor variance (of f, no Temp) on the " + set +
+                                                   " examples with " + which + " [temperature, width, example]",
+                     {kT, kW, examples}});
+    notes.push_back({group + "/" + v + "/accuracy", "fraction of " + set + " examples with sign(mean) = y, " + which +
+                                                        " [temperature, width]", {kT, kW}});
+    notes.push_back({group + "/" + v + "/bias", "mean (mean - y)^2 over the " + set + " examples, " + which +
+                                                    " [temperature, width]", {kT, kW}});
+    notes.push_back({group + "/" + v + "/variance", "mean predictor variance over the " + set + " examples, " + which +
+                                                        " [temperature, width]", {kT, kW}});
+  }
+  const std::string gp = "the GP (infinite width, U_1 = sigma_a^2 prod sigma_l^2 I)";
+  notes.push_back({group + "/gp/mean", "predictor mean on the " + set + " examples, " + gp + " [temperature, example]",
+                   {kT, examples}});
+  notes.push_back({group + "/gp/var", "predictor variance on the " + set + " examples, " + gp +
+                                          " [temperature, example]", {kT, examples}});
+  notes.push_back({group + "/gp/accuracy", "fraction of " + set + " examples with sign(mean) = y, " + gp +
+                                               " [temperature]", {kT}});
+  notes.push_back({group + "/gp/bias", "mean (mean - y)^2, " + gp + " [temperature]", {kT}});
+  notes.push_back({group + "/gp/variance", "mean predictor variance, " + gp + " [temperature]", {kT}});
+}
+
+}  // namespace
+
+std::vector<h5::DatasetNote> theory_file_notes(int layers) {
+  std::vector<h5::DatasetNote> n = {
+      {kW, "network widths N (every hidden layer)"},
+      {kT, "temperatures Temp of the posterior"},
+      {"/theory/U1", "path-path order parameter U_1, symmetric positive definite [temperature, width, path, path]",
+       {kT, kW, kPaths, kPaths}},
+      {"/theory/Ua", "readout order parameter U_a (closed form) [temperature, width]", {kT, kW}},
+      {"/theory/action", "action S = (E + S_ent) / max_l w_l at the minimum [temperature, width]", {kT, kW}},
+      {"/theory/energy", "energy E = log det K_T + y K_T^-1 y, divided by max_l w_l [temperature, width]", {kT, kW}},
+      {"/theory/entropy", "entropy S_ent, divided by max_l w_l [temperature, width]", {kT, kW}},
+      {"/theory/grad_max", "max |dS/dU| at the reported point [temperature, width]", {kT, kW}},
+      {"/theory/converged", "1 = the stopping rule max|dS/dU| < grad_tol was met [temperature, width]", {kT, kW}},
+      {"/theory/iterations", "quasi-Newton iterations [temperature, width]", {kT, kW}},
+      {"/theory/newton_steps", "Newton polishing steps [temperature, width]", {kT, kW}},
+      {"/theory/evaluations", "action evaluations [temperature, width]", {kT, kW}},
+      {"/theory/seconds", "wall seconds of the minimisation [temperature, width]", {kT, kW}},
+      {"/baselines/*/mean", "GP predictor mean of the baseline dataset '{1}' on its test examples "
+                            "[temperature, example]", {kT, "#baseline_{1}_examples"}},
+      {"/baselines/*/var", "GP predictor variance of the baseline '{1}' [temperature, example]",
+       {kT, "#baseline_{1}_examples"}},
+      {"/baselines/*/accuracy", "GP test accuracy of the baseline '{1}' [temperature]", {kT}},
+      {"/baselines/*/bias", "GP mean (mean - y)^2 of the baseline '{1}' [temperature]", {kT}},
+      {"/baselines/*/variance", "GP mean predictor variance of the baseline '{1}' [temperature]", {kT}},
+      {"/alignment/gp", "|v_k . y| / sqrt(P), v_k the eigenvectors of the GP train kernel by decreasing eigenvalue "
+                        "[temperature, component]", {kT, "#components"}},
+      {"/alignment/theory", "|v_k . y| / sqrt(P) for the renormalised kernel K(U_1) [temperature, width, component]",
+       {kT, kW, "#components"}},
+      {"/kernels/subset", "training examples kept for the kernel figures, class y > 0 first"},
+      {"/kernels/labels", "targets y of the kernel subset [example]", {"/kernels/subset"}},
+      {"/kernels/path", "diagonal path kernels C_pp on the subset [path, example, example]",
+       {kPaths, "/kernels/subset", "/kernels/subset"}},
+      {"/kernels/gp", "GP kernel on the subset, no Temp [example, example]", {"/kernels/subset", "/kernels/subset"}},
+      {"/kernels/renormalized", "renormalised kernel K(U_1) on the subset, no Temp [temperature, width, example, "
+                                "example]", {kT, kW, "/kernels/subset", "/kernels/subset"}},
+      {"/progress/gp", "1 = the GP of this temperature is done (for --resume) [temperature]", {kT}},
+      {"/progress/theory", "1 = this grid point is done (for --resume) [temperature, width]", {kT, kW}},
+  };
+  for (int l = 2; l <= layers; ++l)
+    n.push_back({fmt::format("/theory/U{}", l),
+                 fmt::format("order parameter U_{} over the heads of layers {}..L (layer {} slowest) "
+                             "[temperature, width, ., .]", l, l, l), {kT, kW}});
+  add_predictor_notes(n, "/predictor", "#test_examples", "test");
+  add_predictor_notes(n, "/predictor/validation", "#validation_examples", "validation");
+  add_predictor_notes(n, "/predictor/ood/*", "#ood_{1}_examples", "out-of-distribution '{1}'");
+  return n;
+}
+
+std::vector<h5::DatasetNote> samples_file_notes() {
+  const std::string C = "#chains", S = "#draws";
+  std::vector<h5::DatasetNote> n = {
+      {"/samples/U1", "order parameter U^s = W_p . W_p' / w0 of every draw [chain, draw, path, path]",
+       {C, S, kPaths, kPaths}},
+      {"/samples/f_test", "network output f(x*) on the test examples, every thin-th draw [chain, draw/thin, example]",
+       {C, "#thinned_draws", "#test_examples"}},
+      {"/samples/stats/step_size", "NUTS step size [chain, draw]", {C, S}},
+      {"/samples/stats/energy", "Hamiltonian energy [chain, draw]", {C, S}},
+      {"/samples/stats/accept_stat", "NUTS acceptance statistic [chain, draw]", {C, S}},
+      {"/samples/stats/log_density", "log posterior density (up to a constant) [chain, draw]", {C, S}},
+      {"/samples/stats/tree_depth", "NUTS tree depth [chain, draw]", {C, S}},
+      {"/samples/stats/n_leapfrog", "leapfrog steps [chain, draw]", {C, S}},
+      {"/samples/stats/divergent", "1 = divergent transition [chain, draw]", {C, S}},
+      {"/sampled/U1/mean", "mean of U^s over every draw of every chain [path, path]", {kPaths, kPaths}},
+      {"/sampled/U1/mcse", "Monte Carlo standard error of that mean [path, path]", {kPaths, kPaths}},
+      {"/sampled/predictor/mean", "sampled predictor mean on the test examples [example]", {"#test_examples"}},
+      {"/sampled/predictor/var", "unbiased variance over draws of f on the test examples [example]",
+       {"#test_examples"}},
+      {"/sampled/predictor/accuracy", "fraction of test examples with sign(sampled mean) = y"},
+      {"/sampled/predictor/bias", "mean (sampled mean - y)^2 over the test examples"},
+      {"/sampled/predictor/variance", "mean sampled variance over the test examples"},
+      {"/diagnostics/U1/*", "{1} of each entry of U^s (rank-normalised, Vehtari et al. 2021) [path, path]",
+       {kPaths, kPaths}},
+      {"/diagnostics/predictor/*", "{1} of f on each test example [example]", {"#test_examples"}},
+      {"/diagnostics/chains/*", "{1} of each chain (after warm-up) [chain]", {C}},
+      {"/checkpoint/*/*", "resume state ({2}) of every chain in checkpoint {1}: internal to --resume [chain, .]",
+       {C}},
+  };
+  return n;
+}
+
+std::vector<h5::DatasetNote> compare_file_notes() {
+  const std::string R = "/compare/widths";
+  return {
+      {R, "width N of each compared samples file (one row per file)"},
+      {"/compare/temperatures", "temperature of each row [row]", {R}},
+      {"/compare/accuracy/theory", "theory test accuracy at the row's width and temperature [row]", {R}},
+      {"/compare/accuracy/sampled", "test accuracy of the sampled predictor mean [row]", {R}},
+      {"/compare/accuracy/gp", "GP test accuracy at the row's temperature [row]", {R}},
+      {"/compare/U1/theory", "theory U_1 [row, path, path]", {R, kPaths, kPaths}},
+      {"/compare/U1/sampled", "sampled mean of U^s [row, path, path]", {R, kPaths, kPaths}},
+      {"/compare/U1/mcse", "Monte Carlo standard error of the sampled mean [row, path, path]", {R, kPaths, kPaths}},
+      {"/compare/predictor/mean_correlation", "Pearson correlation of the theory and sampled predictor means over "
+                                              "the test examples [row]", {R}},
+      {"/compare/predictor/variance_ratio", "sum of sampled variances / sum of theory variances [row]", {R}},
+      {"/compare/rhat/*", "largest R-hat of the sampler's {1} [row]", {R}},
+  };
+}
+
+}  // namespace attnpaths
