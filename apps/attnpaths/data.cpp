@@ -21,6 +21,7 @@ namespace {
 struct MarkovCommand {
   MarkovOptions options;
   std::string output;
+  bool overwrite = false;
   CLI::Option* perturbation = nullptr;
 
   int run(const Runtime& runtime) const {
@@ -32,10 +33,11 @@ struct MarkovCommand {
     ATTN_REQUIRE(!output.empty(), UsageError, "-o/--output FILE is required");
     Config config = options.to_config();
     config.set("output", output);
+    config.set("overwrite", overwrite);
     config.echo(log, "attnpaths data markov: resolved options");
     if (perturbation->count() > 0 && (options.heads == "2paths" || options.heads == "good"))
       log.warn("--perturbation has no effect with --heads {} (it has no random head)", options.heads);
-    h5::check_writable(output);
+    const h5::OutputClaim claim = h5::OutputFile::claim(output, world, {overwrite, false, {}});
     StageTimers timers;
 
     // 2. Generate (each rank its own rows).
@@ -74,18 +76,21 @@ void add_data_command(CLI::App& app, CommandSet& commands) {
       "(stay-minus); hand-built \"w\" heads, readout last_token");
   // Not CLI11 required(): that check would run before an options file (--config) is read.
   markov->add_option("-o,--output", cmd->output, "Dataset file to write (HDF5) (required)");
+  markov->add_flag("--overwrite", cmd->overwrite, "Replace an existing complete output file (refused otherwise)");
   markov
       ->add_option("--heads", o.heads,
                    "Head set (layer 1 | layer 2 -> paths): 4paths [good, random p] | [uniform, random p] -> g,a1,d,a2; "
                    "2paths [good, blank p=0] | [uniform] -> g,d; good [good] | [uniform] -> g; "
                    "good+denoising [good, random p] | [uniform] -> g,d")
       ->capture_default_str();
-  markov->add_option("-P,--train-examples", o.train_examples, "Training examples P (even)")->capture_default_str();
-  markov->add_option("-Q,--test-examples", o.test_examples, "Test examples Q (even)")->capture_default_str();
+  markov->add_option("-P,--train-examples", o.train_examples, "Training examples P (even)")->check(whole(whole_max64))->capture_default_str();
+  markov->add_option("-Q,--test-examples", o.test_examples, "Test examples Q (even)")->check(whole(whole_max64))->capture_default_str();
   markov->add_option("--validation-examples", o.validation_examples, "Validation examples (even; 0 = no validation set)")
+      ->check(whole(whole_max64))
       ->capture_default_str();
-  markov->add_option("-T,--tokens", o.tokens, "Tokens per sequence, without BOS")->capture_default_str();
+  markov->add_option("-T,--tokens", o.tokens, "Tokens per sequence, without BOS")->check(whole())->capture_default_str();
   markov->add_option("--feature-dim", o.feature_dim, "Dimension of the class vectors v± (even); N0 = feature-dim + T + 1")
+      ->check(whole())
       ->capture_default_str();
   markov->add_option("--stay-plus", o.stay_plus, "Stay probability of the y = +1 class, in [0, 1]")
       ->capture_default_str();
@@ -103,16 +108,18 @@ void add_data_command(CLI::App& app, CommandSet& commands) {
   cmd->perturbation =
       markov->add_option("--perturbation", o.perturbation, "Strength p of the random heads (4paths, good+denoising; >= 0)")
           ->capture_default_str();
-  markov->add_option("--seed", o.seed, "Data seed (Markov chains and noise; >= 0)")->capture_default_str();
+  markov->add_option("--seed", o.seed, "Data seed (Markov chains and noise; >= 0)")->check(whole(whole_max64))->capture_default_str();
   markov
       ->add_option("--head-seeds-layer1", o.head_seeds_layer1,
                    "Seeds of the two layer-1 head slots (comma-separated; only random heads use theirs)")
       ->delimiter(',')
+      ->check(whole(whole_max64))
       ->capture_default_str();
   markov
       ->add_option("--head-seeds-layer2", o.head_seeds_layer2,
                    "Seeds of the two layer-2 head slots (comma-separated; only random heads use theirs)")
       ->delimiter(',')
+      ->check(whole(whole_max64))
       ->capture_default_str();
   const Runtime& runtime = commands.runtime;
   on_selected(markov, commands, [cmd, &runtime] { return cmd->run(runtime); });

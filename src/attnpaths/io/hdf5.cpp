@@ -1,10 +1,14 @@
 #include "attnpaths/io/hdf5.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 
@@ -123,9 +127,30 @@ bool Location::exists(const std::string& path) const {
   return true;
 }
 
+// An existing link `path` of `loc` that is not an object of `type` (a dangling soft or external link,
+// or a group where a dataset belongs) is an InputError naming it.
+namespace {
+void require_object_type(const Location& loc, const std::string& path, H5O_type_t type, const std::string& name) {
+  H5O_info_t info{};
+  const char* wanted = type == H5O_TYPE_DATASET ? "a dataset" : "a group";
+  if (H5Oget_info_by_name2(loc.get(), path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(fmt::format("'{}': '{}' is a dangling link (its target does not exist), expected {}",
+                                 loc.file_path(), name, wanted));
+  }
+  if (info.type != type)
+    throw InputError(fmt::format("'{}': '{}' is {}, expected {}", loc.file_path(), name,
+                                 info.type == H5O_TYPE_GROUP     ? "a group"
+                                 : info.type == H5O_TYPE_DATASET ? "a dataset"
+                                                                 : "a named datatype",
+                                 wanted));
+}
+}  // namespace
+
 Location Location::group(const std::string& path) const {
   if (!exists(path))
     throw InputError(fmt::format("'{}': missing group '{}'", file_path_, child_name(path)));
+  require_object_type(*this, path, H5O_TYPE_GROUP, child_name(path));
   Id g(check(H5Gopen2(get(), path.c_str(), H5P_DEFAULT), "open group", file_path_, child_name(path)), H5Gclose);
   return Location(std::move(g), file_path_, child_name(path), comm_);
 }
@@ -196,8 +221,24 @@ Dataset Location::create_dataset(const std::string& path, const Dims& dims, cons
 Dataset Location::dataset(const std::string& path) const {
   if (!exists(path))
     throw InputError(fmt::format("'{}': missing dataset '{}'", file_path_, child_name(path)));
+  require_object_type(*this, path, H5O_TYPE_DATASET, child_name(path));
   Id d(check(H5Dopen2(get(), path.c_str(), H5P_DEFAULT), "open dataset", file_path_, child_name(path)), H5Dclose);
   return Dataset(std::move(d), file_path_, child_name(path), comm_);
+}
+
+std::vector<std::string> Location::attr_names() const {
+  H5O_info_t info{};
+  check_status(H5Oget_info2(get(), &info, H5O_INFO_NUM_ATTRS), "get object info", file_path_, name_);
+  std::vector<std::string> names;
+  for (hsize_t i = 0; i < info.num_attrs; ++i) {
+    const ssize_t n = H5Aget_name_by_idx(get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (n < 0) fail("get attribute name", file_path_, name_);
+    std::string s(static_cast<size_t>(n) + 1, '\0');
+    H5Aget_name_by_idx(get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, s.data(), s.size(), H5P_DEFAULT);
+    s.resize(static_cast<size_t>(n));
+    names.push_back(s);
+  }
+  return names;
 }
 
 bool Location::has_attr(const std::string& name) const {
@@ -509,10 +550,92 @@ std::string checked_partial_path(const std::string& path) {
 }
 }  // namespace
 
+namespace {
+
+// True if `a` and `b` name the same file: the same device and inode if both exist, else the same
+// canonical path (symlinks, `.` and `..` resolved).
+bool same_file(const std::string& a, const std::string& b) {
+  namespace fs = std::filesystem;
+  struct stat sa {}, sb {};
+  if (::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0)
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  std::error_code ea, eb;
+  const fs::path ca = fs::weakly_canonical(a, ea), cb = fs::weakly_canonical(b, eb);
+  return !ea && !eb && ca == cb;
+}
+
+bool non_empty_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+}
+
+// Rank 0's checks of OutputClaim; returns the error message ("" if the claim is granted) and sets
+// `fd` to the locked `<path>.partial`.
+std::string claim_output(const std::string& path, const OutputPolicy& policy, int& fd, bool& partial_existed) {
+  const std::string partial = OutputFile::partial_path(path);
+  try {
+    check_writable(path);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  for (const auto& input : policy.inputs)
+    if (same_file(path, input) || same_file(partial, input))
+      return fmt::format("the output '{}' is the input '{}': refusing to overwrite an input (choose another -o)", path,
+                         input);
+  const bool complete = std::filesystem::exists(path);
+  if (complete && !policy.overwrite)
+    return policy.resume
+               ? fmt::format("'{}' is already complete: --resume only continues an interrupted run ('{}'); give "
+                             "--overwrite to compute it again",
+                             path, partial)
+               : fmt::format("the output '{}' already exists: give --overwrite to replace it (or choose another -o)",
+                             path);
+  partial_existed = non_empty_file(partial);
+  fd = ::open(partial.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return fmt::format("cannot create '{}': {}", partial, std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+    ::close(fd);
+    fd = -1;
+    return fmt::format("another run is writing '{}' (it holds the lock on '{}'): wait for it to finish or choose "
+                       "another -o",
+                       path, partial);
+  }
+  // Other flock failures (a file system without locks) leave the run unlocked, as before.
+  return "";
+}
+
+}  // namespace
+
+OutputClaim::OutputClaim(const std::string& path, const Comm& comm, const OutputPolicy& policy) : path_(path) {
+  std::string error;
+  if (comm.is_root()) error = claim_output(path, policy, fd_, partial_existed_);
+  comm.bcast(error);
+  double existed = partial_existed_ ? 1 : 0;
+  comm.bcast(&existed, 1);
+  partial_existed_ = existed != 0;
+  if (!error.empty()) throw InputError(error);
+}
+
+OutputClaim::OutputClaim(OutputClaim&& o) noexcept
+    : path_(std::move(o.path_)), fd_(o.fd_), partial_existed_(o.partial_existed_) {
+  o.fd_ = -1;
+}
+
+OutputClaim::~OutputClaim() {
+  if (fd_ < 0) return;
+  // A `.partial` that is still the empty file this claim created (the run failed before writing) goes.
+  struct stat mine {}, named {};
+  const std::string partial = OutputFile::partial_path(path_);
+  if (::fstat(fd_, &mine) == 0 && mine.st_size == 0 && ::stat(partial.c_str(), &named) == 0 &&
+      mine.st_dev == named.st_dev && mine.st_ino == named.st_ino)
+    ::unlink(partial.c_str());
+  ::close(fd_);  // releases the lock
+}
+
 OutputFile::OutputFile(const std::string& path, const Comm& comm, bool resume)
     : path_(path), comm_(comm),
       file_(checked_partial_path(path), comm,
-            resume && std::filesystem::exists(partial_path(path)) ? File::Mode::read_write : File::Mode::create) {}
+            resume && non_empty_file(partial_path(path)) ? File::Mode::read_write : File::Mode::create) {}
 
 void OutputFile::commit() {
   file_.flush();
