@@ -4,12 +4,14 @@
 #include <fmt/format.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 
 #include "attnpaths/core/error.hpp"
@@ -40,8 +42,22 @@ struct QuietErrors {
 };
 const QuietErrors quiet_errors_once;
 
+// The operating system's reason when a write failed for lack of space (HDF5's stack does not say it):
+// errno of the failed write, or a file system with no free blocks left.
+std::string space_reason(const std::string& file) {
+  const int err = errno;
+  if (err == ENOSPC || err == EDQUOT) return std::string(": ") + std::strerror(err);
+  namespace fs = std::filesystem;
+  const fs::path p(file);
+  struct statvfs st {};
+  const std::string dir = p.has_parent_path() ? p.parent_path().string() : std::string(".");
+  if (::statvfs(dir.c_str(), &st) == 0 && st.f_bavail == 0) return std::string(": ") + std::strerror(ENOSPC);
+  return "";
+}
+
 [[noreturn]] void fail(const std::string& what, const std::string& file, const std::string& object) {
-  throw LibraryError(fmt::format("HDF5: {} (file '{}', object '{}'): {}", what, file, object, error_stack()));
+  const std::string reason = space_reason(file);
+  throw LibraryError(fmt::format("HDF5: {} (file '{}', object '{}'): {}{}", what, file, object, error_stack(), reason));
 }
 
 hid_t check(hid_t id, const char* what, const std::string& file, const std::string& object) {
@@ -512,7 +528,12 @@ File::File(const std::string& path, const Comm& comm, Mode mode) {
   id_ = Id(f, H5Fclose);
 }
 
-File::~File() = default;
+File::~File() {
+  // Closing is collective. A rank unwinding from an error (e.g. a write that found the disk full on
+  // this rank only) must not wait here for ranks that are in another collective call: it leaves the
+  // file open and goes on to `main`, which aborts every rank with the message (abort_all).
+  if (id_.valid() && std::uncaught_exceptions() > 0 && comm_ != nullptr && comm_->size() > 1) id_.release();
+}
 
 void File::flush() const {
   if (id_.valid()) check_status(H5Fflush(get(), H5F_SCOPE_GLOBAL), "flush", file_path_, "/");
@@ -524,8 +545,8 @@ void File::close() {
   // not close is not complete, so it must not be committed; it stays owned, and the destructor
   // closes it once the open objects are gone.
   if (H5Fclose(id_.get()) < 0)
-    throw LibraryError(fmt::format("HDF5: cannot close '{}' (an object in it is still open?): {}", file_path_,
-                                   error_stack()));
+    throw LibraryError(fmt::format("HDF5: cannot close '{}' (an object in it is still open?): {}{}", file_path_,
+                                   error_stack(), space_reason(file_path_)));
   id_.release();
 }
 
