@@ -211,11 +211,11 @@ def exit_codes():
 def resume_shortened():
     data = small_data('in3.h5')
     out = path('short.h5')
-    expect(sample_args(data, out, '--interrupt-after', '30'), 75)
+    expect(sample_args(data, out, '--chains', '1', '--interrupt-after', '30'), 75)
     with h5py.File(out + '.partial', 'r+') as f:
         assert f['samples/U1'].shape[1] == 10
         f['samples/U1'].resize(5, axis=1)
-    expect(sample_args(data, out, '--resume'), 3, 'shortened')
+    expect(sample_args(data, out, '--chains', '1', '--resume'), 3, 'shortened')
 
 
 def data_checksum():
@@ -233,10 +233,10 @@ def data_checksum():
         assert fa['data'].attrs['checksum'] != fc['data'].attrs['checksum']
     # The dataset regenerated between an interrupted run and its resume is accepted.
     out = path('sum_s.h5')
-    expect(sample_args(a, out, '--interrupt-after', '30'), 75)
+    expect(sample_args(a, out, '--chains', '1', '--interrupt-after', '30'), 75)
     os.remove(a)
     small_data('sum_a.h5')
-    expect(sample_args(a, out, '--resume'), 0)
+    expect(sample_args(a, out, '--chains', '1', '--resume'), 0)
 
 
 GROUPS = {f.__name__: f for f in (help_without_mpi, output_claim, options_file, exit_codes, resume_shortened,
