@@ -54,7 +54,7 @@ class TheoryCommand(unittest.TestCase):
             self.assertEqual(f['alignment/theory'].shape[:2], (nT, nW))
             self.assertEqual(list(f['data'].attrs['path_labels']), ['g', 'a1', 'd', 'a2'])
             self.assertEqual(f['config'].attrs['data'], self.data)  # the dataset's path and checksum
-            self.assertTrue(f['config'].attrs['data_checksum'].startswith('xxh64:'))
+            self.assertTrue(f['config'].attrs['data_checksum'].startswith('xxh64-content:'))
             for key in ['git_commit', 'petsc_version', 'hdf5_version', 'mpi_ranks', 'wall_seconds']:
                 self.assertIn(key, f['provenance'].attrs)
             self.assertIn('minimise', list(f['provenance/timing'].attrs['stage']))
