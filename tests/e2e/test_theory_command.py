@@ -105,8 +105,9 @@ class TheoryCommand(unittest.TestCase):
         with h5py.File(out, 'r') as f, h5py.File(full, 'r') as g:
             np.testing.assert_array_equal(f['theory/U1'][:], g['theory/U1'][:])
             np.testing.assert_array_equal(f['predictor/theory/mean'][:], g['predictor/theory/mean'][:])
-        # resuming with other options is refused
+        # resuming with other options is refused (and resuming a complete file is refused anyway)
         shutil.copy(out, out + '.partial')
+        os.remove(out)
         r = run(['theory', '--data', self.data, '-o', out, '--resume', '--widths', '10,30', '--temperatures', '0.01'],
                 check=False)
         self.assertNotEqual(r.returncode, 0)

@@ -47,7 +47,6 @@ TEST(Checksum, ContentNotBytes) {
         f.write<double>("train/x", {2, 2}, x);
       }
       f.create_group("provenance").set_attr("start_time", when);
-      f.close();
     }
     return content_checksum(path, w);
   };

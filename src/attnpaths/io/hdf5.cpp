@@ -55,7 +55,12 @@ std::string space_reason(const std::string& file) {
   return "";
 }
 
+// Set when an HDF5 call failed on this rank (a write that found the disk full, ...): such a failure may
+// be this rank's alone, so the other ranks may be in another collective call (see ~File).
+bool hdf5_call_failed = false;
+
 [[noreturn]] void fail(const std::string& what, const std::string& file, const std::string& object) {
+  hdf5_call_failed = true;
   const std::string reason = space_reason(file);
   throw LibraryError(fmt::format("HDF5: {} (file '{}', object '{}'): {}{}", what, file, object, error_stack(), reason));
 }
@@ -529,10 +534,12 @@ File::File(const std::string& path, const Comm& comm, Mode mode) {
 }
 
 File::~File() {
-  // Closing is collective. A rank unwinding from an error (e.g. a write that found the disk full on
-  // this rank only) must not wait here for ranks that are in another collective call: it leaves the
-  // file open and goes on to `main`, which aborts every rank with the message (abort_all).
-  if (id_.valid() && std::uncaught_exceptions() > 0 && comm_ != nullptr && comm_->size() > 1) id_.release();
+  // Closing is collective. A rank unwinding from a failed HDF5 call (e.g. a write that found the disk
+  // full on this rank only) must not wait here for ranks that are in another collective call: it
+  // leaves the file open and goes on to `main`, which aborts every rank with the message (abort_all).
+  // Errors that every rank throws alike (validated input) still close the file.
+  if (id_.valid() && hdf5_call_failed && std::uncaught_exceptions() > 0 && comm_ != nullptr && comm_->size() > 1)
+    id_.release();
 }
 
 void File::flush() const {
