@@ -551,9 +551,11 @@ void File::close() {
   // With MPI-IO the close degree is "semi": H5Fclose fails while objects are open. A file that did
   // not close is not complete, so it must not be committed; it stays owned, and the destructor
   // closes it once the open objects are gone.
-  if (H5Fclose(id_.get()) < 0)
+  if (H5Fclose(id_.get()) < 0) {
+    hdf5_call_failed = true;
     throw LibraryError(fmt::format("HDF5: cannot close '{}' (an object in it is still open?): {}{}", file_path_,
                                    error_stack(), space_reason(file_path_)));
+  }
   id_.release();
 }
 
