@@ -4,6 +4,7 @@
 # Set-up first: the Debian packages of the build and the analysis only (scripts/setup.sh; nothing for
 # the tests, no system services), and the build of the command; then data -> theory (+ GP baselines)
 # -> sampling -> compare -> report. Prints the accuracy table and where everything is.
+# Reruns recompute everything (--overwrite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -17,26 +18,26 @@ start=$(date +%s.%N)
 
 echo "== 1. data: the 4-path task and, on the same sequences, the heads of the GP baselines"
 for heads in 4paths good good+denoising; do
-  "$bin" data markov --heads "$heads" -o "$out/data_$heads.h5" > "$out/data_$heads.log"
+  "$bin" data markov --heads "$heads" --overwrite -o "$out/data_$heads.h5" > "$out/data_$heads.log"
 done
-"$bin" data markov --heads 2paths --noise-out-of-plane 5 -o "$out/data_2paths_noisier.h5" > "$out/data_2paths_noisier.log"
+"$bin" data markov --heads 2paths --noise-out-of-plane 5 --overwrite -o "$out/data_2paths_noisier.h5" > "$out/data_2paths_noisier.log"
 echo "   wrote $out/data_{4paths,good,good+denoising,2paths_noisier}.h5"
 
 echo "== 2. theory: N = $widths at Temp = 0.01, with the GP baselines (all paths; g alone; g+d)"
 "$bin" theory --data "$out/data_4paths.h5" --widths "$widths" --temperatures 0.01 \
   --gp-baseline "g=$out/data_good.h5" --gp-baseline "g+d=$out/data_good+denoising.h5" \
-  -o "$out/theory_4paths.h5" | tee "$out/theory_4paths.log" | sed -n '/^Temp = /,$p'
+  --overwrite -o "$out/theory_4paths.h5" | tee "$out/theory_4paths.log" | sed -n '/^Temp = /,$p'
 "$bin" theory --data "$out/data_2paths_noisier.h5" --widths "$widths" --temperatures 0.01 \
-  -o "$out/theory_2paths_noisier.h5" > "$out/theory_2paths_noisier.log"
+  --overwrite -o "$out/theory_2paths_noisier.h5" > "$out/theory_2paths_noisier.log"
 echo "   (the noisier 2-path task: $out/theory_2paths_noisier.log)"
 
 echo "== 3. posterior sampling: a short NUTS run at N = 100 (2 chains), then theory vs samples"
 # A demonstration, not the acceptance run (docs/sampling.md: 4 chains × 1000 draws at N = 10, 100, 1000).
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mpirun -n 2 "$bin" sample --data "$out/data_4paths.h5" --width 100 --temperature 0.01 --chains 2 \
-  --warmup 150 --draws 150 --seed 1 -o "$out/samples_4paths_N100.h5" > "$out/samples_4paths_N100.log"
+  --warmup 150 --draws 150 --seed 1 --overwrite -o "$out/samples_4paths_N100.h5" > "$out/samples_4paths_N100.log"
 grep -E "^(sampled|R-hat|diagnostics|accuracy)" "$out/samples_4paths_N100.log" | sed 's/^/   /' || true
 "$bin" compare --theory "$out/theory_4paths.h5" --samples "$out/samples_4paths_N100.h5" \
-  -o "$out/compare_4paths.h5" | tee "$out/compare_4paths.log"
+  --overwrite -o "$out/compare_4paths.h5" | tee "$out/compare_4paths.log"
 
 # ==== report (added by the jobs/analysis helper; docs/analysis.md) ================================
 # Figures (PNG + PDF) and a Markdown report with every table read back from the HDF5 files above.

@@ -6,7 +6,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,5 +43,21 @@ inline const CLI::Validator& positive() {
   static const CLI::Validator v = CLI::PositiveNumber;
   return v;
 }
+
+// A whole number in [0, max] (CLI11 itself would clamp "99999999999999999999" and wrap "-1").
+inline CLI::Validator whole(std::int64_t max = std::numeric_limits<int>::max()) {
+  return CLI::Validator(
+      [max](std::string& s) -> std::string {
+        std::int64_t v = 0;
+        const char* end = s.data() + s.size();
+        const auto [p, ec] = std::from_chars(s.data(), end, v);
+        if (ec == std::errc::result_out_of_range || (ec == std::errc() && p == end && v > max))
+          return "'" + s + "' is out of range (at most " + std::to_string(max) + ")";
+        if (ec != std::errc() || p != end || v < 0) return "'" + s + "' is not a whole number >= 0";
+        return "";
+      },
+      "INT>=0");
+}
+constexpr std::int64_t whole_max64 = std::numeric_limits<std::int64_t>::max();
 
 }  // namespace attnpaths::app

@@ -17,10 +17,13 @@ void add_compare_command(CLI::App& app, CommandSet& commands) {
       "entries, predictor-mean correlation and variance ratio per width; each samples file is matched to "
       "the theory grid point of its width and temperature");
   // No CLI11 required(): options may come from a --config file; checked when the run starts.
-  sub->add_option("--theory", o->theory, "Theory file (required)");
-  sub->add_option("--samples", o->samples, "Samples files, one per width (required)")->expected(1, -1);
+  sub->add_option("--theory", o->theory, "Theory file (required)")->check(CLI::ExistingFile);
+  sub->add_option("--samples", o->samples, "Samples files, one per width (required)")
+      ->expected(1, -1)
+      ->check(CLI::ExistingFile);
   sub->add_option("-o,--output", o->output, "Comparison file to write (HDF5, optional)");
   sub->add_flag("--quiet,-q", o->quiet, "No table output");
+  sub->add_flag("--overwrite", o->overwrite, "Replace an existing complete output file (refused otherwise)");
   on_selected(sub, commands, [o, &commands]() -> int {
     CompareRun run(*o, commands.runtime.world(), commands.runtime.app_args());
     return run.run();

@@ -25,15 +25,16 @@ namespace {
 // options, fail early on an unwritable output path, generate (each rank its own rows; `generate`
 // returns the summary logged after its time), write (<output>.partial, renamed when complete).
 int run_data_stages(const Runtime& runtime, const std::string& task, Config config, const std::string& output,
-                    const std::function<std::string()>& generate,
+                    bool overwrite, const std::function<std::string()>& generate,
                     const std::function<void(const Config&, const Provenance&, const StageTimers&)>& write) {
   const Comm& world = runtime.world();
   const Log log(world);
   Provenance provenance = Provenance::collect(world, runtime.app_args());
   ATTN_REQUIRE(!output.empty(), UsageError, "-o/--output FILE is required");
   config.set("output", output);
+  config.set("overwrite", overwrite);
   config.echo(log, fmt::format("attnpaths data {}: resolved options", task));
-  h5::check_writable(output);
+  const h5::OutputClaim claim = h5::OutputFile::claim(output, world, {overwrite, false, {}});
   StageTimers timers;
   std::string summary;
   {
@@ -54,6 +55,7 @@ int run_data_stages(const Runtime& runtime, const std::string& task, Config conf
 struct MarkovCommand {
   MarkovOptions options;
   std::string output;
+  bool overwrite = false;
   CLI::Option* perturbation = nullptr;
 
   int run(const Runtime& runtime) const {
@@ -64,7 +66,7 @@ struct MarkovCommand {
       log.warn("--perturbation has no effect with --heads {} (it has no random head)", options.heads);
     Dataset dataset;
     return run_data_stages(
-        runtime, "markov", options.to_config(), output,
+        runtime, "markov", options.to_config(), output, overwrite,
         [&] {
           log.info("generate: {} train + {} test + {} validation sequences, heads {}, on {} rank(s)",
                    options.train_examples, options.test_examples, options.validation_examples, options.heads,
@@ -85,6 +87,7 @@ std::string data_file(const std::string& relative) { return std::string(ATTNPATH
 struct OmniglotCommand {
   OmniglotOptions options;
   std::string output;
+  bool overwrite = false;
 
   int run(const Runtime& runtime) const {
     const Comm& world = runtime.world();
@@ -92,7 +95,7 @@ struct OmniglotCommand {
     options.validate();
     OmniglotData data;
     return run_data_stages(
-        runtime, "omniglot", options.to_config(), output,
+        runtime, "omniglot", options.to_config(), output, overwrite,
         [&] {
           log.info("generate: {} train + {} validation + {} test + {} {} episodes on {} rank(s)",
                    options.train_examples, options.validation_examples, options.test_examples, options.ood_examples,
@@ -121,6 +124,7 @@ void add_omniglot_command(CLI::App* data, CommandSet& commands) {
       "embedding, and placeholder random \"qk\" heads (readout mean). Defaults read the copies in the source tree's "
       "data/ folder");
   sub->add_option("-o,--output", cmd->output, "Dataset file to write (HDF5) (required)");
+  sub->add_flag("--overwrite", cmd->overwrite, "Replace an existing complete output file (refused otherwise)");
   sub->add_option("--background", o.background,
                   "Zips of <top>/<alphabet>/<character>/<image>.png (105x105 1-bit PNGs); an image path present in "
                   "several zips counts once; training = all their characters minus --validation-alphabets")
@@ -174,18 +178,21 @@ void add_data_command(CLI::App& app, CommandSet& commands) {
       "(stay-minus); hand-built \"w\" heads, readout last_token");
   // Not CLI11 required(): that check would run before an options file (--config) is read.
   markov->add_option("-o,--output", cmd->output, "Dataset file to write (HDF5) (required)");
+  markov->add_flag("--overwrite", cmd->overwrite, "Replace an existing complete output file (refused otherwise)");
   markov
       ->add_option("--heads", o.heads,
                    "Head set (layer 1 | layer 2 -> paths): 4paths [good, random p] | [uniform, random p] -> g,a1,d,a2; "
                    "2paths [good, blank p=0] | [uniform] -> g,d; good [good] | [uniform] -> g; "
                    "good+denoising [good, random p] | [uniform] -> g,d")
       ->capture_default_str();
-  markov->add_option("-P,--train-examples", o.train_examples, "Training examples P (even)")->capture_default_str();
-  markov->add_option("-Q,--test-examples", o.test_examples, "Test examples Q (even)")->capture_default_str();
+  markov->add_option("-P,--train-examples", o.train_examples, "Training examples P (even)")->check(whole(whole_max64))->capture_default_str();
+  markov->add_option("-Q,--test-examples", o.test_examples, "Test examples Q (even)")->check(whole(whole_max64))->capture_default_str();
   markov->add_option("--validation-examples", o.validation_examples, "Validation examples (even; 0 = no validation set)")
+      ->check(whole(whole_max64))
       ->capture_default_str();
-  markov->add_option("-T,--tokens", o.tokens, "Tokens per sequence, without BOS")->capture_default_str();
+  markov->add_option("-T,--tokens", o.tokens, "Tokens per sequence, without BOS")->check(whole())->capture_default_str();
   markov->add_option("--feature-dim", o.feature_dim, "Dimension of the class vectors v± (even); N0 = feature-dim + T + 1")
+      ->check(whole())
       ->capture_default_str();
   markov->add_option("--stay-plus", o.stay_plus, "Stay probability of the y = +1 class, in [0, 1]")
       ->capture_default_str();
@@ -203,16 +210,18 @@ void add_data_command(CLI::App& app, CommandSet& commands) {
   cmd->perturbation =
       markov->add_option("--perturbation", o.perturbation, "Strength p of the random heads (4paths, good+denoising; >= 0)")
           ->capture_default_str();
-  markov->add_option("--seed", o.seed, "Data seed (Markov chains and noise; >= 0)")->capture_default_str();
+  markov->add_option("--seed", o.seed, "Data seed (Markov chains and noise; >= 0)")->check(whole(whole_max64))->capture_default_str();
   markov
       ->add_option("--head-seeds-layer1", o.head_seeds_layer1,
                    "Seeds of the two layer-1 head slots (comma-separated; only random heads use theirs)")
       ->delimiter(',')
+      ->check(whole(whole_max64))
       ->capture_default_str();
   markov
       ->add_option("--head-seeds-layer2", o.head_seeds_layer2,
                    "Seeds of the two layer-2 head slots (comma-separated; only random heads use theirs)")
       ->delimiter(',')
+      ->check(whole(whole_max64))
       ->capture_default_str();
   const Runtime& runtime = commands.runtime;
   on_selected(markov, commands, [cmd, &runtime] { return cmd->run(runtime); });

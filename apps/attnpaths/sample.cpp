@@ -25,25 +25,33 @@ void add_sample_command(CLI::App& app, CommandSet& commands) {
       "shards (mpirun -n C·K); writes draws of U^s and of the test predictor, summaries and diagnostics "
       "(docs/files.md §3). SIGTERM/SIGUSR1 checkpoint and exit 75; continue with --resume.");
   // No CLI11 required(): options may come from a --config file; SampleOptions::validate() checks them.
-  sub->add_option("--data", o->data, "Dataset file (docs/files.md §1) (required)");
+  sub->add_option("--data", o->data, "Dataset file (docs/files.md §1) (required)")->check(CLI::ExistingFile);
   sub->add_option("-o,--output", o->output, "Samples file to write (HDF5; written as <file>.partial until done) "
                                             "(required)");
-  sub->add_option("--width,-N", o->width, "Width N of every layer (w0 = … = wL = N)");
-  sub->add_option("--widths", o->widths, "Per-layer widths w0,…,wL (overrides --width)")->delimiter(',');
+  sub->add_option("--width,-N", o->width, "Width N of every layer (w0 = … = wL = N)")->check(whole());
+  sub->add_option("--widths", o->widths, "Per-layer widths w0,…,wL (overrides --width)")
+      ->delimiter(',')
+      ->check(whole());
   sub->add_option("--variances", o->variances, "Prior variances σ0²,σ1²,…,σL²,σa² (default all 1)")->delimiter(',');
-  sub->add_option("--temperature,-T", o->temperature, "Likelihood variance Temp (y ~ N(f, Temp)) (required)");
-  sub->add_option("--chains,-C", o->chains, "Chains C (chain groups)")->capture_default_str();
-  sub->add_option("--shards,-K", o->shards, "Example shards K per chain (ranks = C·K)")->capture_default_str();
-  sub->add_option("--draws,-S", o->draws, "Draws per chain after warm-up")->capture_default_str();
-  sub->add_option("--warmup,-W", o->warmup, "Warm-up (adaptation) iterations per chain")->capture_default_str();
-  sub->add_option("--seed", o->seed, "Seed; chain c uses the random stream (seed, sampler, c)")->capture_default_str();
+  // No -T: in `data markov` -T is the number of tokens.
+  sub->add_option("--temperature", o->temperature, "Likelihood variance Temp (y ~ N(f, Temp)) (required)");
+  sub->add_option("--chains,-C", o->chains, "Chains C (chain groups; default: one chain per K ranks, C = ranks / K)")
+      ->check(whole());
+  sub->add_option("--shards,-K", o->shards, "Example shards K per chain (ranks = C·K)")->check(whole())->capture_default_str();
+  sub->add_option("--draws,-S", o->draws, "Draws per chain after warm-up")->check(whole(whole_max64))->capture_default_str();
+  sub->add_option("--warmup,-W", o->warmup, "Warm-up (adaptation) iterations per chain")
+      ->check(whole(whole_max64))
+      ->capture_default_str();
+  sub->add_option("--seed", o->seed, "Seed; chain c uses the random stream (seed, sampler, c)")
+      ->check(whole(whole_max64))
+      ->capture_default_str();
   sub->add_option("--target-accept", o->target_accept, "Dual-averaging target acceptance statistic")
       ->capture_default_str();
-  sub->add_option("--max-depth", o->max_depth, "Maximum NUTS tree depth")->capture_default_str();
+  sub->add_option("--max-depth", o->max_depth, "Maximum NUTS tree depth")->check(whole())->capture_default_str();
   sub->add_option("--checkpoint-every,-M", o->checkpoint_every,
                   "Iterations between checkpoints (draws are written and flushed at every checkpoint)")
       ->capture_default_str();
-  sub->add_option("--thin", o->thin, "Store the test predictor of every thin-th draw")->capture_default_str();
+  sub->add_option("--thin", o->thin, "Store the test predictor of every thin-th draw")->check(whole(whole_max64))->capture_default_str();
   sub->add_option("--target", o->target,
                   "Posterior to run NUTS on (all give the same law of U^s and f): joint = all weights (docs/model.md §2); "
                   "v0-marginal = V0 integrated out exactly and drawn per draw from its Gaussian conditional (no "
@@ -56,6 +64,7 @@ void add_sample_command(CLI::App& app, CommandSet& commands) {
       ->capture_default_str();
   sub->add_option("--progress-seconds", o->progress_seconds, "Seconds between progress lines")->capture_default_str();
   sub->add_flag("--resume", o->resume, "Continue from <output>.partial (options and data must match)");
+  sub->add_flag("--overwrite", o->overwrite, "Replace an existing complete output file (refused otherwise)");
   sub->add_flag("--quiet,-q", o->quiet, "No progress output");
   sub->add_option("--interrupt-after", o->interrupt_after,
                   "Testing: act as if SIGTERM arrived after this many iterations of this invocation")

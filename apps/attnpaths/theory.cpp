@@ -29,7 +29,8 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
   sub->add_option("-o,--output", o->output, "Result file to write (HDF5; `<file>.partial` until complete) (required)");
   sub->add_option("--widths", o->widths,
                   "Widths N (comma-separated; required unless --gp-only); every layer's width w_l = N (see --width-ratios)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->check(whole());
   sub->add_option("--temperatures", o->temperatures, "Temperatures Temp > 0 (comma-separated) (required)")
       ->delimiter(',');
   sub->add_option("--variances", o->variances,
@@ -49,9 +50,9 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
   sub->add_option("--polish-tol", o->minimiser.polish_tol,
                   "After the stopping rule is met, Newton steps until max|dS/dU| < polish-tol (0: off)")
       ->capture_default_str();
-  sub->add_option("--max-iterations", o->minimiser.max_iterations, "Quasi-Newton iteration limit per grid point")
+  sub->add_option("--max-iterations", o->minimiser.max_iterations, "Quasi-Newton iteration limit per grid point")->check(whole())
       ->capture_default_str();
-  sub->add_option("--alignment", o->alignment, "Top-k eigenvectors for the kernel-label alignment (0: skip)")
+  sub->add_option("--alignment", o->alignment, "Top-k eigenvectors for the kernel-label alignment (0: skip)")->check(whole())
       ->capture_default_str();
   sub->add_option("--kernel-subset", o->kernel_subset,
                   "Training examples (class-sorted) whose kernels are stored for figures (0: skip)")
@@ -60,6 +61,7 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
                   "NAME=FILE: also the GP predictor of another dataset file (e.g. other heads), stored under "
                   "/baselines/NAME (repeatable)");
   sub->add_flag("--resume", o->resume, "Continue an interrupted run from <output>.partial (same options and data)");
+  sub->add_flag("--overwrite", o->overwrite, "Replace an existing complete output file (refused otherwise)");
   const Runtime& runtime = commands.runtime;
   on_selected(sub, commands, [o, &runtime] {
     TheoryRun run(*o, runtime.world(), runtime.app_args());

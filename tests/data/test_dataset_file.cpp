@@ -147,7 +147,7 @@ TEST(DatasetFile, RoundTrip) {
   const Dataset r = read_dataset(dir + "/d.h5", world);
   EXPECT_EQ(r.path, dir + "/d.h5");
   EXPECT_FALSE(r.checksum.empty());
-  EXPECT_EQ(r.checksum, file_checksum(dir + "/d.h5", world));  // io/run_record.hpp's checksum of the file
+  EXPECT_EQ(r.checksum, content_checksum(dir + "/d.h5", world));  // io/run_record.hpp's checksum of the content
   EXPECT_EQ(r.task, "markov");
   EXPECT_EQ(r.tokens, d.tokens);
   EXPECT_EQ(r.token_dim, d.token_dim);

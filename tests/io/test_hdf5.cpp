@@ -94,6 +94,41 @@ TEST(Hdf5, PartialFileIsRenamedOnlyByCommit) {
   EXPECT_FALSE(std::filesystem::exists(path + "2"));
 }
 
+// OutputFile::claim: the output may be no input, a complete output needs `overwrite`, and a second
+// claim of the same output fails while the first holds the lock on FILE.partial.
+TEST(Hdf5, OutputClaim) {
+  const Comm& w = test::world();
+  const std::string dir = test::scratch_dir("output-claim"), in = dir + "/in.h5", out = dir + "/out.h5";
+  {
+    h5::OutputFile f(in, w);
+    f.commit();
+  }
+  auto message = [&](const std::string& path, const h5::OutputPolicy& policy) -> std::string {
+    try {
+      const h5::OutputClaim claim = h5::OutputFile::claim(path, w, policy);
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(message(dir + "/./in.h5", {false, false, {in}}).find("is the input"), std::string::npos);
+  EXPECT_NE(message(in, {true, false, {dir + "/../" + std::filesystem::path(dir).filename().string() + "/in.h5"}})
+                .find("is the input"),
+            std::string::npos);
+  EXPECT_NE(message(in, {}).find("already exists"), std::string::npos);
+  EXPECT_NE(message(in, {false, true, {}}).find("already complete"), std::string::npos);
+  EXPECT_EQ(message(in, {true, false, {}}), "");
+  EXPECT_FALSE(std::filesystem::exists(h5::OutputFile::partial_path(in)));  // the empty .partial went away
+  {
+    const h5::OutputClaim first = h5::OutputFile::claim(out, w, {});
+    EXPECT_NE(message(out, {}).find("another run is writing"), std::string::npos);
+    h5::OutputFile f(out, w);
+    f.commit();
+  }
+  EXPECT_TRUE(std::filesystem::exists(out));
+  EXPECT_FALSE(std::filesystem::exists(h5::OutputFile::partial_path(out)));
+}
+
 TEST(Hdf5, ClearErrors) {
   const Comm& w = test::world();
   EXPECT_THROW(h5::File("/nonexistent/dir/x.h5", w, h5::File::Mode::read), InputError);

@@ -27,6 +27,37 @@ TEST(Checksum, Xxh64KnownVectors) {
   EXPECT_EQ(file_checksum(write_file(dir + "/fox", fox), w), "xxh64:0b242d361fda71bc");
 }
 
+// The content checksum: the same groups, datasets and attributes give the same checksum whatever the
+// provenance (times, host) and the storage layout; a changed value, name or attribute changes it.
+TEST(Checksum, ContentNotBytes) {
+  const Comm& w = test::world();
+  const std::string dir = test::scratch_dir("content-checksum");
+  auto make = [&](const std::string& name, double value, bool chunked, const std::string& when, const char* style) {
+    const std::string path = dir + "/" + name;
+    {
+      h5::File f(path, w, h5::File::Mode::create);
+      f.set_attr("format", "attnpaths-dataset");
+      auto g = f.create_group("attention/layer_1");
+      g.set_attr("style", style);
+      const std::vector<double> x = {1.0, 2.0, value, 4.0};
+      if (chunked) {
+        auto d = f.create_dataset<double>("train/x", {2, 2}, {H5S_UNLIMITED, 2}, {1, 2});
+        d.write_root<double>(x.data());
+      } else {
+        f.write<double>("train/x", {2, 2}, x);
+      }
+      f.create_group("provenance").set_attr("start_time", when);
+    }
+    return content_checksum(path, w);
+  };
+  const std::string a = make("a.h5", 3.0, false, "2026-01-01", "w");
+  EXPECT_EQ(a.rfind("xxh64-content:", 0), 0u) << a;
+  EXPECT_EQ(make("b.h5", 3.0, true, "2027-02-02", "w"), a);  // other layout and time: same content
+  EXPECT_NE(make("c.h5", 3.5, false, "2026-01-01", "w"), a);  // one value differs
+  EXPECT_NE(make("d.h5", 3.0, false, "2026-01-01", "qk"), a);  // one attribute differs
+  EXPECT_NE(file_checksum(dir + "/a.h5", w), file_checksum(dir + "/b.h5", w));
+}
+
 TEST(RunRecord, ConfigAndProvenance) {
   const Comm& w = test::world();
   const std::string path = test::scratch_dir("run-record") + "/r.h5";

@@ -15,9 +15,9 @@ bool Runtime::is_petsc_option(const std::string& t) {
   return t.size() > 2 && t[0] == '-' && std::isalpha(static_cast<unsigned char>(t[1])) != 0;
 }
 
-Runtime::Runtime(int argc, char** argv) {
-  int provided = 0;
-  MPI_CALL(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided));
+Runtime::Runtime(int argc, char** argv) : Runtime(argc, argv, Deferred{}) { start(); }
+
+Runtime::Runtime(int argc, char** argv, Deferred) {
   app_args_.emplace_back(argc > 0 ? argv[0] : "attnpaths");
   for (int i = 1; i < argc; ++i) {
     std::string t = argv[i];
@@ -28,6 +28,13 @@ Runtime::Runtime(int argc, char** argv) {
       app_args_.push_back(t);
     }
   }
+}
+
+void Runtime::start() {
+  if (started_) return;
+  int provided = 0;
+  MPI_CALL(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided));
+  started_ = true;
   // Our own SIGTERM/SIGUSR1 handling (checkpointing) must not be pre-empted by PETSc's handler.
   petsc_argv_storage_.push_back(app_args_[0]);
   petsc_argv_storage_.emplace_back("-no_signal_handler");
@@ -43,6 +50,7 @@ Runtime::Runtime(int argc, char** argv) {
 }
 
 Runtime::~Runtime() {
+  if (!started_) return;
   world_ = Comm();
   PetscPopErrorHandler();
   SlepcFinalize();  // finalises PETSc too

@@ -15,6 +15,13 @@ class Runtime {
   // `-mat_scalapack_block_sizes 128,128`) go to PetscInitialize; everything else is returned by
   // app_args() for the command-line parser. PETSc options therefore go after the subcommand's own.
   Runtime(int argc, char** argv);
+  // Only splits the command line: MPI and PETSc start with start(), so that `--help`, `--version`
+  // and command-line errors are answered without them.
+  struct Deferred {};
+  Runtime(int argc, char** argv, Deferred);
+  // Initialises MPI, then PETSc (once; world() is valid afterwards).
+  void start();
+  bool started() const { return started_; }
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
@@ -31,6 +38,7 @@ class Runtime {
   std::vector<std::string> petsc_argv_storage_;
   std::vector<char*> petsc_argv_;
   Comm world_;
+  bool started_ = false;
 };
 
 // Prints "[rank r] error: <message>" on stderr and aborts every rank with `code` (never hangs).

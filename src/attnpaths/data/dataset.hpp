@@ -58,7 +58,7 @@ struct ExampleSet {
 
 struct Dataset {
   std::string path;       // file it was read from (empty if generated in memory)
-  std::string checksum;   // of the file (empty if generated in memory)
+  std::string checksum;   // of the file content (io/run_record.hpp content_checksum; empty if generated in memory)
   std::string task;
   int tokens = 0;         // T
   int token_dim = 0;      // N0

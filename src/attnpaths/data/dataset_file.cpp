@@ -85,6 +85,14 @@ ExampleSet read_set(const h5::File& file, const std::string& name, const Comm& c
     throw InputError(fmt::format(
         "dataset file '{}': dataset '{}' has a non-finite value (NaN or Inf) at example {} (expected finite targets)",
         path, yd.name(), bad));
+  // The kernels are sums of products of x entries: an example whose squared norm overflows cannot be used.
+  std::vector<double> norm2(sz(set.local.size()), 0.0);
+  for (std::size_t i = 0; i < set.x.size(); ++i) norm2[i / sz(per_example)] += set.x[i] * set.x[i];
+  if (const std::int64_t bad = first_nonfinite(norm2, set.local.begin, comm); bad >= 0)
+    throw InputError(fmt::format(
+        "dataset file '{}': dataset '{}' is too large in magnitude: the squared norm of example {} overflows "
+        "(|x| must stay well below 1e154; rescale the inputs)",
+        path, xd.name(), bad));
   return set;
 }
 
@@ -238,7 +246,7 @@ Dataset read_dataset(const std::string& path, const Comm& comm) {
   d.tokens = T;
   d.token_dim = N0;
   d.attention = read_attention(file, N0, comm);
-  d.checksum = file_checksum(path, comm);
+  d.checksum = content_checksum(path, comm);
   return d;
 }
 

@@ -1,12 +1,18 @@
 #include "attnpaths/io/hdf5.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 
 #include "attnpaths/core/error.hpp"
@@ -37,8 +43,27 @@ struct QuietErrors {
 };
 const QuietErrors quiet_errors_once;
 
+// The operating system's reason when a write failed for lack of space (HDF5's stack does not say it):
+// errno of the failed write, or a file system with no free blocks left.
+std::string space_reason(const std::string& file) {
+  const int err = errno;
+  if (err == ENOSPC || err == EDQUOT) return std::string(": ") + std::strerror(err);
+  namespace fs = std::filesystem;
+  const fs::path p(file);
+  struct statvfs st {};
+  const std::string dir = p.has_parent_path() ? p.parent_path().string() : std::string(".");
+  if (::statvfs(dir.c_str(), &st) == 0 && st.f_bavail == 0) return std::string(": ") + std::strerror(ENOSPC);
+  return "";
+}
+
+// Set when an HDF5 call failed on this rank (a write that found the disk full, ...): such a failure may
+// be this rank's alone, so the other ranks may be in another collective call (see ~File).
+bool hdf5_call_failed = false;
+
 [[noreturn]] void fail(const std::string& what, const std::string& file, const std::string& object) {
-  throw LibraryError(fmt::format("HDF5: {} (file '{}', object '{}'): {}", what, file, object, error_stack()));
+  hdf5_call_failed = true;
+  const std::string reason = space_reason(file);
+  throw LibraryError(fmt::format("HDF5: {} (file '{}', object '{}'): {}{}", what, file, object, error_stack(), reason));
 }
 
 hid_t check(hid_t id, const char* what, const std::string& file, const std::string& object) {
@@ -126,9 +151,30 @@ bool Location::exists(const std::string& path) const {
   return true;
 }
 
+// An existing link `path` of `loc` that is not an object of `type` (a dangling soft or external link,
+// or a group where a dataset belongs) is an InputError naming it.
+namespace {
+void require_object_type(const Location& loc, const std::string& path, H5O_type_t type, const std::string& name) {
+  H5O_info_t info{};
+  const char* wanted = type == H5O_TYPE_DATASET ? "a dataset" : "a group";
+  if (H5Oget_info_by_name2(loc.get(), path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(fmt::format("'{}': '{}' is a dangling link (its target does not exist), expected {}",
+                                 loc.file_path(), name, wanted));
+  }
+  if (info.type != type)
+    throw InputError(fmt::format("'{}': '{}' is {}, expected {}", loc.file_path(), name,
+                                 info.type == H5O_TYPE_GROUP     ? "a group"
+                                 : info.type == H5O_TYPE_DATASET ? "a dataset"
+                                                                 : "a named datatype",
+                                 wanted));
+}
+}  // namespace
+
 Location Location::group(const std::string& path) const {
   if (!exists(path))
     throw InputError(fmt::format("'{}': missing group '{}'", file_path_, child_name(path)));
+  require_object_type(*this, path, H5O_TYPE_GROUP, child_name(path));
   Id g(check(H5Gopen2(get(), path.c_str(), H5P_DEFAULT), "open group", file_path_, child_name(path)), H5Gclose);
   return Location(std::move(g), file_path_, child_name(path), comm_);
 }
@@ -199,8 +245,24 @@ Dataset Location::create_dataset(const std::string& path, const Dims& dims, cons
 Dataset Location::dataset(const std::string& path) const {
   if (!exists(path))
     throw InputError(fmt::format("'{}': missing dataset '{}'", file_path_, child_name(path)));
+  require_object_type(*this, path, H5O_TYPE_DATASET, child_name(path));
   Id d(check(H5Dopen2(get(), path.c_str(), H5P_DEFAULT), "open dataset", file_path_, child_name(path)), H5Dclose);
   return Dataset(std::move(d), file_path_, child_name(path), comm_);
+}
+
+std::vector<std::string> Location::attr_names() const {
+  H5O_info_t info{};
+  check_status(H5Oget_info2(get(), &info, H5O_INFO_NUM_ATTRS), "get object info", file_path_, name_);
+  std::vector<std::string> names;
+  for (hsize_t i = 0; i < info.num_attrs; ++i) {
+    const ssize_t n = H5Aget_name_by_idx(get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (n < 0) fail("get attribute name", file_path_, name_);
+    std::string s(static_cast<size_t>(n) + 1, '\0');
+    H5Aget_name_by_idx(get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, s.data(), s.size(), H5P_DEFAULT);
+    s.resize(static_cast<size_t>(n));
+    names.push_back(s);
+  }
+  return names;
 }
 
 bool Location::has_attr(const std::string& name) const {
@@ -536,7 +598,14 @@ File::File(const std::string& path, const Comm& comm, Mode mode) {
   id_ = Id(f, H5Fclose);
 }
 
-File::~File() = default;
+File::~File() {
+  // Closing is collective. A rank unwinding from a failed HDF5 call (e.g. a write that found the disk
+  // full on this rank only) must not wait here for ranks that are in another collective call: it
+  // leaves the file open and goes on to `main`, which aborts every rank with the message (abort_all).
+  // Errors that every rank throws alike (validated input) still close the file.
+  if (id_.valid() && hdf5_call_failed && std::uncaught_exceptions() > 0 && comm_ != nullptr && comm_->size() > 1)
+    id_.release();
+}
 
 void File::flush() const {
   if (id_.valid()) check_status(H5Fflush(get(), H5F_SCOPE_GLOBAL), "flush", file_path_, "/");
@@ -547,9 +616,11 @@ void File::close() {
   // With MPI-IO the close degree is "semi": H5Fclose fails while objects are open. A file that did
   // not close is not complete, so it must not be committed; it stays owned, and the destructor
   // closes it once the open objects are gone.
-  if (H5Fclose(id_.get()) < 0)
-    throw LibraryError(fmt::format("HDF5: cannot close '{}' (an object in it is still open?): {}", file_path_,
-                                   error_stack()));
+  if (H5Fclose(id_.get()) < 0) {
+    hdf5_call_failed = true;
+    throw LibraryError(fmt::format("HDF5: cannot close '{}' (an object in it is still open?): {}{}", file_path_,
+                                   error_stack(), space_reason(file_path_)));
+  }
   id_.release();
 }
 
@@ -579,10 +650,92 @@ std::string checked_partial_path(const std::string& path) {
 }
 }  // namespace
 
+namespace {
+
+// True if `a` and `b` name the same file: the same device and inode if both exist, else the same
+// canonical path (symlinks, `.` and `..` resolved).
+bool same_file(const std::string& a, const std::string& b) {
+  namespace fs = std::filesystem;
+  struct stat sa {}, sb {};
+  if (::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0)
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  std::error_code ea, eb;
+  const fs::path ca = fs::weakly_canonical(a, ea), cb = fs::weakly_canonical(b, eb);
+  return !ea && !eb && ca == cb;
+}
+
+bool non_empty_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+}
+
+// Rank 0's checks of OutputClaim; returns the error message ("" if the claim is granted) and sets
+// `fd` to the locked `<path>.partial`.
+std::string claim_output(const std::string& path, const OutputPolicy& policy, int& fd, bool& partial_existed) {
+  const std::string partial = OutputFile::partial_path(path);
+  try {
+    check_writable(path);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  for (const auto& input : policy.inputs)
+    if (same_file(path, input) || same_file(partial, input))
+      return fmt::format("the output '{}' is the input '{}': refusing to overwrite an input (choose another -o)", path,
+                         input);
+  const bool complete = std::filesystem::exists(path);
+  if (complete && !policy.overwrite)
+    return policy.resume
+               ? fmt::format("'{}' is already complete: --resume only continues an interrupted run ('{}'); give "
+                             "--overwrite to compute it again",
+                             path, partial)
+               : fmt::format("the output '{}' already exists: give --overwrite to replace it (or choose another -o)",
+                             path);
+  partial_existed = non_empty_file(partial);
+  fd = ::open(partial.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return fmt::format("cannot create '{}': {}", partial, std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+    ::close(fd);
+    fd = -1;
+    return fmt::format("another run is writing '{}' (it holds the lock on '{}'): wait for it to finish or choose "
+                       "another -o",
+                       path, partial);
+  }
+  // Other flock failures (a file system without locks) leave the run unlocked, as before.
+  return "";
+}
+
+}  // namespace
+
+OutputClaim::OutputClaim(const std::string& path, const Comm& comm, const OutputPolicy& policy) : path_(path) {
+  std::string error;
+  if (comm.is_root()) error = claim_output(path, policy, fd_, partial_existed_);
+  comm.bcast(error);
+  double existed = partial_existed_ ? 1 : 0;
+  comm.bcast(&existed, 1);
+  partial_existed_ = existed != 0;
+  if (!error.empty()) throw InputError(error);
+}
+
+OutputClaim::OutputClaim(OutputClaim&& o) noexcept
+    : path_(std::move(o.path_)), fd_(o.fd_), partial_existed_(o.partial_existed_) {
+  o.fd_ = -1;
+}
+
+OutputClaim::~OutputClaim() {
+  if (fd_ < 0) return;
+  // A `.partial` that is still the empty file this claim created (the run failed before writing) goes.
+  struct stat mine {}, named {};
+  const std::string partial = OutputFile::partial_path(path_);
+  if (::fstat(fd_, &mine) == 0 && mine.st_size == 0 && ::stat(partial.c_str(), &named) == 0 &&
+      mine.st_dev == named.st_dev && mine.st_ino == named.st_ino)
+    ::unlink(partial.c_str());
+  ::close(fd_);  // releases the lock
+}
+
 OutputFile::OutputFile(const std::string& path, const Comm& comm, bool resume)
     : path_(path), comm_(comm),
       file_(checked_partial_path(path), comm,
-            resume && std::filesystem::exists(partial_path(path)) ? File::Mode::read_write : File::Mode::create) {}
+            resume && non_empty_file(partial_path(path)) ? File::Mode::read_write : File::Mode::create) {}
 
 void OutputFile::commit() {
   file_.flush();

@@ -74,6 +74,7 @@ class Location {
 
   // Attributes (collective writes; every rank passes the same value).
   bool has_attr(const std::string& name) const;
+  std::vector<std::string> attr_names() const;  // in name order
   void set_attr(const std::string& name, double v) const;
   void set_attr(const std::string& name, std::int64_t v) const;
   void set_attr(const std::string& name, int v) const { set_attr(name, std::int64_t{v}); }
@@ -169,6 +170,38 @@ class File : public Location {
   const Comm& comm() const { return *comm_; }
 };
 
+// What a writing command may do with its output path (--overwrite, --resume, and the files it reads).
+struct OutputPolicy {
+  bool overwrite = false;           // replace an existing complete output
+  bool resume = false;              // continue `<path>.partial`
+  std::vector<std::string> inputs;  // files the command reads: the output may be none of them
+};
+
+// The exclusive right to write `path`, taken before any computation (collective: rank 0 checks and
+// holds the lock; every rank throws the same InputError, exit 3). Refuses
+//  - an output that is one of the inputs (same device and inode, or the same canonical path; the
+//    `.partial` too), so `-o in.h5 --data ./in.h5` or a symlink to the input never destroys it;
+//  - an existing complete `path` unless `overwrite` (and `resume` of a complete `path` unless `overwrite`);
+//  - a `<path>.partial` locked (flock) by another run: the second writer fails at once.
+// `<path>.partial` is created (empty) if missing and stays locked until the claim is destroyed or the
+// process ends; an empty `.partial` left by a failed run is removed again.
+class OutputClaim {
+ public:
+  OutputClaim(const std::string& path, const Comm& comm, const OutputPolicy& policy);
+  ~OutputClaim();
+  OutputClaim(OutputClaim&& o) noexcept;
+  OutputClaim(const OutputClaim&) = delete;
+  OutputClaim& operator=(const OutputClaim&) = delete;
+  OutputClaim& operator=(OutputClaim&&) = delete;
+  // True if a non-empty `<path>.partial` existed when the claim was taken (something to resume).
+  bool partial_existed() const { return partial_existed_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;  // rank 0: the locked `<path>.partial`
+  bool partial_existed_ = false;
+};
+
 // An output file written as `<path>.partial` and renamed to `<path>` by commit(): a killed or
 // failed run never leaves a file that looks complete. The partial file is a valid HDF5 file after
 // every flush() (results written so far are readable and, where supported, resumable).
@@ -178,6 +211,11 @@ class OutputFile {
   h5::File& file() { return file_; }
   const std::string& path() const { return path_; }
   static std::string partial_path(const std::string& path) { return path + ".partial"; }
+  // Takes the exclusive right to write `path` (see OutputClaim); call it before any computation and
+  // keep the claim alive until the file is committed.
+  static OutputClaim claim(const std::string& path, const Comm& comm, const OutputPolicy& policy) {
+    return OutputClaim(path, comm, policy);
+  }
   // Closes and renames to the final path (collective).
   void commit();
 

@@ -123,6 +123,70 @@ class Xxh64 {
 };
 }  // namespace
 
+namespace {
+
+void hash_text(Xxh64& hash, const std::string& s) {
+  const std::uint64_t n = s.size();
+  hash.update(reinterpret_cast<const unsigned char*>(&n), sizeof n);
+  hash.update(reinterpret_cast<const unsigned char*>(s.data()), s.size());
+}
+
+void hash_values(Xxh64& hash, const std::vector<double>& v) {
+  const std::uint64_t n = v.size();
+  hash.update(reinterpret_cast<const unsigned char*>(&n), sizeof n);
+  hash.update(reinterpret_cast<const unsigned char*>(v.data()), v.size() * sizeof(double));
+}
+
+void hash_attributes(Xxh64& hash, const h5::Location& loc) {
+  for (const auto& name : loc.attr_names()) {
+    hash_text(hash, "@" + name);
+    try {
+      for (const auto& s : loc.attr_strings(name)) hash_text(hash, s);
+    } catch (const InputError&) {  // not a string: numeric
+      hash_values(hash, loc.attr_doubles(name));
+    }
+  }
+}
+
+// Groups, datasets and attributes below `loc`, depth first in name order (content_checksum).
+void hash_group(Xxh64& hash, const h5::Location& loc) {
+  hash_attributes(hash, loc);
+  for (const auto& child : loc.children()) {
+    if (loc.name() == "/" && (child == "config" || child == "provenance")) continue;
+    if (loc.is_group(child)) {
+      hash_text(hash, "G" + child);
+      hash_group(hash, loc.group(child));
+      continue;
+    }
+    const h5::Dataset d = loc.dataset(child);
+    hash_text(hash, "D" + child);
+    const h5::Dims dims = d.dims();
+    hash_values(hash, std::vector<double>(dims.begin(), dims.end()));
+    if (d.type_class() == H5T_FLOAT || d.type_class() == H5T_INTEGER) hash_values(hash, d.read_all<double>());
+  }
+}
+
+}  // namespace
+
+std::string content_checksum(const std::string& path, const Comm& comm) {
+  std::string hex, error;
+  if (comm.is_root()) {
+    try {
+      const Comm self = Comm::view(MPI_COMM_SELF);
+      const h5::File file(path, self, h5::File::Mode::read);
+      Xxh64 hash;
+      hash_group(hash, file);
+      hex = fmt::format("xxh64-content:{:016x}", hash.digest());
+    } catch (const Error& e) {
+      error = e.what();
+    }
+  }
+  comm.bcast(error);  // every rank throws the same error
+  if (!error.empty()) throw InputError(error);
+  comm.bcast(hex);
+  return hex;
+}
+
 std::string file_checksum(const std::string& path, const Comm& comm) {
   std::string hex;
   if (comm.is_root()) {

@@ -21,4 +21,10 @@ void write_provenance(const h5::File& file, const Provenance& provenance, const 
 // computed on rank 0 and broadcast.
 std::string file_checksum(const std::string& path, const Comm& comm);
 
+// Checksum of an HDF5 file's CONTENT, "xxh64-content:<16 hex digits>": XXH64 over every group,
+// dataset (path, shape and values as float64) and attribute (name and value), in name order, except
+// /config and /provenance (times, host, command line). The same data written again (another run, rank
+// count or HDF5 layout) give the same checksum. Computed on rank 0 and broadcast.
+std::string content_checksum(const std::string& path, const Comm& comm);
+
 }  // namespace attnpaths

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "attnpaths/core/config.hpp"
 #include "attnpaths/core/error.hpp"
@@ -137,7 +138,10 @@ int CompareRun::run() {
   Log log(world_, o.quiet);
   StageTimers timers;
   Provenance prov = Provenance::collect(world_, command_line_);
-  if (!o.output.empty()) h5::check_writable(o.output);
+  std::vector<std::string> inputs = o.samples;
+  inputs.push_back(o.theory);
+  std::optional<h5::OutputClaim> claim;
+  if (!o.output.empty()) claim.emplace(o.output, world_, h5::OutputPolicy{o.overwrite, false, inputs});
   // 1. Read and match.
   int H = 0;
   std::vector<std::string> labels;

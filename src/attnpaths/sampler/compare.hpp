@@ -17,6 +17,7 @@ struct CompareOptions {
   std::vector<std::string> samples;  // samples files
   std::string output;                // optional compare file
   bool quiet = false;
+  bool overwrite = false;            // replace an existing complete output
 };
 
 struct ComparisonRow {

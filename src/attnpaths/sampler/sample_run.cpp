@@ -75,6 +75,22 @@ struct DrawBuffer {
   }
 };
 
+// "" if /samples holds the `drawn` draws (and ceil(drawn/thin) test-predictor rows) of every chain that a
+// checkpoint counts, else what is missing: a shortened file cannot be resumed.
+std::string missing_draws(const h5::File& file, std::int64_t drawn, std::int64_t thin) {
+  const std::int64_t f_rows = (drawn + thin - 1) / thin;
+  std::vector<std::pair<std::string, std::int64_t>> need = {{"samples/U1", drawn}, {"samples/f_test", f_rows}};
+  for (const char* s : {"step_size", "energy", "accept_stat", "log_density", "tree_depth", "n_leapfrog", "divergent"})
+    need.emplace_back(fmt::format("samples/stats/{}", s), drawn);
+  for (const auto& [path, rows] : need) {
+    if (!file.exists(path)) return fmt::format("/{} is missing", path);
+    const h5::Dims d = file.dataset(path).dims();
+    if (d.size() < 2 || static_cast<std::int64_t>(d[1]) < rows)
+      return fmt::format("/{} holds {} draws per chain, the checkpoint counts {}", path, d.size() < 2 ? 0 : d[1], rows);
+  }
+  return "";
+}
+
 }  // namespace
 
 bool stop_requested() { return g_stop != 0; }
@@ -91,7 +107,7 @@ void SampleOptions::validate() const {
     ATTN_REQUIRE(v > 0 && std::isfinite(v), InputError, "sample: --variances must be positive (got {})", v);
   ATTN_REQUIRE(temperature > 0 && std::isfinite(temperature), InputError,
                "sample: --temperature T > 0 is required (got {})", temperature);
-  ATTN_REQUIRE(chains >= 1, InputError, "sample: --chains must be at least 1 (got {})", chains);
+  ATTN_REQUIRE(chains >= 0, InputError, "sample: --chains must be at least 1 (got {})", chains);
   ATTN_REQUIRE(shards >= 1, InputError, "sample: --shards must be at least 1 (got {})", shards);
   ATTN_REQUIRE(draws >= 4, InputError, "sample: --draws must be at least 4 (got {})", draws);
   ATTN_REQUIRE(warmup >= 0, InputError, "sample: --warmup must be non-negative (got {})", warmup);
@@ -129,6 +145,7 @@ Config SampleOptions::to_config() const {
   c.set("target", target);
   c.set("reduction_blocks", reduction_blocks);
   c.set("resume", resume);
+  c.set("overwrite", overwrite);
   c.set("rng", "Philox4x64-10, key (seed, domain sampler = 4), counter (chain, block): chain c is stream c");
   c.set("adaptation", "Stan: dual averaging (gamma 0.05, kappa 0.75, t0 10); diagonal metric, windows 75/25/50");
   return c;
@@ -154,12 +171,18 @@ SampleRun::SampleRun(SampleOptions options, const Comm& world, std::vector<std::
 int SampleRun::run() {
   SampleOptions& o = options_;  // `target` is resolved below once the data are known
   o.validate();
+  const h5::OutputClaim claim = h5::OutputFile::claim(o.output, world_, {o.overwrite, o.resume, {o.data}});
   StageTimers timers;
   Log log(world_, o.quiet);
   Provenance prov = Provenance::collect(world_, command_line_);
   SignalGuard signals;
 
-  // 1. World → C chain groups × K example shards.
+  // 1. World → C chain groups × K example shards (by default C = ranks / K).
+  if (o.chains == 0) {
+    ATTN_REQUIRE(world_.size() % o.shards == 0, InputError,
+                 "sample: {} MPI ranks cannot be split into chains of --shards {} ranks each", world_.size(), o.shards);
+    o.chains = world_.size() / o.shards;
+  }
   const int C = o.chains, K = o.shards;
   ATTN_REQUIRE(world_.size() == C * K, InputError,
                "sample: {} MPI ranks, but --chains {} × --shards {} = {} are needed (run mpirun -n {})", world_.size(), C,
@@ -174,7 +197,7 @@ int SampleRun::run() {
     auto t = timers.stage("load dataset");
     ds = read_dataset(o.data, group);
   }
-  const std::string checksum = file_checksum(o.data, world_);
+  const std::string checksum = content_checksum(o.data, world_);
   const int L = ds.attention.depth();
   NetworkShape shape;
   shape.input_dim = ds.token_dim;
@@ -252,7 +275,7 @@ int SampleRun::run() {
 
   // 5. Output file (<out>.partial) and the chain's starting state.
   const std::string fingerprint = o.fingerprint(checksum, L);
-  const bool partial_exists = std::filesystem::exists(h5::OutputFile::partial_path(o.output));
+  const bool partial_exists = claim.partial_existed();
   const bool resuming = o.resume && partial_exists;
   if (o.resume && !partial_exists)
     log.warn("--resume: '{}' does not exist, starting a new run", h5::OutputFile::partial_path(o.output));
@@ -302,6 +325,10 @@ int SampleRun::run() {
     if (world_.any(!error.empty()))
       throw InputError(error.empty() ? "cannot resume: another chain's checkpoint is unusable (see its ranks' message)"
                                      : error);
+    const std::string missing = missing_draws(file, std::max<std::int64_t>(0, ch.iteration() - o.warmup), o.thin);
+    ATTN_REQUIRE(missing.empty(), InputError,
+                 "cannot resume from '{}': it is shortened ({}); remove it to start afresh",
+                 h5::OutputFile::partial_path(o.output), missing);
     log.info("resumed from '{}': chain 0 at iteration {} of {}", h5::OutputFile::partial_path(o.output), ch.iteration(),
              o.warmup + o.draws);
   } else {

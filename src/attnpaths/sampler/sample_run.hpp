@@ -24,7 +24,7 @@ struct SampleOptions {
   std::vector<int> widths;          // w0 … wL (optional)
   std::vector<double> variances;    // σ0², σ1² … σL², σa² (optional; default all 1)
   double temperature = 0;           // Temp (likelihood variance)
-  int chains = 4;                   // C
+  int chains = 0;                   // C (0: one chain per K ranks, C = ranks / K)
   int shards = 1;                   // K
   std::int64_t draws = 1000;        // S per chain
   std::int64_t warmup = 1000;       // W per chain
@@ -39,6 +39,7 @@ struct SampleOptions {
   int reduction_blocks = 16;        // canonical example blocks of the shard reduction (power of 2 ≥ K)
   double progress_seconds = 10;     // rank-0 progress line interval
   bool resume = false;
+  bool overwrite = false;           // replace an existing complete output
   bool quiet = false;
   std::int64_t interrupt_after = -1;  // testing: behave as if SIGTERM arrived after this many iterations
 

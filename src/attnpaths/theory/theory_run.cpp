@@ -41,10 +41,15 @@ void TheoryOptions::validate() const {
   ATTN_REQUIRE(minimiser.max_iterations > 0, InputError, "--max-iterations must be positive");
   ATTN_REQUIRE(alignment >= 0, InputError, "--alignment must be non-negative");
   ATTN_REQUIRE(kernel_subset >= 0, InputError, "--kernel-subset must be non-negative");
+  std::vector<std::string> names;
   for (const auto& b : baselines) {
     const auto eq = b.find('=');
     ATTN_REQUIRE(eq != std::string::npos && eq > 0 && eq + 1 < b.size(), InputError,
                  "--gp-baseline expects NAME=FILE (got '{}')", b);
+    const std::string name = b.substr(0, eq);
+    ATTN_REQUIRE(std::find(names.begin(), names.end(), name) == names.end(), InputError,
+                 "--gp-baseline NAME '{}' is given twice: every baseline needs its own name", name);
+    names.push_back(name);
   }
 }
 
@@ -66,6 +71,7 @@ Config TheoryOptions::to_config() const {
   c.set("kernel_subset", kernel_subset);
   c.set("gp_baselines", baselines);
   c.set("resume", resume);
+  c.set("overwrite", overwrite);
   return c;
 }
 
@@ -146,7 +152,7 @@ std::vector<double> padded(std::vector<double> v, std::size_t n) {
 std::string fingerprint(const Config& config, const std::string& data_checksum) {
   std::string s = data_checksum;
   for (const auto& [key, value] : config.entries())
-    if (key != "resume" && key != "output") s += "|" + key + "=" + Config::to_string(value);
+    if (key != "resume" && key != "output" && key != "overwrite") s += "|" + key + "=" + Config::to_string(value);
   return s;
 }
 
@@ -158,6 +164,9 @@ const char* statistic_names[] = {"accuracy", "bias", "variance"};
 
 int TheoryRun::run() {
   options_.validate();
+  h5::OutputPolicy policy{options_.overwrite, options_.resume, {options_.data}};
+  for (const auto& b : options_.baselines) policy.inputs.push_back(b.substr(b.find('=') + 1));
+  const h5::OutputClaim claim = h5::OutputFile::claim(options_.output, comm_, policy);
   const Log log(comm_);
   StageTimers timers;
   Provenance provenance = Provenance::collect(comm_, command_line_);

@@ -31,6 +31,7 @@ struct TheoryOptions {
   int kernel_subset = 50;                  // training examples kept for kernel figures (0: skip)
   std::vector<std::string> baselines;      // NAME=FILE: GP baselines on other attention (e.g. g=good.h5)
   bool resume = false;
+  bool overwrite = false;                  // replace an existing complete output
 
   // Throws InputError naming the option (data-dependent checks happen in run()).
   void validate() const;
