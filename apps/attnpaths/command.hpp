@@ -56,7 +56,7 @@ inline CLI::Validator whole(std::int64_t max = std::numeric_limits<int>::max()) 
         if (ec != std::errc() || p != end || v < 0) return "'" + s + "' is not a whole number >= 0";
         return "";
       },
-      "INT>=0");
+      "");  // no help suffix: "--seed INT=1" stays readable; the message says what is wrong
 }
 constexpr std::int64_t whole_max64 = std::numeric_limits<std::int64_t>::max();
 
