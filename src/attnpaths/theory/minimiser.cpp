@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <exception>
+#include <limits>
+#include <string>
 
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/petsc.hpp"
@@ -72,6 +74,7 @@ struct Problem {
   ActionValue value;
   int evaluations = 0;
   bool have_value = false;
+  std::string infeasible;  // why the last point outside the domain was
   std::exception_ptr error;
 
   std::vector<double> gather(Vec x) {
@@ -86,10 +89,27 @@ struct Problem {
     return t;
   }
 
+  // The action at θ. A point where U_l or the kernel K_T is not numerically positive definite (a
+  // trial step too far) is outside the domain: S = +∞ there, so that the line search steps back; the
+  // message is kept in case the final point is such a point.
   void evaluate(const std::vector<double>& t) {
     theta = t;
     op = order_parameters_from(t, action->architecture());
-    value = action->evaluate(op, true);
+    std::string failure;
+    try {
+      value = action->evaluate(op, true);
+    } catch (const NumericalError& e) {
+      failure = e.what();
+    }
+    if (comm->any(!failure.empty())) {
+      infeasible = failure.empty() ? "the action is not finite on another rank" : failure;
+      value = ActionValue{};
+      value.action = value.energy = std::numeric_limits<double>::infinity();
+      value.grad_max = std::numeric_limits<double>::infinity();
+      value.gradient.clear();
+      for (int l = 1; l <= action->architecture().depth(); ++l)
+        value.gradient.push_back(Eigen::MatrixXd::Zero(action->architecture().order(l), action->architecture().order(l)));
+    }
     // Identical decisions on every rank: rank 0's numbers are the ones.
     std::vector<double> buf{value.action, value.energy, value.entropy, value.grad_max};
     for (const auto& g : value.gradient) buf.insert(buf.end(), g.data(), g.data() + g.size());
@@ -230,6 +250,11 @@ MinimiserResult minimise_action(Action& action, const OrderParameters& start, co
   PETSC_CALL(TaoSetTolerances(tao.get(), 0.0, 0.0, 0.0));
   PETSC_CALL(TaoSetMaximumIterations(tao.get(), options.max_iterations + 1));
   PETSC_CALL(TaoSetMaximumFunctionEvaluations(tao.get(), 100 * (options.max_iterations + 10)));
+  // Backtracking (Armijo) line search: it halves the step on an infinite S (a trial point outside the
+  // domain, Problem::evaluate), where Moré–Thuente gives up with step 0. -theory_tao_ls_type overrides.
+  TaoLineSearch ls = nullptr;
+  PETSC_CALL(TaoGetLineSearch(tao.get(), &ls));
+  PETSC_CALL(TaoLineSearchSetType(ls, TAOLINESEARCHARMIJO));
   PETSC_CALL(TaoSetOptionsPrefix(tao.get(), "theory_"));
   PETSC_CALL(TaoSetFromOptions(tao.get()));
   const PetscErrorCode ierr = TaoSolve(tao.get());
@@ -244,6 +269,8 @@ MinimiserResult minimise_action(Action& action, const OrderParameters& start, co
   // Make sure the reported point is the final iterate, with its gradient.
   const std::vector<double> final_theta = p.gather(x.get());
   if (!p.have_value || final_theta != p.theta) p.evaluate(final_theta);
+  ATTN_REQUIRE(std::isfinite(p.value.action), NumericalError, "the action is not finite at the minimiser's point: {}",
+               p.infeasible.empty() ? "not a number" : p.infeasible);
   if (p.value.grad_max < options.grad_tol && options.polish_tol > 0 && p.value.grad_max > options.polish_tol &&
       static_cast<int>(final_theta.size()) <= options.polish_max_parameters)
     result.newton_steps = polish(p, final_theta, options.polish_tol, 8);
