@@ -67,6 +67,45 @@ class SampleChecks(unittest.TestCase):
         with h5py.File(out, 'r') as f:
             self.assertEqual(list(f['compare/diagnostics_passed'][:]), [0])
 
+    def expect_refused(self, theory, samples, needle):
+        p = run(['compare', '--theory', theory, '--samples', samples], check=False)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn(needle, p.stdout + p.stderr)
+
+    def test_compare_refuses_samples_of_another_dataset(self):
+        other = self.path('other.h5')
+        run(['data', 'markov', '-P', '16', '-Q', '8', '-T', '6', '--feature-dim', '8', '--seed', '2', '-o', other])
+        samples = self.path('s_other.h5')
+        run(self.sample_args(other, samples))
+        self.expect_refused(self.theory, samples, 'another dataset')
+
+    def test_compare_refuses_partial_files(self):
+        partial = self.path('copy.h5.partial')
+        shutil.copy(self.samples, partial)
+        self.expect_refused(self.theory, partial, 'unfinished')
+        tpartial = self.path('t.h5.partial')
+        shutil.copy(self.theory, tpartial)
+        self.expect_refused(tpartial, self.samples, 'unfinished')
+
+    def test_compare_refuses_nan_results(self):
+        bad = self.path('nan.h5')
+        shutil.copy(self.samples, bad)
+        with h5py.File(bad, 'r+') as f:
+            f['sampled/predictor/mean'][0] = np.nan
+        self.expect_refused(self.theory, bad, 'NaN')
+
+    def test_compare_flags_unconverged_theory(self):
+        theory = self.path('t_unconverged.h5')
+        p = run(['theory', '--data', self.data, '--widths', '10', '--temperatures', '0.1', '--max-iterations', '1',
+                 '-o', theory], check=False)
+        self.assertTrue(os.path.exists(theory), p.stdout + p.stderr)
+        out = self.path('c_unconverged.h5')
+        p = run(['compare', '--theory', theory, '--samples', self.samples, '-o', out])
+        self.assertIn('did not converge', p.stderr)
+        self.assertIn('NOT CONVERGED', p.stdout)
+        with h5py.File(out, 'r') as f:
+            self.assertEqual(list(f['compare/theory_converged'][:]), [0])
+
 
 if __name__ == '__main__':
     unittest.main()
