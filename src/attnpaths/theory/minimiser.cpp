@@ -73,6 +73,11 @@ struct Problem {
   OrderParameters op;
   ActionValue value;
   int evaluations = 0;
+  // Stall detection: S not lowered for this many accepted iterates (its differences are below double
+  // precision, e.g. S ~ 1e4 at P = 1e4, while |dS/dU| is still above grad_tol).
+  static constexpr int stall_iterations = 5;
+  double best_action = std::numeric_limits<double>::infinity();
+  int stalled = 0;
   bool have_value = false;
   std::string infeasible;  // why the last point outside the domain was
   std::exception_ptr error;
@@ -154,8 +159,16 @@ PetscErrorCode convergence_test(Tao tao, void* ctx) {
     if (!p->have_value || t != p->theta) p->evaluate(t);  // the accepted iterate, not a trial point
     PetscInt it = 0;
     PETSC_CALL(TaoGetIterationNumber(tao, &it));
+    if (p->value.action < p->best_action) {
+      p->best_action = p->value.action;
+      p->stalled = 0;
+    } else {
+      ++p->stalled;
+    }
     if (p->value.grad_max < p->options->grad_tol)
       PETSC_CALL(TaoSetConvergedReason(tao, TAO_CONVERGED_USER));
+    else if (p->stalled >= Problem::stall_iterations)
+      PETSC_CALL(TaoSetConvergedReason(tao, TAO_DIVERGED_LS_FAILURE));
     else if (it >= p->options->max_iterations)
       PETSC_CALL(TaoSetConvergedReason(tao, TAO_DIVERGED_MAXITS));
     else if (!std::isfinite(p->value.action))
@@ -271,7 +284,11 @@ MinimiserResult minimise_action(Action& action, const OrderParameters& start, co
   if (!p.have_value || final_theta != p.theta) p.evaluate(final_theta);
   ATTN_REQUIRE(std::isfinite(p.value.action), NumericalError, "the action is not finite at the minimiser's point: {}",
                p.infeasible.empty() ? "not a number" : p.infeasible);
-  if (p.value.grad_max < options.grad_tol && options.polish_tol > 0 && p.value.grad_max > options.polish_tol &&
+  // Newton polishing after the stopping rule is met, or when the line search stalled close to it
+  // (within 1e3·grad_tol): Newton steps are accepted on |∇S|, not on S, so they go on where S is flat.
+  const bool near = p.value.grad_max < options.grad_tol ||
+                    (p.stalled >= Problem::stall_iterations && p.value.grad_max < 1e3 * options.grad_tol);
+  if (near && options.polish_tol > 0 && p.value.grad_max > options.polish_tol &&
       static_cast<int>(final_theta.size()) <= options.polish_max_parameters)
     result.newton_steps = polish(p, final_theta, options.polish_tol, 8);
   result.op = p.op;
