@@ -243,8 +243,11 @@ class Report:
             if len(hits):
                 it = F._temperature_index(m, s.temperature if np.isfinite(s.temperature) else None)
                 dd = 100 * (s.accuracy - m.theory["accuracy"][it, hits[0]])
+                # "agrees" needs the sampler's diagnostics to pass (/diagnostics@passed), not accuracy alone.
+                passed = int(np.asarray(s.diagnostics.get("@passed", 0)).item()) == 1
                 rows.append([f"sampled − theory accuracy at N = {s.width}, T = {num(s.temperature, 'exact')} (points)", num(dd, "pts"),
-                             "\\|·\\| < 3 (samples agree with theory)", "yes" if abs(dd) < 3 else "no"])
+                             "\\|·\\| < 3 and diagnostics passed (samples agree with theory)",
+                             ("yes" if abs(dd) < 3 else "no") if passed else "no (sampler diagnostics failed)"])
         self.w("## At a glance", "")
         if not rows:
             self.w("Not enough results for the summary checks.", "")

@@ -303,3 +303,26 @@ TEST_F(BrokenFiles, NonFiniteValues) {
   }));
   EXPECT_NE(msg.find("'/attention/layer_2/q'"), std::string::npos) << msg;
 }
+
+// Issue 8, item 9: classification labels must be ±1 (labels 0/1 are an InputError naming them, on every
+// rank); real-valued or other targets only when the dataset declares targets = "regression".
+TEST_F(BrokenFiles, LabelsMustBePlusMinusOne) {
+  auto zero_one = [](const h5::File& f) {
+    auto d = f.dataset("train/y");
+    auto y = d.read_all<double>();
+    for (auto& v : y) v = v > 0 ? 1.0 : 0.0;
+    d.write_slab<double>({0}, {y.size()}, y.data());
+  };
+  std::string msg = read_error(broken("zero_one", zero_one));
+  EXPECT_NE(msg.find("/train/y holds the labels {0, 1}"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("targets = \"regression\""), std::string::npos) << msg;
+  const std::string reg = broken("zero_one_regression", [&](const h5::File& f) {
+    zero_one(f);
+    f.set_attr("targets", "regression");
+  });
+  EXPECT_TRUE(read_dataset(reg, test::world()).regression);
+  msg = read_error(broken("bad_targets", [](const h5::File& f) { f.set_attr("targets", "labels"); }));
+  EXPECT_NE(msg.find("targets = 'labels'"), std::string::npos) << msg;
+  const Dataset valid = read_dataset(valid_, test::world());
+  EXPECT_FALSE(valid.regression);
+}

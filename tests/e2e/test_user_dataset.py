@@ -69,6 +69,7 @@ def make_dataset(path, readout, nonlinearity, seed):
         f.attrs['format'] = 'attnpaths-dataset'
         f.attrs['version'] = 1
         f.attrs['task'] = 'user-test'
+        f.attrs['targets'] = 'regression'  # real-valued targets (docs/data.md)
         for name, n in sets.items():
             x = rng.normal(size=(n, T, N0)) + (0.7 if name.startswith('ood') else 0.0)
             y = np.where(np.arange(n) < n // 2, 1.0, -1.0) * (1 + 0.1 * rng.normal(size=n))  # real-valued targets

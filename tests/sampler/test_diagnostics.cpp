@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <string>
 
 #include "attnpaths/core/rng.hpp"
 #include "attnpaths/sampler/diagnostics.hpp"
@@ -82,4 +84,42 @@ TEST(Diagnostics, McseOfIidMeanIsSdOverSqrtN) {
   const Draws d = ar1(4, 5000, 0.0, 31);
   EXPECT_NEAR(diagnostics::mcse_mean(d) / (1.0 / std::sqrt(20000.0)), 1.0, 0.1);
   EXPECT_TRUE(std::isnan(diagnostics::rhat(Draws{{1, 1, 1, 1, 1}})));
+}
+
+// Issue 8, item 2: a NaN diagnostic is never dropped, and Stan's thresholds produce warnings.
+TEST(Diagnostics, NanIsNeverDropped) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(diagnostics::max_or_nan({1.0, nan, 1.2})));
+  EXPECT_TRUE(std::isnan(diagnostics::min_or_nan({400.0, nan})));
+  EXPECT_EQ(diagnostics::max_or_nan({1.0, 1.2}), 1.2);
+  EXPECT_EQ(diagnostics::min_or_nan({500.0, 450.0}), 450.0);
+  // A chain with a NaN draw: R-hat and ESS are NaN (not a finite number that passes a check).
+  diagnostics::Draws d{{0.1, 0.3, nan, 0.2, 0.5, 0.4}, {0.2, 0.1, 0.3, 0.6, 0.2, 0.1}};
+  EXPECT_TRUE(std::isnan(diagnostics::rhat(d)));
+  EXPECT_TRUE(std::isnan(diagnostics::ess_bulk(d)));
+}
+
+TEST(Diagnostics, StanWarnings) {
+  using diagnostics::ObservableDiagnostics;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const ObservableDiagnostics good{"U1", {1.001, 1.005}, {900, 1000}, {800, 850}};
+  // 4 chains: ESS threshold 400; everything fine -> no warning.
+  EXPECT_TRUE(diagnostics::stan_warnings({good}, 4, {0, 0, 0, 0}, {0, 0, 0, 0}, 10, {0.9, 1.0, 0.8, 0.7}).empty());
+  auto has = [](const std::vector<std::string>& w, const std::string& needle) {
+    for (const auto& s : w)
+      if (s.find(needle) != std::string::npos) return true;
+    return false;
+  };
+  const ObservableDiagnostics bad{"predictor", {1.03, nan}, {119, 900}, {399, 500}};
+  const auto w = diagnostics::stan_warnings({good, bad}, 4, {0, 2, 0, 0}, {0, 0, 3, 0}, 10, {0.9, 0.2, 0.8, 0.7});
+  EXPECT_TRUE(has(w, "predictor: 1 R-hat/ESS values are NaN")) << ::testing::PrintToString(w);
+  EXPECT_TRUE(has(w, "R-hat > 1.01 for 1 of 2"));
+  EXPECT_TRUE(has(w, "bulk ESS < 400"));
+  EXPECT_TRUE(has(w, "tail ESS < 400"));
+  EXPECT_TRUE(has(w, "2 divergent transitions"));
+  EXPECT_TRUE(has(w, "3 draws reached the maximum tree depth 10"));
+  EXPECT_TRUE(has(w, "chain 1: E-BFMI 0.200 < 0.3"));
+  EXPECT_FALSE(has(w, "U1:"));
+  // 1 chain: the threshold is 100 per chain.
+  EXPECT_TRUE(has(diagnostics::stan_warnings({{"f", {1.0}, {99}, {150}}}, 1, {0}, {0}, 10, {1.0}), "bulk ESS < 100"));
 }

@@ -60,6 +60,9 @@ struct Dataset {
   std::string path;       // file it was read from (empty if generated in memory)
   std::string checksum;   // of the file content (io/run_record.hpp content_checksum; empty if generated in memory)
   std::string task;
+  // Root attribute `targets`: "classification" (default when absent: every y is −1 or +1, accuracy =
+  // sign agreement) or "regression" (any finite y; accuracy is meaningless).
+  bool regression = false;
   int tokens = 0;         // T
   int token_dim = 0;      // N0
   ExampleSet train, test;

@@ -96,6 +96,27 @@ ExampleSet read_set(const h5::File& file, const std::string& name, const Comm& c
   return set;
 }
 
+// Classification targets must be ±1 (accuracy is the sign agreement f̄·y > 0): an InputError naming the
+// values found (up to 8 distinct, over all ranks) otherwise, e.g. labels 0/1.
+void require_plus_minus_one(const ExampleSet& set, const std::string& path, const Comm& comm) {
+  std::vector<double> distinct;  // up to 8 distinct local values
+  bool bad = false;
+  for (double y : set.y) {
+    bad = bad || (y != 1.0 && y != -1.0);
+    if (distinct.size() < 8 && std::find(distinct.begin(), distinct.end(), y) == distinct.end()) distinct.push_back(y);
+  }
+  if (!comm.any(bad)) return;
+  std::vector<double> found = comm.allgather_blocks(distinct);
+  std::sort(found.begin(), found.end());
+  found.erase(std::unique(found.begin(), found.end()), found.end());
+  if (found.size() > 8) found.resize(8);
+  throw InputError(fmt::format(
+      "dataset file '{}': /{}/y holds the labels {{{}}}{}, but a classification dataset needs y ∈ {{-1, +1}} (the "
+      "accuracy is the sign of f̄·y): map the classes to -1 and +1, or declare real-valued targets with the root "
+      "attribute targets = \"regression\" (docs/data.md)",
+      path, set.name, fmt::join(found, ", "), found.size() == 8 ? ", …" : ""));
+}
+
 // Reads a replicated weight array [H, rows, N0] and checks its shape and values.
 std::vector<double> read_weights(const h5::Location& g, const std::string& name, const h5::Dims& expected,
                                  const std::string& expected_text, const Comm& comm) {
@@ -245,6 +266,17 @@ Dataset read_dataset(const std::string& path, const Comm& comm) {
   }
   d.tokens = T;
   d.token_dim = N0;
+  const std::string targets = file.has_attr("targets") ? file.attr_string("targets") : "classification";
+  ATTN_REQUIRE(targets == "classification" || targets == "regression", InputError,
+               "dataset file '{}': root attribute targets = '{}', expected \"classification\" or \"regression\"", path,
+               targets);
+  d.regression = targets == "regression";
+  if (!d.regression) {
+    require_plus_minus_one(d.train, path, comm);
+    require_plus_minus_one(d.test, path, comm);
+    if (d.validation) require_plus_minus_one(*d.validation, path, comm);
+    for (const auto& o : d.ood) require_plus_minus_one(o, path, comm);
+  }
   d.attention = read_attention(file, N0, comm);
   d.checksum = content_checksum(path, comm);
   return d;
@@ -257,6 +289,7 @@ void write_dataset(const std::string& path, const Dataset& d, const Comm& comm, 
   const h5::File& file = out.file();
   write_format(file, format_name, format_version);
   file.set_attr("task", d.task);
+  file.set_attr("targets", d.regression ? "regression" : "classification");
   write_set(file, d.train, d.tokens, d.token_dim, comm);
   write_set(file, d.test, d.tokens, d.token_dim, comm);
   if (d.validation) write_set(file, *d.validation, d.tokens, d.token_dim, comm);

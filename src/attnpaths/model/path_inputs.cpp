@@ -126,20 +126,29 @@ PathInputs compute_path_inputs(const ExampleSet& set, const AttentionSpec& atten
   out.y = set.y;
   out.xt.assign(sz(n) * sz(out.paths) * sz(N0), 0.0);
 
-  const std::int64_t nb_max = std::max<std::int64_t>(1, block_tokens / T);
+  // Canonical blocks of nb global examples [k·nb, (k+1)·nb), each always computed as one BLAS call of
+  // nb·T rows (rows of other shards, or past the end, are zero): BLAS rounds differently at the edges
+  // of a call, so every example must sit at the same position of a call of the same size whatever
+  // the rank count. Then x̃ is bitwise independent of the sharding (docs/sampling.md).
+  const std::int64_t nb = std::max<std::int64_t>(1, block_tokens / T);
   const std::size_t per_example = sz(T) * sz(N0), per_path_row = sz(out.paths) * sz(N0);
+  std::vector<double> xb(sz(nb) * per_example);
   BlockAttention block;
-  for (std::int64_t b0 = 0; b0 < n; b0 += nb_max) {
-    const std::int64_t nb = std::min(nb_max, n - b0);
-    const double* xb = set.x.data() + sz(b0) * per_example;
-    block.compute(attention, xb, nb, T, N0);
-#pragma omp parallel if (nb >= 8)
+  for (std::int64_t g0 = set.local.begin / nb * nb; g0 < set.local.end; g0 += nb) {
+    const std::int64_t lo = std::max(g0, set.local.begin), hi = std::min(g0 + nb, set.local.end);
+    std::fill(xb.begin(), xb.end(), 0.0);
+    std::copy(set.x.begin() + static_cast<std::ptrdiff_t>(sz(lo - set.local.begin) * per_example),
+              set.x.begin() + static_cast<std::ptrdiff_t>(sz(hi - set.local.begin) * per_example),
+              xb.begin() + static_cast<std::ptrdiff_t>(sz(lo - g0) * per_example));
+    block.compute(attention, xb.data(), nb, T, N0);
+#pragma omp parallel if (hi - lo >= 8)
     {
       std::vector<double> a(sz(out.paths) * sz(T)), cur, next;
 #pragma omp for schedule(static)
-      for (std::int64_t mu = 0; mu < nb; ++mu) {
+      for (std::int64_t mu = lo - g0; mu < hi - g0; ++mu) {
         path_weights(attention, block, mu, T, a.data(), cur, next);
-        propagate(a.data(), out.paths, xb + sz(mu) * per_example, T, N0, out.xt.data() + sz(b0 + mu) * per_path_row);
+        propagate(a.data(), out.paths, xb.data() + sz(mu) * per_example, T, N0,
+                  out.xt.data() + sz(g0 + mu - set.local.begin) * per_path_row);
       }
     }
   }

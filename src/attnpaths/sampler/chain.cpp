@@ -21,8 +21,23 @@ Chain::Chain(LogDensity& target, const ChainOptions& options, std::uint64_t seed
   inv_metric_.assign(q_.size(), 1.0);
 }
 
+namespace {
+bool all_finite(const std::vector<double>& v) {
+  for (double x : v)
+    if (!std::isfinite(x)) return false;
+  return true;
+}
+}  // namespace
+
 void Chain::initialise() {
   target_.draw_initial(rng_, q_.data());
+  // A non-finite log density or gradient at the start is a numerical failure, never a chain to run.
+  std::vector<double> grad(q_.size());
+  const double lp = target_.evaluate(q_.data(), grad.data());
+  ATTN_REQUIRE(std::isfinite(lp) && all_finite(grad) && all_finite(q_), NumericalError,
+               "the log density at the chain's initial point is {} (gradient {}finite): the data or options overflow "
+               "double precision (e.g. huge inputs or temperature)",
+               lp, all_finite(grad) ? "" : "not ");
   step_size_ = nuts_.find_step_size(q_, options_.initial_step_size, inv_metric_, rng_);
   step_adaptation_.set_mu(std::log(10 * step_size_));
   step_adaptation_.restart();
@@ -42,6 +57,13 @@ NutsStats Chain::iterate() {
   }
   ++iteration_;
   if (warmup && iteration_ == options_.warmup) step_size_ = step_adaptation_.final_step_size();
+  // NaN or Inf anywhere is an error, never a stored draw.
+  ATTN_REQUIRE(std::isfinite(s.log_density) && std::isfinite(s.energy) && std::isfinite(step_size_) && step_size_ > 0 &&
+                   all_finite(q_),
+               NumericalError,
+               "NUTS iteration {}: log density {}, energy {}, step size {}{}: the posterior is not finite (data or "
+               "options overflow double precision)",
+               iteration_, s.log_density, s.energy, step_size_, all_finite(q_) ? "" : ", position not finite");
   return s;
 }
 

@@ -43,12 +43,32 @@ std::vector<double> slice(const std::vector<double>& v, std::size_t offset, std:
                              v.begin() + static_cast<std::ptrdiff_t>(offset + n));
 }
 
+// A finished output of `kind` ("theory", "samples"): never the FILE.partial of an unfinished run.
+void require_finished(const std::string& path, const char* kind) {
+  const std::string suffix = ".partial";
+  ATTN_REQUIRE(path.size() < suffix.size() || path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0,
+               InputError,
+               "compare: '{}' is an unfinished {} run (a .partial file holds no final results); finish it with --resume",
+               path, kind);
+}
+
+void require_finite(const std::vector<double>& v, const std::string& path, const char* what) {
+  for (double x : v)
+    ATTN_REQUIRE(std::isfinite(x), InputError, "compare: '{}': {} holds NaN or Inf (a failed run?)", path, what);
+}
+
 }  // namespace
+
+std::string ComparisonRow::verdict() const {
+  if (!diagnostics_passed) return "diagnostics failed";
+  return std::abs(accuracy_sampled - accuracy_theory) < 0.03 ? "agrees" : "differs";
+}
 
 std::vector<ComparisonRow> compare_theory_samples(const CompareOptions& o, const Comm& comm, int* paths_out,
                                                   std::vector<std::string>* labels_out) {
   ATTN_REQUIRE(!o.theory.empty(), UsageError, "compare: --theory is required");
   ATTN_REQUIRE(!o.samples.empty(), UsageError, "compare: give at least one samples file (--samples)");
+  require_finished(o.theory, "theory");
   h5::File th(o.theory, comm, h5::File::Mode::read);
   ATTN_REQUIRE(th.has_attr("format") && th.attr_string("format") == "attnpaths-theory", InputError,
                "compare: '{}' is not a theory file (root attribute format != \"attnpaths-theory\")", o.theory);
@@ -66,6 +86,8 @@ std::vector<ComparisonRow> compare_theory_samples(const CompareOptions& o, const
                "compare: '{}': /predictor/theory/mean is not [nT, nW, Q]", o.theory);
   const std::size_t Q = pdims[2];
   const auto acc = th.dataset("predictor/theory/accuracy").read_all<double>();
+  const auto converged = th.dataset("theory/converged").read_all<std::int8_t>();
+  const std::string theory_checksum = th.group("config").attr_string("data_checksum");
   const auto gp = th.dataset("predictor/gp/accuracy").read_all<double>();
   if (paths_out) *paths_out = H;
   if (labels_out) {
@@ -79,10 +101,16 @@ std::vector<ComparisonRow> compare_theory_samples(const CompareOptions& o, const
   }
   std::vector<ComparisonRow> rows;
   for (const auto& path : o.samples) {
+    require_finished(path, "samples");
     h5::File sf(path, comm, h5::File::Mode::read);
     ATTN_REQUIRE(sf.has_attr("format") && sf.attr_string("format") == "attnpaths-samples", InputError,
                  "compare: '{}' is not a samples file (root attribute format != \"attnpaths-samples\")", path);
     auto cfg = sf.group("config");
+    ATTN_REQUIRE(cfg.attr_string("data_checksum") == theory_checksum, InputError,
+                 "compare: '{}' was sampled on another dataset than the theory '{}' (data checksums {} and {}; "
+                 "datasets '{}' and '{}')",
+                 path, o.theory, cfg.attr_string("data_checksum"), theory_checksum, cfg.attr_string("data"),
+                 th.group("config").attr_string("data"));
     const auto w = cfg.attr_ints("widths");
     for (auto x : w)
       ATTN_REQUIRE(x == w[0], InputError, "compare: '{}' was sampled with unequal widths; the theory grid has one N", path);
@@ -101,6 +129,7 @@ std::vector<ComparisonRow> compare_theory_samples(const CompareOptions& o, const
                  "compare: temperature {} of '{}' is not in the theory grid of '{}'", r.temperature, path, o.theory);
     const std::size_t grid = sz(r.temperature_index) * widths.size() + sz(r.width_index);
     r.U1_theory = slice(U1, grid * sz(H) * sz(H), sz(H) * sz(H));
+    r.theory_converged = converged[grid] != 0;
     r.U1_sampled = sf.dataset("sampled/U1/mean").read_all<double>();
     r.U1_mcse = sf.dataset("sampled/U1/mcse").read_all<double>();
     ATTN_REQUIRE(r.U1_sampled.size() == sz(H) * sz(H), InputError, "compare: '{}' has {} paths, the theory {}", path,
@@ -119,9 +148,14 @@ std::vector<ComparisonRow> compare_theory_samples(const CompareOptions& o, const
       tv += tvar[q];
     }
     r.variance_ratio = sv / tv;
+    require_finite(r.U1_sampled, path, "/sampled/U1/mean");
+    require_finite(smean, path, "/sampled/predictor/mean");
+    require_finite(r.U1_theory, o.theory, "/theory/U1 at this grid point");
+    require_finite(tmean, o.theory, "/predictor/theory/mean at this grid point");
     auto diag = sf.group("diagnostics");
     r.rhat_U1 = diag.attr_double("rhat_max_U1");
     r.rhat_predictor = diag.attr_double("rhat_max_predictor");
+    r.diagnostics_passed = diag.has_attr("passed") && diag.attr_int("passed") == 1;
     rows.push_back(r);
   }
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
@@ -152,12 +186,21 @@ int CompareRun::run() {
   }
   // 2. Print side by side.
   log.info("theory '{}' vs {} samples file(s)", o.theory, rows.size());
-  log.info("{:>7} {:>8} | {:>8} {:>8} {:>8} | {:>8} {:>8} | {:>7} {:>7}", "N", "Temp", "acc th", "acc smp", "acc GP",
-           "corr f", "var s/t", "Rhat U", "Rhat f");
+  log.info("{:>7} {:>8} | {:>8} {:>8} {:>8} | {:>8} {:>8} | {:>7} {:>7} | {}", "N", "Temp", "acc th", "acc smp",
+           "acc GP", "corr f", "var s/t", "Rhat U", "Rhat f", "verdict");
   for (const auto& r : rows)
-    log.info("{:>7} {:>8.4g} | {:>8.4f} {:>8.4f} {:>8.4f} | {:>8.4f} {:>8.4f} | {:>7.4f} {:>7.4f}", r.width,
+    log.info("{:>7} {:>8.4g} | {:>8.4f} {:>8.4f} {:>8.4f} | {:>8.4f} {:>8.4f} | {:>7.4f} {:>7.4f} | {}{}", r.width,
              r.temperature, r.accuracy_theory, r.accuracy_sampled, r.accuracy_gp, r.mean_correlation, r.variance_ratio,
-             r.rhat_U1, r.rhat_predictor);
+             r.rhat_U1, r.rhat_predictor, r.verdict(), r.theory_converged ? "" : " (theory NOT CONVERGED)");
+  for (const auto& r : rows) {
+    if (!r.theory_converged)
+      log.warn("the theory point N = {}, Temp = {:g} of '{}' did not converge (/theory/converged = 0): its numbers "
+               "are not the minimum of the action",
+               r.width, r.temperature, o.theory);
+    if (!r.diagnostics_passed)
+      log.warn("'{}': the sampler's diagnostics did not pass (/diagnostics@warnings): no verdict on its accuracy",
+               r.samples_file);
+  }
   for (const auto& r : rows) {
     log.info("U1 at N = {}, Temp = {:.4g}: theory | sampled ± MCSE", r.width, r.temperature);
     for (int i = 0; i < H; ++i) {
@@ -184,8 +227,12 @@ int CompareRun::run() {
     const hsize_t n = rows.size(), h = static_cast<hsize_t>(H);
     std::vector<std::int64_t> w;
     std::vector<double> T, at, as, ag, corr, vr, ru, rf, ut, us, um;
-    std::vector<std::string> files;
+    std::vector<std::string> files, verdicts;
+    std::vector<std::int64_t> passed, conv;
     for (const auto& r : rows) {
+      passed.push_back(r.diagnostics_passed ? 1 : 0);
+      conv.push_back(r.theory_converged ? 1 : 0);
+      verdicts.push_back(r.verdict());
       w.push_back(r.width);
       T.push_back(r.temperature);
       at.push_back(r.accuracy_theory);
@@ -212,10 +259,13 @@ int CompareRun::run() {
     f.write<double>("compare/predictor/variance_ratio", {n}, vr);
     f.write<double>("compare/rhat/U1", {n}, ru);
     f.write<double>("compare/rhat/predictor", {n}, rf);
+    f.write<std::int64_t>("compare/diagnostics_passed", {n}, passed);
+    f.write<std::int64_t>("compare/theory_converged", {n}, conv);
     {
       auto g = f.require_group("compare");  // closed before the commit
       g.set_attr("samples_files", files);
       g.set_attr("path_labels", labels);
+      g.set_attr("verdicts", verdicts);
     }
     prov.finish();
     write_provenance(f, prov, timers);

@@ -30,9 +30,16 @@ struct ComparisonRow {
   double mean_correlation = 0;   // Pearson correlation of the predictor means over the test set
   double variance_ratio = 0;     // mean sampled variance / mean theory variance
   double rhat_U1 = 0, rhat_predictor = 0;
+  bool diagnostics_passed = false;  // the samples file's /diagnostics@passed (Stan's checks)
+  bool theory_converged = true;     // /theory/converged of the matched grid point
+  // "agrees" (|accuracy sampled − theory| < 3 points AND the diagnostics passed), "differs", or
+  // "diagnostics failed" (no verdict on accuracy alone).
+  std::string verdict() const;
 };
 
-// Reads the files and matches every samples file to its grid point (collective on comm).
+// Reads the files and matches every samples file to its grid point (collective on comm). Throws
+// InputError for inputs that do not belong together: a `.partial` (unfinished) file, samples of another
+// dataset (data checksums differ), NaN results. An unconverged theory point is kept and flagged.
 std::vector<ComparisonRow> compare_theory_samples(const CompareOptions& options, const Comm& comm, int* paths,
                                                   std::vector<std::string>* path_labels);
 

@@ -1,5 +1,7 @@
 #include "attnpaths/sampler/diagnostics.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -230,6 +232,59 @@ double ebfmi(const std::vector<double>& energy) {
   for (std::size_t i = 1; i < energy.size(); ++i) num += (energy[i] - energy[i - 1]) * (energy[i] - energy[i - 1]);
   num /= double(energy.size() - 1);
   return num / variance(energy, 0);
+}
+
+double max_or_nan(const std::vector<double>& v) {
+  double m = -std::numeric_limits<double>::infinity();
+  for (double x : v) {
+    if (std::isnan(x)) return nan;
+    m = std::max(m, x);
+  }
+  return m;
+}
+
+double min_or_nan(const std::vector<double>& v) {
+  double m = std::numeric_limits<double>::infinity();
+  for (double x : v) {
+    if (std::isnan(x)) return nan;
+    m = std::min(m, x);
+  }
+  return m;
+}
+
+std::vector<std::string> stan_warnings(const std::vector<ObservableDiagnostics>& observables, int chains,
+                                       const std::vector<std::int64_t>& divergences,
+                                       const std::vector<std::int64_t>& treedepth_hits, int max_depth,
+                                       const std::vector<double>& ebfmi) {
+  std::vector<std::string> w;
+  const double min_ess = 100.0 * chains;
+  auto count = [](const std::vector<double>& v, auto bad) {
+    return std::count_if(v.begin(), v.end(), bad);
+  };
+  for (const auto& o : observables) {
+    const auto n_nan = count(o.rhat, [](double x) { return std::isnan(x); }) +
+                       count(o.ess_bulk, [](double x) { return std::isnan(x); }) +
+                       count(o.ess_tail, [](double x) { return std::isnan(x); });
+    if (n_nan > 0)
+      w.push_back(fmt::format("{}: {} R-hat/ESS values are NaN (a constant or non-finite series)", o.name, n_nan));
+    if (const auto n = count(o.rhat, [](double x) { return x > 1.01; }); n > 0)
+      w.push_back(fmt::format("{}: R-hat > 1.01 for {} of {} (max {:.4f}): the chains have not mixed", o.name, n,
+                              o.rhat.size(), max_or_nan(o.rhat)));
+    if (const auto n = count(o.ess_bulk, [&](double x) { return x < min_ess; }); n > 0)
+      w.push_back(fmt::format("{}: bulk ESS < {:.0f} (100 per chain) for {} of {} (min {:.0f})", o.name, min_ess, n,
+                              o.ess_bulk.size(), *std::min_element(o.ess_bulk.begin(), o.ess_bulk.end())));
+    if (const auto n = count(o.ess_tail, [&](double x) { return x < min_ess; }); n > 0)
+      w.push_back(fmt::format("{}: tail ESS < {:.0f} (100 per chain) for {} of {} (min {:.0f})", o.name, min_ess, n,
+                              o.ess_tail.size(), *std::min_element(o.ess_tail.begin(), o.ess_tail.end())));
+  }
+  std::int64_t div = 0, hits = 0;
+  for (auto x : divergences) div += x;
+  for (auto x : treedepth_hits) hits += x;
+  if (div > 0) w.push_back(fmt::format("{} divergent transitions after warm-up", div));
+  if (hits > 0) w.push_back(fmt::format("{} draws reached the maximum tree depth {}", hits, max_depth));
+  for (std::size_t c = 0; c < ebfmi.size(); ++c)
+    if (!(ebfmi[c] >= 0.3)) w.push_back(fmt::format("chain {}: E-BFMI {:.3f} < 0.3", c, ebfmi[c]));
+  return w;
 }
 
 }  // namespace attnpaths::diagnostics

@@ -3,6 +3,8 @@
 // every function takes the draws of one scalar observable as chains[c][s] (equal lengths).
 #pragma once
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 namespace attnpaths::diagnostics {
@@ -25,6 +27,23 @@ double ess_mean(const Draws& chains);
 double mcse_mean(const Draws& chains);
 // Energy Bayesian fraction of missing information of one chain's energies.
 double ebfmi(const std::vector<double>& energy);
+
+// Max / min that propagate NaN (a NaN diagnostic is never dropped): NaN if any entry is NaN.
+double max_or_nan(const std::vector<double>& v);
+double min_or_nan(const std::vector<double>& v);
+
+// The per-observable diagnostics of one group of observables (e.g. "U1" entries, "predictor" test points).
+struct ObservableDiagnostics {
+  std::string name;
+  std::vector<double> rhat, ess_bulk, ess_tail;
+};
+// Stan's warnings on a finished run (empty = passed): R̂ > 1.01, bulk or tail ESS < 100 per chain
+// (400 for 4 chains), a NaN R̂ or ESS (a constant or non-finite series), divergences after warm-up,
+// draws at the maximum tree depth, E-BFMI < 0.3.
+std::vector<std::string> stan_warnings(const std::vector<ObservableDiagnostics>& observables, int chains,
+                                       const std::vector<std::int64_t>& divergences,
+                                       const std::vector<std::int64_t>& treedepth_hits, int max_depth,
+                                       const std::vector<double>& ebfmi);
 
 // Helpers (exposed for tests).
 Draws split_chains(const Draws& chains);

@@ -578,26 +578,39 @@ int SampleRun::run() {
     file.write<double>("diagnostics/chains/step_size", {hC}, ch_step);
     file.write<std::int64_t>("diagnostics/chains/gradient_evaluations", {hC}, ch_grads);
     file.write<double>("diagnostics/chains/seconds", {hC}, secs);
-    // Headline numbers (root's values broadcast so every rank writes the same attributes).
-    auto finite_max = [](const std::vector<double>& v) {
-      double m = 0;
-      for (double x : v)
-        if (std::isfinite(x)) m = std::max(m, x);
-      return m;
-    };
-    auto finite_min = [](const std::vector<double>& v) {
-      double m = std::numeric_limits<double>::infinity();
-      for (double x : v)
-        if (std::isfinite(x)) m = std::min(m, x);
-      return m;
-    };
-    std::vector<double> head{finite_max(U_rhat),  finite_max(p_rhat), finite_min(U_bulk), finite_min(U_tail),
-                             finite_min(p_bulk),  finite_min(p_tail), accuracy};
+    // Headline numbers (root's values broadcast so every rank writes the same attributes). NaN
+    // propagates: a NaN R-hat or ESS is reported as NaN and warned about, never dropped.
+    using diagnostics::max_or_nan;
+    using diagnostics::min_or_nan;
+    std::vector<double> head{max_or_nan(U_rhat), max_or_nan(p_rhat), min_or_nan(U_bulk), min_or_nan(U_tail),
+                             min_or_nan(p_bulk), min_or_nan(p_tail), accuracy};
     world_.bcast(head);
     std::int64_t total_div = 0;
     for (auto x : ch_div) total_div += x;
     std::vector<double> td{double(total_div)};
     world_.bcast(td);
+    // Stan's warnings (diagnostics.hpp); a chain whose every draw after warm-up diverged is an error.
+    std::string joined, all_divergent;
+    if (root) {
+      for (const auto& w : diagnostics::stan_warnings({{"U1", U_rhat, U_bulk, U_tail}, {"predictor", p_rhat, p_bulk, p_tail}},
+                                                      C, ch_div, ch_hits, o.max_depth, ch_ebfmi))
+        joined += (joined.empty() ? "" : "\n") + w;
+      for (int c = 0; c < C; ++c)
+        if (ch_div[sz(c)] == S) all_divergent += fmt::format("{}{}", all_divergent.empty() ? "" : ", ", c);
+    }
+    world_.bcast(joined);
+    world_.bcast(all_divergent);
+    if (!all_divergent.empty())
+      throw NumericalError(fmt::format("sample: every draw after warm-up of chain(s) {} is a divergent transition: "
+                                       "the sampler did not explore the posterior (see docs/sampling.md)",
+                                       all_divergent));
+    std::vector<std::string> warnings;
+    for (std::size_t a = 0, b = 0; a < joined.size(); a = b + 1) {
+      b = joined.find('\n', a);
+      if (b == std::string::npos) b = joined.size();
+      warnings.push_back(joined.substr(a, b - a));
+    }
+    for (const auto& w : warnings) log.warn("diagnostics: {}", w);
     auto g = file.require_group("diagnostics");
     g.set_attr("rhat_max_U1", head[0]);
     g.set_attr("rhat_max_predictor", head[1]);
@@ -606,12 +619,16 @@ int SampleRun::run() {
     g.set_attr("ess_bulk_min_predictor", head[4]);
     g.set_attr("ess_tail_min_predictor", head[5]);
     g.set_attr("divergences", static_cast<std::int64_t>(td[0]));
+    g.set_attr("passed", warnings.empty() ? 1 : 0);
+    g.set_attr("warnings", warnings);
     g.set_attr("definitions",
                "rhat: rank-normalised split-R-hat, max(bulk, folded tail) (Vehtari et al. 2021); ess_bulk: ESS of the "
                "rank-normalised split chains; ess_tail: min ESS of I(x<=q05), I(x<=q95); mcse: sd/sqrt(ESS_mean); "
                "ebfmi: mean squared energy difference / energy variance; treedepth_hits: draws at the max depth");
-    log.info("sampled: accuracy {:.4f}, max R-hat U1 {:.4f}, predictor {:.4f}, min bulk ESS U1 {:.0f}, divergences {}",
-             head[6], head[0], head[1], head[2], total_div);
+    log.info("sampled: accuracy {:.4f}, max R-hat U1 {:.4f}, predictor {:.4f}, min bulk ESS U1 {:.0f}, divergences {}; "
+             "diagnostics {}",
+             head[6], head[0], head[1], head[2], total_div,
+             warnings.empty() ? "passed" : fmt::format("FAILED ({} warnings)", warnings.size()));
     if (root && log.printing()) {
       std::string row;
       for (int i = 0; i < H; ++i) {

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <exception>
+#include <limits>
+#include <string>
 
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/petsc.hpp"
@@ -71,7 +73,13 @@ struct Problem {
   OrderParameters op;
   ActionValue value;
   int evaluations = 0;
+  // Stall detection: S not lowered for this many accepted iterates (its differences are below double
+  // precision, e.g. S ~ 1e4 at P = 1e4, while |dS/dU| is still above grad_tol).
+  static constexpr int stall_iterations = 5;
+  double best_action = std::numeric_limits<double>::infinity();
+  int stalled = 0;
   bool have_value = false;
+  std::string infeasible;  // why the last point outside the domain was
   std::exception_ptr error;
 
   std::vector<double> gather(Vec x) {
@@ -86,10 +94,27 @@ struct Problem {
     return t;
   }
 
+  // The action at θ. A point where U_l or the kernel K_T is not numerically positive definite (a
+  // trial step too far) is outside the domain: S = +∞ there, so that the line search steps back; the
+  // message is kept in case the final point is such a point.
   void evaluate(const std::vector<double>& t) {
     theta = t;
     op = order_parameters_from(t, action->architecture());
-    value = action->evaluate(op, true);
+    std::string failure;
+    try {
+      value = action->evaluate(op, true);
+    } catch (const NumericalError& e) {
+      failure = e.what();
+    }
+    if (comm->any(!failure.empty())) {
+      infeasible = failure.empty() ? "the action is not finite on another rank" : failure;
+      value = ActionValue{};
+      value.action = value.energy = std::numeric_limits<double>::infinity();
+      value.grad_max = std::numeric_limits<double>::infinity();
+      value.gradient.clear();
+      for (int l = 1; l <= action->architecture().depth(); ++l)
+        value.gradient.push_back(Eigen::MatrixXd::Zero(action->architecture().order(l), action->architecture().order(l)));
+    }
     // Identical decisions on every rank: rank 0's numbers are the ones.
     std::vector<double> buf{value.action, value.energy, value.entropy, value.grad_max};
     for (const auto& g : value.gradient) buf.insert(buf.end(), g.data(), g.data() + g.size());
@@ -134,8 +159,16 @@ PetscErrorCode convergence_test(Tao tao, void* ctx) {
     if (!p->have_value || t != p->theta) p->evaluate(t);  // the accepted iterate, not a trial point
     PetscInt it = 0;
     PETSC_CALL(TaoGetIterationNumber(tao, &it));
+    if (p->value.action < p->best_action) {
+      p->best_action = p->value.action;
+      p->stalled = 0;
+    } else {
+      ++p->stalled;
+    }
     if (p->value.grad_max < p->options->grad_tol)
       PETSC_CALL(TaoSetConvergedReason(tao, TAO_CONVERGED_USER));
+    else if (p->stalled >= Problem::stall_iterations)
+      PETSC_CALL(TaoSetConvergedReason(tao, TAO_DIVERGED_LS_FAILURE));
     else if (it >= p->options->max_iterations)
       PETSC_CALL(TaoSetConvergedReason(tao, TAO_DIVERGED_MAXITS));
     else if (!std::isfinite(p->value.action))
@@ -230,6 +263,11 @@ MinimiserResult minimise_action(Action& action, const OrderParameters& start, co
   PETSC_CALL(TaoSetTolerances(tao.get(), 0.0, 0.0, 0.0));
   PETSC_CALL(TaoSetMaximumIterations(tao.get(), options.max_iterations + 1));
   PETSC_CALL(TaoSetMaximumFunctionEvaluations(tao.get(), 100 * (options.max_iterations + 10)));
+  // Backtracking (Armijo) line search: it halves the step on an infinite S (a trial point outside the
+  // domain, Problem::evaluate), where Moré–Thuente gives up with step 0. -theory_tao_ls_type overrides.
+  TaoLineSearch ls = nullptr;
+  PETSC_CALL(TaoGetLineSearch(tao.get(), &ls));
+  PETSC_CALL(TaoLineSearchSetType(ls, TAOLINESEARCHARMIJO));
   PETSC_CALL(TaoSetOptionsPrefix(tao.get(), "theory_"));
   PETSC_CALL(TaoSetFromOptions(tao.get()));
   const PetscErrorCode ierr = TaoSolve(tao.get());
@@ -244,7 +282,13 @@ MinimiserResult minimise_action(Action& action, const OrderParameters& start, co
   // Make sure the reported point is the final iterate, with its gradient.
   const std::vector<double> final_theta = p.gather(x.get());
   if (!p.have_value || final_theta != p.theta) p.evaluate(final_theta);
-  if (p.value.grad_max < options.grad_tol && options.polish_tol > 0 && p.value.grad_max > options.polish_tol &&
+  ATTN_REQUIRE(std::isfinite(p.value.action), NumericalError, "the action is not finite at the minimiser's point: {}",
+               p.infeasible.empty() ? "not a number" : p.infeasible);
+  // Newton polishing after the stopping rule is met, or when the line search stalled close to it
+  // (within 1e3·grad_tol): Newton steps are accepted on |∇S|, not on S, so they go on where S is flat.
+  const bool near = p.value.grad_max < options.grad_tol ||
+                    (p.stalled >= Problem::stall_iterations && p.value.grad_max < 1e3 * options.grad_tol);
+  if (near && options.polish_tol > 0 && p.value.grad_max > options.polish_tol &&
       static_cast<int>(final_theta.size()) <= options.polish_max_parameters)
     result.newton_steps = polish(p, final_theta, options.polish_tol, 8);
   result.op = p.op;

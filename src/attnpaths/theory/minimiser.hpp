@@ -1,6 +1,6 @@
 // Minimisation of the action over the order parameters (docs/model.md §3.4). Every U_l is kept positive
 // definite by optimising its Cholesky factor L_l (log of the diagonal), U_l = L_l L_l^T, with TAO
-// (default LMVM, a limited-memory quasi-Newton method with Moré–Thuente line search; PETSc options
+// (default LMVM, a limited-memory quasi-Newton method, with a backtracking Armijo line search; PETSc options
 // with the prefix -theory_ reach it, e.g. -theory_tao_monitor). The stopping rule is on the
 // gradient with respect to U itself: max_l max |∂S/∂U_l| < grad_tol.
 //
