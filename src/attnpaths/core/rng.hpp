@@ -14,6 +14,7 @@ enum class RngDomain : std::uint64_t {
   head_perturbation = 3,
   sampler = 4,
   initial_point = 5,
+  robustness = 6,
   test = 99,
 };
 
