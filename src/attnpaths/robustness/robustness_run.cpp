@@ -26,7 +26,8 @@ void RobustnessOptions::validate() const {
   ATTN_REQUIRE(!theory.empty(), UsageError, "--theory FILE is required");
   ATTN_REQUIRE(!output.empty(), UsageError, "-o/--output FILE is required");
   ATTN_REQUIRE(!epsilons.empty(), InputError, "--epsilons needs at least one value");
-  ATTN_REQUIRE(!perturbations.empty(), InputError,
+  ATTN_REQUIRE(std::any_of(perturbations.begin(), perturbations.end(), [](const auto& p) { return !p.empty(); }),
+               InputError,
                "--perturbations is empty (choose from gaussian, replace, adversarial)");
   for (const auto& p : perturbations) parse_perturbation(p);
   for (double e : epsilons) {
