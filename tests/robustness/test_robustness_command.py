@@ -68,3 +68,26 @@ p = run(['robustness', '--data', OTHER, '--theory', THEORY, '-o', os.path.join(D
 assert p.returncode == 3 and 'different dataset' in p.stderr, (p.returncode, p.stderr)
 assert not os.path.exists(os.path.join(D, 'bad.h5'))
 print('bad inputs: ok')
+
+# The report's robustness section: analysis/report.py with --robustness draws both figures and
+# tables whose numbers are those of the file.
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+
+res = os.path.join(D, 'results')
+os.makedirs(os.path.join(res, 'theory'))
+shutil.copy(THEORY, os.path.join(res, 'theory', 'markov4.h5'))
+src = os.environ.get('ATTNPATHS_SOURCE_DIR', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+out = os.path.join(D, 'report')
+p = subprocess.run(['/usr/bin/python3', os.path.join(src, 'analysis', 'report.py'), res, '-o', out,
+                    '--robustness', one], capture_output=True, text=True)
+assert p.returncode == 0, p.stdout + p.stderr
+text = open(os.path.join(out, 'report.md')).read()
+assert '## Robustness to perturbed inputs' in text
+for stem in ('robustness_bounds', 'robustness_accuracy'):
+    assert os.path.getsize(os.path.join(out, stem + '.png')) > 1000, stem
+with h5py.File(one) as f:
+    acc = f['curves/theory/accuracy'][1, 2, 1]  # N = 100, adversarial, ε = 0.05
+    bound = f['lipschitz/paths/bound'][0]
+assert f'{acc:.4g}' in text and f'{bound:.4g}' in text, 'report numbers differ from the file'
+print('report section: ok')
