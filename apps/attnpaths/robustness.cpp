@@ -41,7 +41,7 @@ void add_robustness_command(CLI::App& app, CommandSet& commands) {
       ->capture_default_str();
   sub->add_option("--test-examples", o->test_examples, "Use this many test examples, spread evenly over the test set (0: all)")
       ->capture_default_str();
-  sub->add_option("--adversarial-steps", o->adversarial_steps, "Signed-gradient steps (size epsilon/2) per attack")
+  sub->add_option("--adversarial-steps", o->adversarial_steps, "Adversarial: scales of the first signed-gradient step and projected steps after it")
       ->capture_default_str();
   sub->add_option("--lipschitz-examples", o->lipschitz.examples,
                   "Test examples on which the Lipschitz constants are measured")

@@ -48,6 +48,11 @@ with h5py.File(one) as f:
     for fam in ('heads', 'paths'):
         w = f[f'lipschitz/{fam}/worst_ratio'][()]
         assert np.all(w <= 1) and np.all(w > 0), (fam, w)
+    # the mean predictor's Lipschitz bound is Σ_π ‖u_π‖ · (path bound)_π
+    pb = f['lipschitz/paths/bound'][()]
+    assert f['curves/theory/path_weight_norm'].shape == (2, len(pb))
+    assert np.isclose(f['curves/gp/lipschitz_bound'][()], f['curves/gp/path_weight_norm'][()] @ pb, rtol=1e-12)
+    assert np.allclose(f['curves/theory/lipschitz_bound'][()], f['curves/theory/path_weight_norm'][()] @ pb)
     hb = f['lipschitz/heads/bound_frobenius'][()]
     assert np.all(f['lipschitz/heads/adversarial_frobenius'][()] <= hb)
 assert a.keys() == b.keys()

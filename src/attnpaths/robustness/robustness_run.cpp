@@ -150,6 +150,8 @@ ExampleSet spread_examples(const ExampleSet& s, std::int64_t n, int T, int N0) {
 // Accuracy, bias, variance and mean |f̄(x+δ) − f̄(x)| of one predictor over [perturbation, ε].
 struct Curves {
   std::vector<double> accuracy, bias, variance, mean_shift;
+  std::vector<double> weight_norm;  // ‖u_π‖ per path: how the mean predictor weighs each path input
+  double lipschitz_bound = 0;       // Σ_π ‖u_π‖ · (P)_π: |f̄(x') − f̄(x)| ≤ this · d∞(x, x') on B_R
   void add(const PredictorStatistics& st, const PredictorStatistics& clean, std::int64_t count, const Comm& comm) {
     double shift = 0;
     for (std::size_t i = 0; i < st.mean.size(); ++i) shift += std::abs(st.mean[i] - clean.mean[i]);
@@ -170,6 +172,12 @@ void write_curves(const h5::File& f, const std::string& base, const h5::Dims& di
   f.write<double>(base + "/bias", dims, flat(&Curves::bias));
   f.write<double>(base + "/variance", dims, flat(&Curves::variance));
   f.write<double>(base + "/mean_shift", dims, flat(&Curves::mean_shift));
+  h5::Dims wdims(dims.begin(), dims.end() - 2);
+  wdims.push_back(c.front().weight_norm.size());
+  f.write<double>(base + "/path_weight_norm", wdims, flat(&Curves::weight_norm));
+  std::vector<double> bounds;
+  for (const auto& x : c) bounds.push_back(x.lipschitz_bound);
+  f.write<double>(base + "/lipschitz_bound", h5::Dims(dims.begin(), dims.end() - 2), bounds);
 }
 
 void write_ratios(const h5::File& f, const std::string& base, const RatioTable& t) {
@@ -188,11 +196,13 @@ namespace {
 // 3–4. Bounds at the data radius R and the empirical constants; writes /lipschitz. Returns the
 // worst measured ratio / bound.
 double lipschitz_stage(const h5::File& f, const Dataset& data, const ScoreMatrices& scores, double R,
-                       const ExampleSet& test, const EmpiricalOptions& o, const Comm& comm, const Log& log) {
+                       const ExampleSet& test, const EmpiricalOptions& o, const Comm& comm, const Log& log,
+                       std::vector<double>& bp) {
   const AttentionSpec& att = data.attention;
   const int T = data.tokens, N0 = data.token_dim;
   std::vector<std::int64_t> layer, head;
-  std::vector<double> norm, bf, bt, bp;
+  std::vector<double> norm, bf, bt;
+  bp.clear();
   for (int l = 0; l < att.depth(); ++l)
     for (int h = 0; h < att.layers[sz(l)].heads; ++h) {
       layer.push_back(l + 1);
@@ -237,12 +247,18 @@ double lipschitz_stage(const h5::File& f, const Dataset& data, const ScoreMatric
 Curves predictor_curves(RenormalizedKernel& kernel, const Dataset& data, const ExampleSet& test,
                         const std::vector<Perturbation>& kinds, const std::vector<double>& eps,
                         PerturbationContext ctx, std::map<std::pair<int, std::size_t>, PathInputs>& cache,
-                        const Comm& comm) {
+                        const std::vector<double>& path_bounds, const Comm& comm) {
   const int T = data.tokens, N0 = data.token_dim;
   const std::vector<double> u = mean_predictor_weights(kernel, data.attention.paths(), N0, comm);
   ctx.mean_weights = &u;
   const PredictorStatistics clean = predictor_statistics(kernel, compute_path_inputs(test, data.attention, T, N0), comm);
   Curves c;
+  for (std::size_t pi = 0; pi < path_bounds.size(); ++pi) {  // |f̄(x') − f̄(x)| ≤ Σ_π ‖u_π‖ ‖Δx̃_π‖
+    double n2 = 0;
+    for (int i = 0; i < N0; ++i) n2 += u[pi * sz(N0) + sz(i)] * u[pi * sz(N0) + sz(i)];
+    c.weight_norm.push_back(std::sqrt(n2));
+    c.lipschitz_bound += c.weight_norm.back() * path_bounds[pi];
+  }
   for (const Perturbation p : kinds)
     for (std::size_t i = 0; i < eps.size(); ++i) {
       const auto key = std::make_pair(static_cast<int>(p), i);
@@ -309,10 +325,11 @@ void RobustnessRun::run() {
   // 2–4. Radius of the data, bounds, empirical constants.
   const ScoreMatrices scores = ScoreMatrices::of(att, N0);
   double worst = 0;
+  std::vector<double> path_bounds;
   {
     auto s = timers.stage("lipschitz");
     const double R = std::max(token_radius(data.train, T, N0, comm_), token_radius(data.test, T, N0, comm_));
-    worst = lipschitz_stage(f, data, scores, R, test, options_.lipschitz, comm_, log);
+    worst = lipschitz_stage(f, data, scores, R, test, options_.lipschitz, comm_, log, path_bounds);
   }
   // 5. The kernel of the training set; 6. curves for the GP and each width.
   const PathInputs train = compute_path_inputs(data.train, att, T, N0);
@@ -325,10 +342,10 @@ void RobustnessRun::run() {
   {
     auto s = timers.stage("stability");
     kernel->factor(gp_U1(th.variances, H), th.temperature);
-    gp = predictor_curves(*kernel, data, test, kinds, options_.epsilons, ctx, cache, comm_);
+    gp = predictor_curves(*kernel, data, test, kinds, options_.epsilons, ctx, cache, path_bounds, comm_);
     for (const auto& U : th.U1) {
       kernel->factor(U, th.temperature);
-      theory.push_back(predictor_curves(*kernel, data, test, kinds, options_.epsilons, ctx, cache, comm_));
+      theory.push_back(predictor_curves(*kernel, data, test, kinds, options_.epsilons, ctx, cache, path_bounds, comm_));
     }
   }
   // 7. Curves, provenance, commit.
@@ -351,6 +368,11 @@ void RobustnessRun::run() {
   write_provenance(f, provenance, timers);
   output.commit();
 
+  log.info("mean predictor f̄ = Σ_π u_π·x̃_π: ‖u_π‖ per path, and the bound Σ_π ‖u_π‖·(P)_π on its Lipschitz constant");
+  log.info("  GP:      [{:.4g}]  bound {:.4g}", fmt::join(gp.weight_norm, ", "), gp.lipschitz_bound);
+  for (std::size_t w = 0; w < nW; ++w)
+    log.info("  N = {:<4} [{:.4g}]  bound {:.4g}", th.widths[w], fmt::join(theory[w].weight_norm, ", "),
+             theory[w].lipschitz_bound);
   for (std::size_t p = 0; p < nP; ++p) {
     log.info("accuracy under '{}' perturbations (Temp = {:g}, {} test examples)", options_.perturbations[p],
              th.temperature, test.count);

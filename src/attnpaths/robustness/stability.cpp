@@ -42,25 +42,56 @@ void replace_tokens(ExampleSet& s, double fraction, const PerturbationContext& c
   }
 }
 
-// Projected signed-gradient ascent of −y f̄(x + δ), |δ_i| ≤ ε, step ε/2; ∇_x f̄ = the reverse
-// derivative of Σ_π u_π · x̃_π.
+// y·f̄(x) with f̄ = Σ_π u_π · x̃_π(x): the margin the adversary lowers.
+double margin(const PerturbationContext& c, const double* x, double y) {
+  const std::vector<double> xt = path_inputs_of(*c.attention, x, c.T, c.N0);
+  double f = 0;
+  for (std::size_t j = 0; j < xt.size(); ++j) f += (*c.mean_weights)[j] * xt[j];
+  return y * f;
+}
+
+// Lowers y·f̄(x + δ) over the box |δ_i| ≤ ε with signed gradients (∇_x f̄ = the reverse derivative
+// of Σ_π u_π · x̃_π): first the signed gradient at x at the scales ε, ε/2, …, ε/2^{steps−1} (the
+// attention is sharp, so a small step can beat a large one), then from the best of them projected
+// signed-gradient steps of size ε/2, halved whenever a step does not lower the margin. Only
+// improvements are kept, so the margin never rises.
 void adversarial(ExampleSet& s, double eps, const PerturbationContext& c) {
   const std::size_t per = sz(c.T) * sz(c.N0);
-  std::vector<double> delta(per), xd(per), g(per);
+  std::vector<double> best(per), trial(per), xd(per), g(per);
+  const auto gradient_sign = [&](const std::vector<double>& delta, const double* x, double y) {
+    for (std::size_t i = 0; i < per; ++i) xd[i] = x[i] + delta[i];
+    path_input_vjp(*c.attention, *c.scores, xd.data(), c.T, c.N0, c.mean_weights->data(), g.data());
+    for (std::size_t i = 0; i < per; ++i) g[i] = -y * g[i] > 0 ? 1.0 : (-y * g[i] < 0 ? -1.0 : 0.0);
+  };
+  const auto value = [&](const std::vector<double>& delta, const double* x, double y) {
+    for (std::size_t i = 0; i < per; ++i) xd[i] = x[i] + delta[i];
+    return margin(c, xd.data(), y);
+  };
   for (std::int64_t mu = 0; mu < s.local.size(); ++mu) {
     double* x = s.x.data() + sz(mu) * per;
     const double y = s.y[sz(mu)];
-    std::fill(delta.begin(), delta.end(), 0.0);
-    for (int step = 0; step < c.steps; ++step) {
-      for (std::size_t i = 0; i < per; ++i) xd[i] = x[i] + delta[i];
-      path_input_vjp(*c.attention, *c.scores, xd.data(), c.T, c.N0, c.mean_weights->data(), g.data());
-      for (std::size_t i = 0; i < per; ++i) {
-        const double dir = -y * g[i];  // ascent direction of −y f̄
-        const double sgn = dir > 0 ? 1.0 : (dir < 0 ? -1.0 : 0.0);
-        delta[i] = std::clamp(delta[i] + 0.5 * eps * sgn, -eps, eps);
+    std::fill(best.begin(), best.end(), 0.0);
+    double best_value = margin(c, x, y);
+    gradient_sign(best, x, y);
+    const std::vector<double> sign0 = g;
+    for (int j = 0; j < c.steps; ++j) {
+      for (std::size_t i = 0; i < per; ++i) trial[i] = std::ldexp(eps, -j) * sign0[i];
+      const double v = value(trial, x, y);
+      if (v < best_value) best_value = v, best = trial;
+    }
+    double step = 0.5 * eps;
+    for (int k = 0; k < c.steps; ++k) {
+      gradient_sign(best, x, y);
+      for (std::size_t i = 0; i < per; ++i) trial[i] = std::clamp(best[i] + step * g[i], -eps, eps);
+      const double v = value(trial, x, y);
+      if (v < best_value) {
+        best_value = v;
+        best = trial;
+      } else {
+        step /= 2;
       }
     }
-    for (std::size_t i = 0; i < per; ++i) x[i] += delta[i];
+    for (std::size_t i = 0; i < per; ++i) x[i] += best[i];
   }
 }
 

@@ -4,8 +4,9 @@
 //   gaussian:    x_s,i + ε z,  z ~ N(0, 1) on every feature of every token
 //   replace:     round(ε·T) tokens of each example (ε ∈ [0, 1]) replaced by random tokens drawn from
 //                N(mean, sd²) with the per-position, per-feature mean and sd of the set
-//   adversarial: ε-bounded in every feature (|δ_s,i| ≤ ε): projected signed-gradient ascent of
-//                −y·f̄(x+δ), the gradient taken through the path inputs (path_input_vjp)
+//   adversarial: ε-bounded in every feature (|δ_s,i| ≤ ε): signed-gradient steps that lower the
+//                margin y·f̄(x+δ) (multi-scale first step, then projected steps, only improvements
+//                kept), the gradient taken through the path inputs (path_input_vjp)
 #pragma once
 
 #include <cstdint>
@@ -41,7 +42,7 @@ struct PerturbationContext {
   const TokenMoments* moments = nullptr;
   const std::vector<double>* mean_weights = nullptr;  // u (adversarial only)
   int T = 0, N0 = 0;
-  int steps = 5;  // adversarial ascent steps (step size ε/2, projected on |δ| ≤ ε)
+  int steps = 5;  // adversarial: scales of the first step and projected steps after it
   std::uint64_t seed = 1;
 };
 
