@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <vector>
 
 #include "attnpaths/core/rng.hpp"
@@ -198,8 +199,9 @@ TEST(Lipschitz, BoundsHoldAgainstBruteForceFiniteDifferences) {
       }
     }
   }
+  if (test::world().is_root()) std::printf("brute force: worst measured / bound = %.4g\n", worst);
   EXPECT_LE(worst, 1.0);
-  EXPECT_GT(worst, 1e-3);  // the check compares numbers of the same order, not 0 ≤ huge
+  EXPECT_GT(worst, 0.1);  // the bound is nearly attained here (0.43): a bound 3× too small would fail
 }
 
 // The measured constants of `attnpaths robustness` on random networks (both styles, three
