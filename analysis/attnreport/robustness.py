@@ -64,10 +64,11 @@ def bounds_figure(rb, outdir):
         ax.bar(x, adv, 0.27, label="adversarial", color=F.COLORS["sampled"])
         ax.bar(x + 0.27, rnd, 0.27, label="random", color=F.COLORS["theory"])
         ax.set_yscale("log")
+        ax.set_ylim(top=ax.get_ylim()[1] * 30)  # room for the legend above the bars
         ax.set_xticks(x, names)
         ax.set_title(title)
     axes[0].set_ylabel("Lipschitz constant")
-    axes[0].legend()
+    axes[0].legend(loc="upper left", ncol=3)
     return F._save(fig, outdir, "robustness_bounds", "Lipschitz bounds vs measured constants",
                    f"Bounds on B_R (R = {rb.radius:.3g}) against the largest ratios measured on {rb.examples} test "
                    f"inputs; worst measured/bound = {rb.worst:.3g} (must be ≤ 1).")
