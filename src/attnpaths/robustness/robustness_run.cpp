@@ -275,6 +275,65 @@ Curves predictor_curves(RenormalizedKernel& kernel, const Dataset& data, const E
   return c;
 }
 
+
+void write_data_group(const h5::File& f, const Dataset& data, const RobustnessOptions& o, std::int64_t Q) {
+  const AttentionSpec& att = data.attention;
+  const auto d = f.create_group("data");
+  d.set_attr("task", data.task);
+  d.set_attr("file", o.data);
+  d.set_attr("checksum", data.checksum);
+  d.set_attr("theory", o.theory);
+  d.set_attr("T", std::int64_t{data.tokens});
+  d.set_attr("N0", std::int64_t{data.token_dim});
+  d.set_attr("H_tot", std::int64_t{att.paths()});
+  d.set_attr("Q", Q);
+  d.set_attr("path_labels", att.path_labels.empty() ? att.default_path_labels() : att.path_labels);
+}
+
+// /curves (docs/robustness.md §5).
+void write_all_curves(const h5::File& f, const RobustnessOptions& o, const TheoryPoint& th, const Curves& gp,
+                      const std::vector<Curves>& theory, int H) {
+  const hsize_t nP = o.perturbations.size(), nE = o.epsilons.size(), nW = th.widths.size();
+  {
+    const auto c = f.create_group("curves");
+    c.set_attr("temperature", th.temperature);
+    c.set_attr("perturbations", o.perturbations);
+  }
+  f.write<double>("curves/epsilons", {nE}, o.epsilons);
+  f.write<std::int64_t>("curves/widths", {nW}, th.widths);
+  write_curves(f, "curves/gp", {nP, nE}, {gp});
+  if (!nW) return;
+  write_curves(f, "curves/theory", {nW, nP, nE}, theory);
+  std::vector<double> u1;
+  for (const auto& U : th.U1)
+    for (int a = 0; a < H; ++a)
+      for (int b = 0; b < H; ++b) u1.push_back(U(a, b));
+  f.write<double>("curves/theory_U1", {nW, static_cast<hsize_t>(H), static_cast<hsize_t>(H)}, u1);
+}
+
+// The summary on rank 0: path weights and the predictor bound, then accuracy against ε.
+void log_curves(const Log& log, const RobustnessOptions& o, const TheoryPoint& th, const Curves& gp,
+                const std::vector<Curves>& theory, std::int64_t Q) {
+  const std::size_t nE = o.epsilons.size();
+  log.info("mean predictor f̄ = Σ_π u_π·x̃_π: ‖u_π‖ per path, and the bound Σ_π ‖u_π‖·(P)_π on its Lipschitz constant");
+  log.info("  GP:      [{:.4g}]  bound {:.4g}", fmt::join(gp.weight_norm, ", "), gp.lipschitz_bound);
+  for (std::size_t w = 0; w < th.widths.size(); ++w)
+    log.info("  N = {:<4} [{:.4g}]  bound {:.4g}", th.widths[w], fmt::join(theory[w].weight_norm, ", "),
+             theory[w].lipschitz_bound);
+  std::string head;
+  for (auto w : th.widths) head += fmt::format(" {:>8}", fmt::format("N={}", w));
+  for (std::size_t p = 0; p < o.perturbations.size(); ++p) {
+    log.info("accuracy under '{}' perturbations (Temp = {:g}, {} test examples)", o.perturbations[p], th.temperature,
+             Q);
+    log.info("  {:>8} {:>8}{}", "epsilon", "GP", head);
+    for (std::size_t i = 0; i < nE; ++i) {
+      std::string s;
+      for (const auto& t : theory) s += fmt::format(" {:>8.3f}", t.accuracy[p * nE + i]);
+      log.info("  {:>8g} {:>8.3f}{}", o.epsilons[i], gp.accuracy[p * nE + i], s);
+    }
+  }
+}
+
 }  // namespace
 
 void RobustnessRun::run() {
@@ -309,18 +368,7 @@ void RobustnessRun::run() {
   const h5::File& f = output.file();
   write_format(f, "attnpaths-robustness", 1);
   write_config(f, config);
-  {
-    const auto d = f.create_group("data");
-    d.set_attr("task", data.task);
-    d.set_attr("file", options_.data);
-    d.set_attr("checksum", data.checksum);
-    d.set_attr("theory", options_.theory);
-    d.set_attr("T", std::int64_t{T});
-    d.set_attr("N0", std::int64_t{N0});
-    d.set_attr("H_tot", std::int64_t{H});
-    d.set_attr("Q", test.count);
-    d.set_attr("path_labels", att.path_labels.empty() ? att.default_path_labels() : att.path_labels);
-  }
+  write_data_group(f, data, options_, test.count);
 
   // 2–4. Radius of the data, bounds, empirical constants.
   const ScoreMatrices scores = ScoreMatrices::of(att, N0);
@@ -349,44 +397,12 @@ void RobustnessRun::run() {
     }
   }
   // 7. Curves, provenance, commit.
-  const hsize_t nP = kinds.size(), nE = options_.epsilons.size(), nW = th.widths.size();
-  {
-    const auto c = f.create_group("curves");
-    c.set_attr("temperature", th.temperature);
-    c.set_attr("perturbations", options_.perturbations);
-  }
-  f.write<double>("curves/epsilons", {nE}, options_.epsilons);
-  f.write<std::int64_t>("curves/widths", {nW}, th.widths);
-  write_curves(f, "curves/gp", {nP, nE}, {gp});
-  if (nW) write_curves(f, "curves/theory", {nW, nP, nE}, theory);
-  std::vector<double> u1;
-  for (const auto& U : th.U1)
-    for (int a = 0; a < H; ++a)
-      for (int b = 0; b < H; ++b) u1.push_back(U(a, b));
-  if (nW) f.write<double>("curves/theory_U1", {nW, static_cast<hsize_t>(H), static_cast<hsize_t>(H)}, u1);
+  write_all_curves(f, options_, th, gp, theory, H);
   provenance.finish();
   write_provenance(f, provenance, timers);
   output.commit();
 
-  log.info("mean predictor f̄ = Σ_π u_π·x̃_π: ‖u_π‖ per path, and the bound Σ_π ‖u_π‖·(P)_π on its Lipschitz constant");
-  log.info("  GP:      [{:.4g}]  bound {:.4g}", fmt::join(gp.weight_norm, ", "), gp.lipschitz_bound);
-  for (std::size_t w = 0; w < nW; ++w)
-    log.info("  N = {:<4} [{:.4g}]  bound {:.4g}", th.widths[w], fmt::join(theory[w].weight_norm, ", "),
-             theory[w].lipschitz_bound);
-  for (std::size_t p = 0; p < nP; ++p) {
-    log.info("accuracy under '{}' perturbations (Temp = {:g}, {} test examples)", options_.perturbations[p],
-             th.temperature, test.count);
-    log.info("  {:>8} {:>8}{}", "epsilon", "GP", [&] {
-      std::string s;
-      for (auto w : th.widths) s += fmt::format(" {:>8}", fmt::format("N={}", w));
-      return s;
-    }());
-    for (std::size_t i = 0; i < nE; ++i) {
-      std::string s;
-      for (const auto& t : theory) s += fmt::format(" {:>8.3f}", t.accuracy[p * nE + i]);
-      log.info("  {:>8g} {:>8.3f}{}", options_.epsilons[i], gp.accuracy[p * nE + i], s);
-    }
-  }
+  log_curves(log, options_, th, gp, theory, test.count);
   log.info("wrote {}", options_.output);
   // A measurement above its bound is a bug in one of the two: the file is kept, the run fails.
   ATTN_REQUIRE(worst <= 1.0, NumericalError,
