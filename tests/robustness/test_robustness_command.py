@@ -18,7 +18,7 @@ run(['data', 'markov', *SMALL, '-o', DATA])
 run(['data', 'markov', *SMALL, '--seed', '5', '-o', OTHER])
 run(['theory', '--data', DATA, '--widths', '10,100', '--temperatures', '0.1,0.2', '--alignment', '0', '-o', THEORY])
 BASE = ['robustness', '--data', DATA, '--theory', THEORY, '--lipschitz-examples', '3', '--lipschitz-directions', '2']
-ARGS = BASE + ['--temperature', '0.2', '--epsilons', '0,0.05,0.5']
+ARGS = BASE + ['--temperature', '0.2', '--epsilons', '0,0.05,0.5', '--test-examples', '20']
 
 
 def datasets(path):
@@ -38,6 +38,7 @@ assert not os.path.exists(one + '.partial')
 with h5py.File(one) as f:
     assert f.attrs['format'] == 'attnpaths-robustness', f.attrs['format']
     assert f['config'].attrs['temperature_resolved'] == 0.2
+    assert f['data'].attrs['Q'] == 20  # every other test example: both classes, rank-count independent
     assert 'wall_seconds' in f['provenance'].attrs or len(f['provenance'].attrs) > 3
     assert list(f['curves/widths'][()]) == [10, 100]
     assert f['curves/theory/accuracy'].shape == (2, 3, 3), f['curves/theory/accuracy'].shape
