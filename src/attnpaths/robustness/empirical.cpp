@@ -229,7 +229,8 @@ EmpiricalConstants measure_lipschitz(const ExampleSet& set, const AttentionSpec&
     const double* x = set.x.data() + sz(mu - set.local.begin) * per;
     for (auto [maps, table, offset] : {std::tuple{&heads, &out.heads, 0}, std::tuple{&paths, &out.paths, 1 << 20}})
       for (std::size_t i = 0; i < maps->size(); ++i) {
-        RandomStream rng(o.seed, RngDomain::robustness, sz(mu) * (1u << 22) + sz(offset) + i);
+        // The top bit keeps these streams apart from the perturbations' (stability.cpp).
+        RandomStream rng(o.seed, RngDomain::robustness, (std::uint64_t{1} << 63) | (sz(mu) * (1u << 22) + sz(offset) + i));
         Measurement m((*maps)[i], x, T, N0, *table, i);
         m.random(rng, o.random_directions);
         m.adversarial(rng, o.power_iterations, o.ascent_steps);
