@@ -39,6 +39,11 @@ with h5py.File(one) as f:
     assert f.attrs['format'] == 'attnpaths-robustness', f.attrs['format']
     assert f['config'].attrs['temperature_resolved'] == 0.2
     assert f['data'].attrs['Q'] == 20  # every other test example: both classes, rank-count independent
+ARGS_SPREAD = ARGS[:-1] + ['15']
+three = os.path.join(D, 'r3.h5')
+run(ARGS_SPREAD + ['-o', three], ranks=2)
+with h5py.File(three) as f:
+    assert f['data'].attrs['Q'] == 15
     assert 'wall_seconds' in f['provenance'].attrs or len(f['provenance'].attrs) > 3
     assert list(f['curves/widths'][()]) == [10, 100]
     assert f['curves/theory/accuracy'].shape == (2, 3, 3), f['curves/theory/accuracy'].shape

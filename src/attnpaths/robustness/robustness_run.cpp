@@ -127,19 +127,20 @@ TheoryPoint read_theory(const RobustnessOptions& o, const Dataset& data, const C
   return t;
 }
 
-// n examples spread evenly over a set (every k-th, k = ⌊count/n⌋, so that a class-sorted set stays
+// n examples spread evenly over a set (example j is ⌊j·count/n⌋, so that a class-sorted set stays
 // balanced; n = 0: all), each rank keeping the chosen rows it owns.
 ExampleSet spread_examples(const ExampleSet& s, std::int64_t n, int T, int N0) {
   if (n <= 0 || n >= s.count) return s;
-  const std::int64_t k = s.count / n;
-  const auto chosen_before = [&](std::int64_t mu) { return std::min(n, (mu + k - 1) / k); };  // #{j·k < mu}
+  const auto row_of = [&](std::int64_t j) { return j * s.count / n; };
+  // #{j : ⌊j·count/n⌋ < mu} = ⌈mu·n/count⌉
+  const auto chosen_before = [&](std::int64_t mu) { return std::min(n, (mu * n + s.count - 1) / s.count); };
   ExampleSet out;
   out.name = s.name;
   out.count = n;
   out.local = {chosen_before(s.local.begin), chosen_before(s.local.end)};
   const std::size_t per = sz(T) * sz(N0);
   for (std::int64_t j = out.local.begin; j < out.local.end; ++j) {
-    const std::int64_t row = j * k - s.local.begin;
+    const std::int64_t row = row_of(j) - s.local.begin;
     out.x.insert(out.x.end(), s.x.begin() + static_cast<std::ptrdiff_t>(sz(row) * per),
                  s.x.begin() + static_cast<std::ptrdiff_t>(sz(row + 1) * per));
     out.y.push_back(s.y[sz(row)]);
