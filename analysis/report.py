@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 
 from attnreport import figures as F  # noqa: E402
 from attnreport import results as R  # noqa: E402
+from attnreport import robustness as RB  # noqa: E402
 from attnreport.markdown import MISSING, num, table, value  # noqa: E402
 
 
@@ -61,6 +62,8 @@ def parse_args(argv):
     p.add_argument("--temperature", type=float, default=None,
                    help="temperature shown in the heat maps and U_1 tables [the sampling temperature, "
                         "else the smallest]")
+    p.add_argument("--robustness", default=None,
+                   help="an `attnpaths robustness` file: adds the robustness section (docs/robustness.md)")
     return p.parse_args(argv)
 
 
@@ -499,6 +502,8 @@ class Report:
         if self.noisy is not None or self.markov(self.main, F.MARKOV4_LABELS):
             self.noisy_section()
         self.sampling_section()
+        if self.args.robustness:
+            RB.section(self, os.path.abspath(self.args.robustness))
         self.skipped_section()
         self.appendix()
         path = os.path.join(self.out, "report.md")
