@@ -14,6 +14,8 @@ enum class RngDomain : std::uint64_t {
   head_perturbation = 3,
   sampler = 4,
   initial_point = 5,
+  training_init = 20,       // train: initial weights (index = parameter block)
+  training_synthetic = 21,  // train: the synthetic episode stream (index = episode)
   test = 99,
 };
 
