@@ -14,7 +14,9 @@ packages=(
   libopenblas-dev                            # fast BLAS/LAPACK (not pulled in by PETSc)
   libgtest-dev libgmock-dev libbenchmark-dev # tests
   libcli11-dev libfmt-dev libeigen3-dev librandom123-dev
+  libzip-dev libpng-dev zlib1g-dev           # Omniglot zips, PNG decoding, gzip'd MNIST IDX files
   python3-numpy python3-h5py python3-matplotlib python3-scipy  # analysis (/usr/bin/python3)
+  python3-pil                                # tests: the independent Pillow resize of the image tokens
   slurmctld slurmd slurm-client munge        # the local SLURM cluster of the job tests
   xxhash                                     # xxhsum, to check the checksums recorded in files
 )

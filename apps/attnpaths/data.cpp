@@ -1,6 +1,7 @@
 // attnpaths data — generate a dataset file (io.md §1; docs/data.md).
 //   attnpaths data markov --heads 4paths -o markov4.h5
 //   mpirun -n 2 attnpaths data markov --heads 2paths --noise-out-of-plane 5 -o markov2.h5
+//   attnpaths data omniglot -o omniglot.h5
 // Each rank generates and writes its own block of examples; the file does not depend on the rank count.
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include "attnpaths/core/timer.hpp"
 #include "attnpaths/data/dataset_file.hpp"
 #include "attnpaths/data/markov.hpp"
+#include "attnpaths/data/omniglot.hpp"
 #include "attnpaths/io/hdf5.hpp"
 #include "command.hpp"
 
@@ -60,6 +62,100 @@ struct MarkovCommand {
     return 0;
   }
 };
+
+// The in-repo copies of the Omniglot and MNIST files (the source tree's data/, baked in at configure time).
+std::string data_file(const std::string& relative) { return std::string(ATTNPATHS_DATA_DIR) + "/" + relative; }
+
+struct OmniglotCommand {
+  OmniglotOptions options;
+  std::string output;
+
+  int run(const Runtime& runtime) const {
+    const Comm& world = runtime.world();
+    const Log log(world);
+    Provenance provenance = Provenance::collect(world, runtime.app_args());
+    options.validate();
+    ATTN_REQUIRE(!output.empty(), UsageError, "-o/--output FILE is required");
+    Config config = options.to_config();
+    config.set("output", output);
+    config.echo(log, "attnpaths data omniglot: resolved options");
+    h5::check_writable(output);
+    StageTimers timers;
+
+    log.info("generate: {} train + {} validation + {} test + {} {} episodes on {} rank(s)", options.train_examples,
+             options.validation_examples, options.test_examples, options.ood_examples, options.ood_name, world.size());
+    OmniglotData data;
+    {
+      auto stage = timers.stage("generate");
+      data = generate_omniglot(options, world);
+    }
+    log.info("generate: done in {:.3f} s (training bank: {} images of {} classes; T = {}, N0 = {})",
+             timers.seconds("generate"), data.train_bank.size(), data.train_bank.classes, data.dataset.tokens,
+             data.dataset.token_dim);
+    provenance.finish();
+    {
+      auto stage = timers.stage("write");
+      write_omniglot(output, data, world, config, provenance, timers);
+    }
+    log.info("write: done in {:.3f} s", timers.seconds("write"));
+    log.info("wrote dataset file {}", output);
+    return 0;
+  }
+};
+
+void add_omniglot_command(CLI::App* data, CommandSet& commands) {
+  auto cmd = std::make_shared<OmniglotCommand>();
+  OmniglotOptions& o = cmd->options;
+  o.background = {data_file("omniglot/images_background_small1.zip"), data_file("omniglot/images_background_small2.zip")};
+  o.evaluation = {data_file("omniglot/all_runs.zip")};
+  o.ood_images = data_file("mnist/t10k-images-idx3-ubyte.gz");
+  o.ood_labels = data_file("mnist/t10k-labels-idx1-ubyte.gz");
+  CLI::App* sub = data->add_subcommand(
+      "omniglot",
+      "One-shot image classification episodes (2-way, 1-shot, 1 query; T = 48 tokens of N0 = 192): Omniglot "
+      "training/validation/test sets, an MNIST out-of-distribution set, the training image bank (for `train`), the "
+      "embedding, and placeholder random \"qk\" heads (readout mean). Defaults read the copies in the source tree's "
+      "data/ folder");
+  sub->add_option("-o,--output", cmd->output, "Dataset file to write (HDF5) (required)");
+  sub->add_option("--background", o.background,
+                  "Zips of <top>/<alphabet>/<character>/<image>.png (105x105 1-bit PNGs); an image path present in "
+                  "several zips counts once; training = all their characters minus --validation-alphabets")
+      ->delimiter(',')->capture_default_str();
+  sub->add_option("--evaluation", o.evaluation,
+                  "Zips of the test classes: one-shot runs (runNN/class_labels.txt pairs two drawings of a class) or "
+                  "the --background layout (e.g. images_evaluation.zip)")
+      ->delimiter(',')->capture_default_str();
+  sub->add_option("--validation-alphabets", o.validation_alphabets,
+                  "Alphabets of the --background zips held out as the validation classes")
+      ->delimiter(',')->capture_default_str();
+  sub->add_option("--ood-images", o.ood_images, "IDX image file (gzip'd or not) of the out-of-distribution set")
+      ->capture_default_str();
+  sub->add_option("--ood-labels", o.ood_labels, "IDX label file matching --ood-images")->capture_default_str();
+  sub->add_option("--ood-name", o.ood_name, "Name of the OOD set: /ood/NAME")->capture_default_str();
+  sub->add_option("--ood-classes", o.ood_classes,
+                  "The two IDX classes of the OOD episodes: support label 0 (y = -1), support label 1 (y = +1)")
+      ->delimiter(',')->capture_default_str();
+  sub->add_option("-P,--train-examples", o.train_examples, "Training episodes P (even; balanced)")
+      ->capture_default_str();
+  sub->add_option("--validation-examples", o.validation_examples, "Validation episodes (even; 0 = no /validation)")
+      ->capture_default_str();
+  sub->add_option("-Q,--test-examples", o.test_examples, "Test episodes Q (even; balanced)")->capture_default_str();
+  sub->add_option("--ood-examples", o.ood_examples, "OOD episodes (even; 0 = no OOD set)")->capture_default_str();
+  sub->add_option("--normalisation", o.normalisation, "MEAN,STD of the Omniglot grey values (after /255)")
+      ->delimiter(',')->capture_default_str();
+  sub->add_option("--ood-normalisation", o.ood_normalisation, "MEAN,STD of the OOD grey values (after /255)")
+      ->delimiter(',')->capture_default_str();
+  sub->add_option("--seed", o.seed, "Episode seed (classes, drawings, label permutations, queries)")
+      ->capture_default_str();
+  sub->add_option("--embedding-seed", o.embedding_seed, "Seed of the label vectors e_0, e_1, e_2 ~ N(0, 1)")
+      ->capture_default_str();
+  sub->add_option("--attention-seed", o.attention_seed, "Seed of the placeholder qk heads")->capture_default_str();
+  sub->add_option("--heads", o.heads, "Placeholder heads per layer (comma-separated; L = number of entries)")
+      ->delimiter(',')->capture_default_str();
+  sub->add_option("--qk-dim", o.qk_dim, "G of the placeholder heads (Q, K in R^{G x 192})")->capture_default_str();
+  const Runtime& runtime = commands.runtime;
+  on_selected(sub, commands, [cmd, &runtime] { return cmd->run(runtime); });
+}
 
 void add_data_command(CLI::App& app, CommandSet& commands) {
   CLI::App* data = app.add_subcommand("data", "Generate a dataset file (io.md §1)");
@@ -116,6 +212,7 @@ void add_data_command(CLI::App& app, CommandSet& commands) {
       ->capture_default_str();
   const Runtime& runtime = commands.runtime;
   on_selected(markov, commands, [cmd, &runtime] { return cmd->run(runtime); });
+  add_omniglot_command(data, commands);
 }
 
 const Registration registration(10, add_data_command);

@@ -243,7 +243,8 @@ Dataset read_dataset(const std::string& path, const Comm& comm) {
 }
 
 void write_dataset(const std::string& path, const Dataset& d, const Comm& comm, const Config& config,
-                   const Provenance& prov, const StageTimers& timers) {
+                   const Provenance& prov, const StageTimers& timers,
+                   const std::function<void(const h5::File&)>& extra) {
   h5::OutputFile out(path, comm);
   const h5::File& file = out.file();
   write_format(file, format_name, format_version);
@@ -254,6 +255,7 @@ void write_dataset(const std::string& path, const Dataset& d, const Comm& comm, 
   for (const auto& o : d.ood) write_set(file, o, d.tokens, d.token_dim, comm);
 
   write_attention(file, d.attention, d.token_dim);  // its group handles are closed before commit()
+  if (extra) extra(file);
   write_config(file, config);
   write_provenance(file, prov, timers);
   out.commit();

@@ -1,12 +1,14 @@
 // Dataset files (io.md §1; docs/data.md): reading with full validation, and writing.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "attnpaths/core/comm.hpp"
 #include "attnpaths/core/config.hpp"
 #include "attnpaths/core/timer.hpp"
 #include "attnpaths/data/dataset.hpp"
+#include "attnpaths/io/hdf5.hpp"
 
 namespace attnpaths {
 
@@ -19,7 +21,10 @@ Dataset read_dataset(const std::string& path, const Comm& comm);
 
 // Writes `d` in the io.md §1 layout plus /config and /provenance (io/run_record.hpp), as
 // `<path>.partial` renamed to `path` on success (collective; each rank writes its own rows).
+// `extra` (optional) writes task-specific groups (e.g. /episodes, /bank) into the open file before
+// /config; it must close every handle it opens.
 void write_dataset(const std::string& path, const Dataset& d, const Comm& comm, const Config& config,
-                   const Provenance& prov, const StageTimers& timers);
+                   const Provenance& prov, const StageTimers& timers,
+                   const std::function<void(const h5::File&)>& extra = {});
 
 }  // namespace attnpaths

@@ -14,6 +14,10 @@
 
 #include "attnpaths/core/comm.hpp"
 
+namespace attnpaths::h5 {
+class File;
+}
+
 namespace attnpaths {
 
 namespace episode {
@@ -70,14 +74,22 @@ void episode_tokens(const ImageBank& bank, const Episode& e, const EpisodeEmbedd
 // Draws random 2-way 1-shot episodes from a bank: two distinct classes, one drawing of each as the
 // supports, a different drawing of one of them (chosen at random) as the query. Episode `index` of
 // stream `seed` is always the same episode. `target` forces y (for balanced sets); 0 = random.
+//
+// Episode `index` is drawn from the counter-based stream (seed, RngDomain::episode,
+// stream·2^48 + index), in this order: class of slot A, class of slot B (distinct), drawing of A,
+// drawing of B, label permutation, query slot (only when target = 0), query drawing (a drawing of
+// the query slot's class other than its support). `stream` separates independent episode streams of
+// one seed: `data omniglot` uses 1 (train), 2 (validation), 3 (test); 0 (the default) is free for
+// on-the-fly training episodes. Needs >= 2 classes with >= 2 drawings each (InputError otherwise).
 class EpisodeSampler {
  public:
-  EpisodeSampler(const ImageBank& bank, std::uint64_t seed);
+  EpisodeSampler(const ImageBank& bank, std::uint64_t seed, std::uint64_t stream = 0);
   Episode draw(std::uint64_t index, double target = 0.0) const;
 
  private:
   const ImageBank* bank_;
   std::uint64_t seed_;
+  std::uint64_t stream_ = 0;
   std::vector<std::vector<std::int64_t>> by_class_;  // bank indices of each class
 };
 
@@ -87,6 +99,14 @@ struct EpisodeSource {
   ImageBank bank;
   EpisodeEmbedding embedding;
 };
+// Validates shapes, label range and the stored normalisation; InputError naming the file otherwise.
 EpisodeSource read_episode_source(const std::string& dataset_path, const Comm& comm);
+
+// Writers of what read_episode_source reads (collective; rank 0 writes), used by `data omniglot`:
+// <group>/{images [n,32,32] uint8, label [n] int32, source [n] strings} with attributes classes,
+// normalisation_mean, normalisation_std; and /embedding/{positional [48,192], label [3,192]} with
+// attribute label_seed.
+void write_image_bank(const h5::File& file, const std::string& group, const ImageBank& bank);
+void write_episode_embedding(const h5::File& file, const EpisodeEmbedding& emb);
 
 }  // namespace attnpaths

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -80,6 +81,8 @@ template <>
 hid_t native_type<int>() { return H5T_NATIVE_INT; }
 template <>
 hid_t native_type<std::uint64_t>() { return H5T_NATIVE_UINT64; }
+template <>
+hid_t native_type<std::uint8_t>() { return H5T_NATIVE_UINT8; }
 
 Id& Id::operator=(Id&& o) noexcept {
   if (this != &o) {
@@ -339,7 +342,69 @@ void Location::write(const std::string& path, const Dims& dims, const std::vecto
   d.write_root<T>(data.data());
 }
 
+void Location::write_strings(const std::string& path, const Dims& dims, const std::vector<std::string>& data) const {
+  const std::string full = child_name(path);
+  if (product(dims) != data.size())
+    throw LibraryError(fmt::format("internal: writing {} strings into '{}' of {} elements", data.size(), full,
+                                   product(dims)));
+  std::size_t width = 1;
+  for (const auto& s : data) width = std::max(width, s.size());
+  Id type(H5Tcopy(H5T_C_S1), H5Tclose);
+  check_status(H5Tset_size(type.get(), width), "set string size", file_path_, full);
+  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  Id space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), "create dataspace", file_path_,
+                 full),
+           H5Sclose);
+  Id lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+  H5Pset_create_intermediate_group(lcpl.get(), 1);
+  Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
+  Id d(check(H5Dcreate2(get(), path.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
+             "create dataset", file_path_, full),
+       H5Dclose);
+  std::vector<char> buffer(data.size() * width, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) std::copy(data[i].begin(), data[i].end(), buffer.begin() + i * width);
+  const bool root = comm_ == nullptr || comm_->is_root();
+  Id fspace(H5Dget_space(d.get()), H5Sclose);
+  hsize_t n = root ? data.size() : 0;
+  Id mspace(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  if (n == 0) {
+    H5Sselect_none(fspace.get());
+    H5Sselect_none(mspace.get());
+  }
+  Id xfer = collective_xfer();
+  const char dummy = 0;
+  check_status(H5Dwrite(d.get(), type.get(), mspace.get(), fspace.get(), xfer.get(), n ? buffer.data() : &dummy),
+               "write", file_path_, full);
+}
+
 // ---------------------------------------------------------------------------------------------- Dataset
+
+std::vector<std::string> Dataset::read_strings() const {
+  Id type(H5Dget_type(get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_STRING)
+    throw InputError(fmt::format("'{}': dataset '{}' does not hold strings", file_path_, name_));
+  const hsize_t n = product(dims());
+  std::vector<std::string> out;
+  if (H5Tis_variable_str(type.get()) > 0) {
+    Id mem = string_type();
+    std::vector<char*> ptrs(n, nullptr);
+    check_status(H5Dread(get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "read", file_path_, name_);
+    for (char* p : ptrs) out.emplace_back(p ? p : "");
+    Id space(H5Dget_space(get()), H5Sclose);
+    H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data());
+    return out;
+  }
+  const std::size_t width = H5Tget_size(type.get());
+  std::vector<char> buffer(n * width + 1, '\0');
+  check_status(H5Dread(get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data()), "read", file_path_, name_);
+  for (hsize_t i = 0; i < n; ++i) {
+    const char* p = buffer.data() + i * width;
+    out.emplace_back(p, strnlen(p, width));
+  }
+  return out;
+}
 
 Dims Dataset::dims() const {
   Id space(H5Dget_space(get()), H5Sclose);
@@ -543,5 +608,6 @@ ATTN_H5_INSTANTIATE(std::int64_t)
 ATTN_H5_INSTANTIATE(std::int8_t)
 ATTN_H5_INSTANTIATE(int)
 ATTN_H5_INSTANTIATE(std::uint64_t)
+ATTN_H5_INSTANTIATE(std::uint8_t)
 
 }  // namespace attnpaths::h5

@@ -92,6 +92,9 @@ class Location {
   // Convenience: collective creation + write of a small replicated array (rank 0 writes).
   template <class T>
   void write(const std::string& path, const Dims& dims, const std::vector<T>& data) const;
+  // Collective creation + write (rank 0) of a fixed-length string array (NUL-padded to the longest
+  // entry; fixed length so that parallel HDF5 can write it).
+  void write_strings(const std::string& path, const Dims& dims, const std::vector<std::string>& data) const;
   template <class T>
   void write_scalar(const std::string& path, T value) const {
     write<T>(path, {}, std::vector<T>{value});
@@ -136,6 +139,8 @@ class Dataset {
   std::vector<T> read_rows(std::int64_t row_begin, std::int64_t rows) const;
   template <class T>
   std::vector<T> read_all() const;
+  // Every entry of a fixed- or variable-length string dataset (trailing NULs removed).
+  std::vector<std::string> read_strings() const;
   // Collective: grows a chunked dataset to `dims`.
   void extend(const Dims& dims) const;
 
