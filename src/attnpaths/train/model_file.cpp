@@ -71,6 +71,22 @@ std::vector<double> read_vector(const h5::File& file, const std::string& name, s
   return v;
 }
 
+// A 1-D dataset that may be empty (no collective write of zero rows).
+template <class T>
+void write_vector(const h5::File& file, const std::string& name, const std::vector<T>& v) {
+  if (v.empty())
+    file.create_dataset<T>(name, {0});
+  else
+    file.write<T>(name, {hs(static_cast<std::int64_t>(v.size()))}, v);
+}
+template <class T>
+std::vector<T> read_vector_any(const h5::File& file, const std::string& name) {
+  const h5::Dataset d = file.dataset(name);
+  const h5::Dims dims = d.dims();
+  if (dims.size() == 1 && dims[0] == 0) return {};
+  return d.read_all<T>();
+}
+
 }  // namespace
 
 void write_model_file(const std::string& path, const Comm& comm, const GdShape& g, const std::string& precision,
@@ -101,7 +117,7 @@ void write_model_file(const std::string& path, const Comm& comm, const GdShape& 
       w.set_attr("validation_accuracy", p.best_accuracy);
       w.set_attr("validation_loss", p.best_loss);
     }
-    const hsize_t n = hs(g.size()), k = hs(static_cast<std::int64_t>(p.history.step.size()));
+    const hsize_t n = hs(g.size());
     file.write<double>("state/theta", {n}, p.state.theta);
     file.write<double>("state/adam_m", {n}, p.state.adam_m);
     file.write<double>("state/adam_v", {n}, p.state.adam_v);
@@ -115,10 +131,10 @@ void write_model_file(const std::string& path, const Comm& comm, const GdShape& 
       s.set_attr("stop_reason", p.stop_reason);
       s.set_attr("has_best", std::int64_t{p.best_theta.empty() ? 0 : 1});
     }
-    file.write<std::int64_t>("history/step", {k}, p.history.step);
-    file.write<double>("history/train_loss", {k}, p.history.train_loss);
-    file.write<double>("history/validation_loss", {k}, p.history.validation_loss);
-    file.write<double>("history/validation_accuracy", {k}, p.history.validation_accuracy);
+    write_vector(file, "history/step", p.history.step);
+    write_vector(file, "history/train_loss", p.history.train_loss);
+    write_vector(file, "history/validation_loss", p.history.validation_loss);
+    write_vector(file, "history/validation_accuracy", p.history.validation_accuracy);
     for (const auto& e : p.evaluations) {
       auto ev = file.require_group("evaluation/" + e.set);
       ev.set_attr("accuracy", e.accuracy);
@@ -163,10 +179,10 @@ TrainProgress read_checkpoint(const std::string& path, const Comm& comm, const G
     p.best_accuracy = w.attr_double("validation_accuracy");
     p.best_loss = w.attr_double("validation_loss");
   }
-  p.history.step = file.dataset("history/step").read_all<std::int64_t>();
-  p.history.train_loss = file.dataset("history/train_loss").read_all<double>();
-  p.history.validation_loss = file.dataset("history/validation_loss").read_all<double>();
-  p.history.validation_accuracy = file.dataset("history/validation_accuracy").read_all<double>();
+  p.history.step = read_vector_any<std::int64_t>(file, "history/step");
+  p.history.train_loss = read_vector_any<double>(file, "history/train_loss");
+  p.history.validation_loss = read_vector_any<double>(file, "history/validation_loss");
+  p.history.validation_accuracy = read_vector_any<double>(file, "history/validation_accuracy");
   return p;
 }
 

@@ -252,13 +252,17 @@ int TrainRun::train() {
   const double start = wall_seconds();
   double last_line = start;
   const std::int64_t first_step = trainer.steps();
-  std::int64_t done_here = 0;
+  std::int64_t done_here = 0, line_steps = 0;
+  double line_loss = 0;
   bool plateau = !p.stop_reason.empty() && p.stop_reason == "plateau";
   while (trainer.steps() < o.steps && !plateau) {
     {
       auto t = timers.stage("train");
-      p.loss_sum += trainer.step(*stream);
+      const double loss = trainer.step(*stream);
+      p.loss_sum += loss;
       ++p.loss_count;
+      line_loss += loss;
+      ++line_steps;
     }
     ++done_here;
     const std::int64_t s = trainer.steps();
@@ -273,9 +277,10 @@ int TrainRun::train() {
     if (log.printing() && (now - last_line >= o.progress_seconds || s == o.steps)) {
       const double rate = double(done_here) / (now - start);
       log.info("step {}/{}: {:.2f} steps/s ({:.0f} episodes/s), loss {:.4f}, elapsed {:.0f} s, ETA {:.0f} s", s,
-               o.steps, rate, rate * o.batch, p.loss_count ? p.loss_sum / double(p.loss_count) : 0.0, now - start,
-               double(o.steps - s) / rate);
+               o.steps, rate, rate * o.batch, line_loss / double(line_steps), now - start, double(o.steps - s) / rate);
       last_line = now;
+      line_loss = 0;
+      line_steps = 0;
     }
     if (o.interrupt_after >= 0 && done_here >= o.interrupt_after) request_stop();
     if (world_.any(stop_requested())) {
