@@ -25,9 +25,9 @@ struct TrainOptions {
   GdShape shape;             // tokens/input_dim come from the data
   int batch = 128;
   AdamOptions adam;
-  std::int64_t steps = 12000;
+  std::int64_t steps = 4000;
   std::int64_t validate_every = 250;
-  std::int64_t patience = 12;        // validations without improvement before stopping (0 = never)
+  std::int64_t patience = 8;         // validations without improvement before stopping (0 = never)
   std::int64_t checkpoint_every = 1000;
   std::uint64_t seed = 1;
   int reduction_blocks = 16;
