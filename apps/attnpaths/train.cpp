@@ -7,8 +7,6 @@
 #include <memory>
 #include <string>
 
-#include "attnpaths/core/error.hpp"
-#include "attnpaths/core/log.hpp"
 #include "attnpaths/train/train_run.hpp"
 #include "command.hpp"
 
@@ -81,13 +79,7 @@ void add_train_command(CLI::App& app, CommandSet& commands) {
   add_options(sub, *o);
   on_selected(sub, commands, [o, &commands]() -> int {
     const Runtime& runtime = commands.runtime;
-    try {
-      TrainRun run(*o, runtime.world(), runtime.app_args());
-      return run.run();
-    } catch (const Interrupted& e) {
-      Log(runtime.world()).warn("{}", e.what());
-      return e.exit_code();
-    }
+    return run_interruptible(runtime, [&] { return TrainRun(*o, runtime.world(), runtime.app_args()).run(); });
   });
 }
 

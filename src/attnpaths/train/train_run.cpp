@@ -89,6 +89,169 @@ Evaluation validate_step(GdNetwork<Real>& net, const Trainer<Real>& trainer, con
   return e;
 }
 
+// One training invocation, stage by stage (train_run.hpp).
+template <class Real>
+class TrainSession {
+ public:
+  TrainSession(const TrainOptions& o, const Comm& world, const std::vector<std::string>& command_line)
+      : o_(o), world_(world), log_(world, o.quiet), prov_(Provenance::collect(world, command_line)),
+        partial_(h5::OutputFile::partial_path(o.output)) {
+    for (const std::string& out : {o.output, o.output_data})
+      ATTN_REQUIRE(out.empty() || o.overwrite || !fs::exists(out), InputError,
+                   "train: '{}' exists; remove it or pass --overwrite", out);
+    ATTN_REQUIRE(o.reduction_blocks >= world.size(), InputError,
+                 "train: {} ranks but --reduction-blocks {}: use at most that many ranks (or more blocks)",
+                 world.size(), o.reduction_blocks);
+  }
+
+  void load() {
+    auto t = timers_.stage("load data");
+    ds_ = read_dataset(o_.data, world_);
+    ATTN_REQUIRE(ds_.validation.has_value(), InputError, "train: '{}' has no /validation set (needed for validation)",
+                 o_.data);
+    if (o_.stream == "bank")
+      stream_ = make_bank_stream(o_.data, o_.seed, world_);
+    else
+      stream_ = std::make_unique<SyntheticStream>(ds_.tokens, ds_.token_dim, o_.seed);
+    shape_ = o_.shape;
+    shape_.tokens = stream_->tokens();
+    shape_.input_dim = stream_->token_dim();
+    ATTN_REQUIRE(shape_.tokens == ds_.tokens && shape_.input_dim == ds_.token_dim, InputError,
+                 "train: the episode stream gives {} × {} tokens but '{}' holds {} × {}", shape_.tokens,
+                 shape_.input_dim, o_.data, ds_.tokens, ds_.token_dim);
+    shape_.validate();
+  }
+
+  void start() {
+    trainer_ = std::make_unique<Trainer<Real>>(shape_, o_.adam, o_.batch, o_.reduction_blocks, world_);
+    net_ = std::make_unique<GdNetwork<Real>>(shape_);
+    fingerprint_ = o_.fingerprint(ds_.checksum);
+    config_ = o_.to_config();
+    config_.set("data_path", fs::absolute(o_.data).string());
+    config_.set("data_checksum", ds_.checksum);
+    config_.set("stream_description", stream_->describe());
+    config_.set("parameters", static_cast<long>(shape_.size()));
+    config_.set("mpi_ranks", world_.size());
+    config_.echo(log_, "attnpaths train");
+    if (o_.resume && fs::exists(partial_)) {
+      p_ = read_checkpoint(partial_, world_, shape_, fingerprint_);
+      log_.info("resumed from '{}' at step {}", partial_, p_.state.step);
+    } else {
+      if (o_.resume) log_.warn("--resume: '{}' does not exist, starting a new run", partial_);
+      p_.state.theta = initial_weights(shape_, o_.seed);
+      p_.state.adam_m.assign(p_.state.theta.size(), 0.0);
+      p_.state.adam_v.assign(p_.state.theta.size(), 0.0);
+    }
+    trainer_->set_state(p_.state);
+    log_.info("network: T = {}, N0 = {}, width {}, G = {}, {} heads × {} layers ({} paths), {} parameters, {}; "
+              "batch {} over {} ranks; stream: {}",
+              shape_.tokens, shape_.input_dim, shape_.width, shape_.qk_dim, shape_.heads, shape_.layers,
+              shape_.paths(), shape_.size(), o_.precision, o_.batch, world_.size(), stream_->describe());
+  }
+
+  void run_steps() {
+    start_ = last_line_ = wall_seconds();
+    first_step_ = trainer_->steps();
+    bool plateau = p_.stop_reason == "plateau";
+    while (trainer_->steps() < o_.steps && !plateau) {
+      {
+        auto t = timers_.stage("train");
+        const double loss = trainer_->step(*stream_);
+        p_.loss_sum += loss;
+        ++p_.loss_count;
+        line_loss_ += loss;
+        ++line_steps_;
+      }
+      ++done_here_;
+      const std::int64_t s = trainer_->steps();
+      if (s % o_.validate_every == 0 || s == o_.steps) plateau = validate(s);
+      progress(s);
+      if (o_.interrupt_after >= 0 && done_here_ >= o_.interrupt_after) request_stop();
+      if (world_.any(stop_requested())) {
+        checkpoint(false, partial_);
+        throw Interrupted(fmt::format("train: stopped by a signal at step {}; checkpoint written to '{}'. Continue "
+                                      "with the same options plus --resume.",
+                                      s, partial_));
+      }
+      if (s % o_.checkpoint_every == 0 && s < o_.steps && !plateau) checkpoint(false, partial_);
+    }
+    p_.stop_reason = plateau ? "plateau" : "steps";
+    log_.info("stopped after {} steps ({}; {} this run in {:.1f} s); best validation accuracy {:.4f} at step {}",
+              trainer_->steps(), p_.stop_reason, trainer_->steps() - first_step_, wall_seconds() - start_,
+              p_.best_accuracy, p_.best_step);
+  }
+
+  void finish() {
+    {
+      auto t = timers_.stage("evaluate");
+      const AlignedVector<Real> best(p_.best_theta.begin(), p_.best_theta.end());
+      std::vector<const ExampleSet*> sets = {&ds_.test};
+      for (const auto& set : ds_.ood) sets.push_back(&set);
+      for (const ExampleSet* set : sets) {
+        p_.evaluations.push_back(evaluate(*net_, best.data(), *set, world_));
+        log_.info("best weights on {}: accuracy {:.4f}, loss {:.4f} ({} episodes)", set->name,
+                  p_.evaluations.back().accuracy, p_.evaluations.back().loss, p_.evaluations.back().count);
+      }
+    }
+    checkpoint(true, o_.output);
+    if (world_.is_root()) fs::remove(partial_);
+    log_.info("wrote '{}'", o_.output);
+    if (!o_.output_data.empty()) {
+      auto t = timers_.stage("write dataset");
+      write_trained_dataset(o_, std::move(ds_), shape_, p_.best_theta, world_, config_, prov_, timers_);
+      log_.info("wrote '{}' (trained attention as qk heads; `attnpaths theory --data {}`)", o_.output_data,
+                o_.output_data);
+    }
+  }
+
+ private:
+  // Validation at step s; returns true when the plateau rule stops the run.
+  bool validate(std::int64_t s) {
+    auto t = timers_.stage("validate");
+    const Evaluation e = validate_step(*net_, *trainer_, *ds_.validation, world_, p_);
+    log_.info("step {}: validation accuracy {:.4f}, loss {:.4f} (best {:.4f} at step {}); train loss {:.4f}", s,
+              e.accuracy, e.loss, p_.best_accuracy, p_.best_step, p_.history.train_loss.back());
+    return o_.patience > 0 && p_.stale >= o_.patience;
+  }
+
+  // Rank-0 progress line: steps/s, episodes/s, the mean loss since the last line, ETA.
+  void progress(std::int64_t s) {
+    const double now = wall_seconds();
+    if (!log_.printing() || (now - last_line_ < o_.progress_seconds && s != o_.steps)) return;
+    const double rate = double(done_here_) / (now - start_);
+    log_.info("step {}/{}: {:.2f} steps/s ({:.0f} episodes/s), loss {:.4f}, elapsed {:.0f} s, ETA {:.0f} s", s,
+              o_.steps, rate, rate * o_.batch, line_loss_ / double(line_steps_), now - start_,
+              double(o_.steps - s) / rate);
+    last_line_ = now;
+    line_loss_ = 0;
+    line_steps_ = 0;
+  }
+
+  void checkpoint(bool complete, const std::string& path) {
+    auto t = timers_.stage("checkpoint");
+    p_.state = trainer_->state();
+    prov_.finish();
+    write_model_file(path, world_, shape_, o_.precision, p_, fingerprint_, complete, config_, prov_, timers_);
+  }
+
+  const TrainOptions& o_;
+  const Comm& world_;
+  StageTimers timers_;
+  Log log_;
+  Provenance prov_;
+  StopSignals signals_;
+  std::string partial_, fingerprint_;
+  Dataset ds_;
+  std::unique_ptr<EpisodeStream> stream_;
+  GdShape shape_;
+  Config config_;
+  std::unique_ptr<Trainer<Real>> trainer_;
+  std::unique_ptr<GdNetwork<Real>> net_;
+  TrainProgress p_;
+  double start_ = 0, last_line_ = 0, line_loss_ = 0;
+  std::int64_t first_step_ = 0, done_here_ = 0, line_steps_ = 0;
+};
+
 }  // namespace
 
 // ------------------------------------------------------------------------------------------ options
@@ -182,140 +345,11 @@ int TrainRun::run() {
 
 template <class Real>
 int TrainRun::train() {
-  const TrainOptions& o = options_;
-  StageTimers timers;
-  Log log(world_, o.quiet);
-  Provenance prov = Provenance::collect(world_, command_line_);
-  StopSignals signals;
-  for (const std::string& out : {o.output, o.output_data})
-    ATTN_REQUIRE(out.empty() || o.overwrite || !fs::exists(out), InputError,
-                 "train: '{}' exists; remove it or pass --overwrite", out);
-  ATTN_REQUIRE(o.reduction_blocks >= world_.size(), InputError,
-               "train: {} ranks but --reduction-blocks {}: use at most that many ranks (or more blocks)", world_.size(),
-               o.reduction_blocks);
-
-  // 1. Dataset (its fixed validation set) and the training episode stream.
-  Dataset ds;
-  std::unique_ptr<EpisodeStream> stream;
-  {
-    auto t = timers.stage("load data");
-    ds = read_dataset(o.data, world_);
-    ATTN_REQUIRE(ds.validation.has_value(), InputError, "train: '{}' has no /validation set (needed for validation)",
-                 o.data);
-    if (o.stream == "bank")
-      stream = make_bank_stream(o.data, o.seed, world_);
-    else
-      stream = std::make_unique<SyntheticStream>(ds.tokens, ds.token_dim, o.seed);
-  }
-  GdShape shape = o.shape;
-  shape.tokens = stream->tokens();
-  shape.input_dim = stream->token_dim();
-  ATTN_REQUIRE(shape.tokens == ds.tokens && shape.input_dim == ds.token_dim, InputError,
-               "train: the episode stream gives {} × {} tokens but '{}' holds {} × {}", shape.tokens, shape.input_dim,
-               o.data, ds.tokens, ds.token_dim);
-  shape.validate();
-
-  // 2. Network, Adam and the starting state (fresh or from <output>.partial).
-  Trainer<Real> trainer(shape, o.adam, o.batch, o.reduction_blocks, world_);
-  GdNetwork<Real> net(shape);
-  const std::string fingerprint = o.fingerprint(ds.checksum), partial = h5::OutputFile::partial_path(o.output);
-  Config config = o.to_config();
-  config.set("data_path", fs::absolute(o.data).string());
-  config.set("data_checksum", ds.checksum);
-  config.set("stream_description", stream->describe());
-  config.set("parameters", static_cast<long>(shape.size()));
-  config.set("mpi_ranks", world_.size());
-  config.echo(log, "attnpaths train");
-  TrainProgress p;
-  if (o.resume && fs::exists(partial)) {
-    p = read_checkpoint(partial, world_, shape, fingerprint);
-    log.info("resumed from '{}' at step {}", partial, p.state.step);
-  } else {
-    if (o.resume) log.warn("--resume: '{}' does not exist, starting a new run", partial);
-    p.state.theta = initial_weights(shape, o.seed);
-    p.state.adam_m.assign(p.state.theta.size(), 0.0);
-    p.state.adam_v.assign(p.state.theta.size(), 0.0);
-  }
-  trainer.set_state(p.state);
-  log.info("network: T = {}, N0 = {}, width {}, G = {}, {} heads × {} layers ({} paths), {} parameters, {}; "
-           "batch {} over {} ranks; stream: {}",
-           shape.tokens, shape.input_dim, shape.width, shape.qk_dim, shape.heads, shape.layers, shape.paths(),
-           shape.size(), o.precision, o.batch, world_.size(), stream->describe());
-  auto checkpoint = [&](bool complete, const std::string& path) {
-    auto t = timers.stage("checkpoint");
-    p.state = trainer.state();
-    prov.finish();
-    write_model_file(path, world_, shape, o.precision, p, fingerprint, complete, config, prov, timers);
-  };
-
-  // 3. Steps: one Adam step per batch; validation, progress, checkpoints, signals.
-  const double start = wall_seconds();
-  double last_line = start;
-  const std::int64_t first_step = trainer.steps();
-  std::int64_t done_here = 0, line_steps = 0;
-  double line_loss = 0;
-  bool plateau = !p.stop_reason.empty() && p.stop_reason == "plateau";
-  while (trainer.steps() < o.steps && !plateau) {
-    {
-      auto t = timers.stage("train");
-      const double loss = trainer.step(*stream);
-      p.loss_sum += loss;
-      ++p.loss_count;
-      line_loss += loss;
-      ++line_steps;
-    }
-    ++done_here;
-    const std::int64_t s = trainer.steps();
-    if (s % o.validate_every == 0 || s == o.steps) {
-      auto t = timers.stage("validate");
-      const Evaluation e = validate_step(net, trainer, *ds.validation, world_, p);
-      plateau = o.patience > 0 && p.stale >= o.patience;
-      log.info("step {}: validation accuracy {:.4f}, loss {:.4f} (best {:.4f} at step {}); train loss {:.4f}", s,
-               e.accuracy, e.loss, p.best_accuracy, p.best_step, p.history.train_loss.back());
-    }
-    const double now = wall_seconds();
-    if (log.printing() && (now - last_line >= o.progress_seconds || s == o.steps)) {
-      const double rate = double(done_here) / (now - start);
-      log.info("step {}/{}: {:.2f} steps/s ({:.0f} episodes/s), loss {:.4f}, elapsed {:.0f} s, ETA {:.0f} s", s,
-               o.steps, rate, rate * o.batch, line_loss / double(line_steps), now - start, double(o.steps - s) / rate);
-      last_line = now;
-      line_loss = 0;
-      line_steps = 0;
-    }
-    if (o.interrupt_after >= 0 && done_here >= o.interrupt_after) request_stop();
-    if (world_.any(stop_requested())) {
-      checkpoint(false, partial);
-      throw Interrupted(fmt::format("train: stopped by a signal at step {}; checkpoint written to '{}'. Continue with "
-                                    "the same options plus --resume.",
-                                    s, partial));
-    }
-    if (s % o.checkpoint_every == 0 && s < o.steps && !plateau) checkpoint(false, partial);
-  }
-  p.stop_reason = plateau ? "plateau" : "steps";
-  log.info("stopped after {} steps ({}; {} this run in {:.1f} s); best validation accuracy {:.4f} at step {}",
-           trainer.steps(), p.stop_reason, trainer.steps() - first_step, wall_seconds() - start, p.best_accuracy,
-           p.best_step);
-
-  // 4. The best weights on the test and OOD sets; the model file; the dataset file.
-  {
-    auto t = timers.stage("evaluate");
-    const AlignedVector<Real> best(p.best_theta.begin(), p.best_theta.end());
-    std::vector<const ExampleSet*> sets = {&ds.test};
-    for (const auto& set : ds.ood) sets.push_back(&set);
-    for (const ExampleSet* set : sets) {
-      p.evaluations.push_back(attnpaths::evaluate(net, best.data(), *set, world_));
-      log.info("best weights on {}: accuracy {:.4f}, loss {:.4f} ({} episodes)", set->name,
-               p.evaluations.back().accuracy, p.evaluations.back().loss, p.evaluations.back().count);
-    }
-  }
-  checkpoint(true, o.output);
-  if (world_.is_root()) fs::remove(partial);
-  log.info("wrote '{}'", o.output);
-  if (!o.output_data.empty()) {
-    auto t = timers.stage("write dataset");
-    write_trained_dataset(o, std::move(ds), shape, p.best_theta, world_, config, prov, timers);
-    log.info("wrote '{}' (trained attention as qk heads; `attnpaths theory --data {}`)", o.output_data, o.output_data);
-  }
+  TrainSession<Real> session(options_, world_, command_line_);
+  session.load();         // 1. dataset (validation set) and the training episode stream
+  session.start();        // 2. network, Adam, the starting state (fresh or <output>.partial)
+  session.run_steps();    // 3. Adam steps, validation, progress, checkpoints, signals
+  session.finish();       // 4. best weights on test/OOD, model file, dataset file
   return 0;
 }
 
