@@ -145,3 +145,21 @@ TEST(TrainCommand, EvaluateModeReproducesAndRemovesHeads) {
   EXPECT_NE(log.find("validation: accuracy"), std::string::npos) << log;
   EXPECT_EQ(attnpaths_cmd(1, "train --evaluate " + reference() + " --data " + dataset() + " --remove-heads 1:0,1:1", &log), 3);
 }
+
+// The image-bank stream of a small `data omniglot` file: the episodes (hence the weights) do not depend
+// on the number of ranks; the dataset output keeps /episodes and /embedding.
+TEST(TrainCommand, BankStreamIsRankIndependent) {
+  const std::string data = dir() + "/omniglot_small.h5";
+  ASSERT_EQ(attnpaths_cmd(1, "data omniglot -P 2 --validation-examples 8 -Q 8 --ood-examples 4 --heads 2,2 --qk-dim 4 "
+                             "-o " + data), 0);
+  const std::string common = "train --data " + data + " --width 4 --qk-dim 4 --heads 2 --layers 2 --batch 8 "
+                             "--reduction-blocks 2 --steps 3 --validate-every 2 --precision float64 --quiet ";
+  const std::string a = dir() + "/bank1.h5", b = dir() + "/bank2.h5";
+  ASSERT_EQ(attnpaths_cmd(1, common + "-o " + a + " --output-data " + dir() + "/bank1_data.h5"), 0);
+  ASSERT_EQ(attnpaths_cmd(2, common + "-o " + b), 0);
+  EXPECT_EQ(max_difference(a, b), 0.0);
+  h5::File f(dir() + "/bank1_data.h5", test::world(), h5::File::Mode::read);
+  EXPECT_TRUE(f.exists("episodes"));
+  EXPECT_TRUE(f.exists("embedding/label"));
+  EXPECT_TRUE(f.exists("trained/v_1"));
+}
