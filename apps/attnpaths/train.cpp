@@ -32,6 +32,9 @@ void add_options(CLI::App* sub, TrainOptions& o) {
   sub->add_option("--qk-dim", o.shape.qk_dim, "Query/key dimension G")->capture_default_str();
   sub->add_option("--heads", o.shape.heads, "Heads H per layer")->capture_default_str();
   sub->add_option("--layers", o.shape.layers, "Attention layers L")->capture_default_str();
+  sub->add_option("--readout", o.readout,
+                  "How the last layer's tokens are pooled before the readout a: mean (the image task), last_token, "
+                  "first_token")->capture_default_str();
   sub->add_option("--batch", o.batch, "Episodes per step (sharded over the MPI ranks)")->capture_default_str();
   sub->add_option("--lr", o.adam.lr, "Adam learning rate")->capture_default_str();
   sub->add_option("--beta1", o.adam.beta1, "Adam β1")->capture_default_str();

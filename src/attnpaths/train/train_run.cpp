@@ -339,6 +339,7 @@ TrainRun::TrainRun(TrainOptions options, const Comm& world, std::vector<std::str
 
 int TrainRun::run() {
   options_.validate();
+  options_.shape.readout = parse_readout(options_.readout, "train: --readout");
   if (!options_.evaluate.empty()) return evaluate();
   return options_.precision == "float64" ? train<double>() : train<float>();
 }

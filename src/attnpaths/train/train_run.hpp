@@ -23,6 +23,7 @@ struct TrainOptions {
   std::string stream = "bank";       // "bank" | "synthetic"
   std::string precision = "float32";  // "float32" | "float64"
   GdShape shape;             // tokens/input_dim come from the data
+  std::string readout = "mean";       // "mean" | "last_token" | "first_token" (sets shape.readout)
   int batch = 128;
   AdamOptions adam;
   std::int64_t steps = 4000;
