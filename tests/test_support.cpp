@@ -46,6 +46,17 @@ std::string child_env() {
                   "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 ";
 }
 
+int run_attnpaths(int ranks, const std::string& args, std::string* output, const std::string& prefix) {
+  std::string cmd = child_env() + prefix;
+  if (ranks > 1) cmd += "mpirun -n " + std::to_string(ranks) + " ";
+  cmd += attnpaths_binary() + " " + args;
+  std::string out;
+  const int rc = run_command(cmd, &out);
+  if (output) *output = out;
+  if (rc != 0 && rc != 75) std::printf("$ %s\n-> exit %d\n%s\n", cmd.c_str(), rc, out.c_str());
+  return rc;
+}
+
 int run_command(const std::string& command, std::string* output) {
   std::string cmd = command + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");

@@ -25,6 +25,11 @@ std::string attnpaths_binary();
 // keeps the run-as-root/oversubscription settings, one BLAS/OpenMP thread.
 std::string child_env();
 
+// Runs the attnpaths command with `args` (under `mpirun -n ranks` when ranks > 1, after child_env() and
+// `prefix`, e.g. "timeout ..."); returns its exit code, output in *output; prints the command line and
+// output when the code is neither 0 nor 75.
+int run_attnpaths(int ranks, const std::string& args, std::string* output = nullptr, const std::string& prefix = "");
+
 // Runs a shell command, returns its exit code; stdout+stderr go into *output when given.
 int run_command(const std::string& command, std::string* output = nullptr);
 

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "attnpaths/core/error.hpp"
+#include "attnpaths/core/log.hpp"
 #include "attnpaths/core/runtime.hpp"
 
 namespace attnpaths::app {
@@ -36,6 +38,18 @@ std::vector<std::pair<int, AddCommand>>& registry();
 // Marks `sub` as selected when parsed: `commands.selected = action`.
 inline void on_selected(CLI::App* sub, CommandSet& commands, Action action) {
   sub->parse_complete_callback([&commands, action] { commands.selected = action; });
+}
+
+// Runs the action of a checkpointing command: a run stopped by SIGTERM/SIGUSR1 has checkpointed on
+// every rank and throws Interrupted; leave MPI cleanly with its documented exit code (75).
+template <class F>
+int run_interruptible(const Runtime& runtime, F&& action) {
+  try {
+    return action();
+  } catch (const Interrupted& e) {
+    Log(runtime.world()).warn("{}", e.what());
+    return e.exit_code();
+  }
 }
 
 // Splits "10,30,50" (CLI11 delimiter) helpers are CLI11's; these validators are shared.

@@ -71,14 +71,7 @@ void add_sample_command(CLI::App& app, CommandSet& commands) {
       ->group("");  // hidden
   on_selected(sub, commands, [o, &commands]() -> int {
     const Runtime& runtime = commands.runtime;
-    try {
-      SampleRun run(*o, runtime.world(), runtime.app_args());
-      return run.run();
-    } catch (const Interrupted& e) {
-      // Every rank stops at the same checkpoint: leave MPI cleanly with the documented code.
-      Log(runtime.world()).warn("{}", e.what());
-      return e.exit_code();
-    }
+    return run_interruptible(runtime, [&] { return SampleRun(*o, runtime.world(), runtime.app_args()).run(); });
   });
 }
 

@@ -21,15 +21,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-int attnpaths_cmd(int ranks, const std::string& args, std::string* output = nullptr) {
-  std::string cmd = test::child_env();
-  if (ranks > 1) cmd += "mpirun -n " + std::to_string(ranks) + " ";
-  cmd += test::attnpaths_binary() + " " + args;
-  std::string out;
-  const int rc = test::run_command(cmd, &out);
-  if (output) *output = out;
-  if (rc != 0 && rc != 75) std::printf("$ %s\n-> exit %d\n%s\n", cmd.c_str(), rc, out.c_str());
-  return rc;
+int attnpaths_cmd(int ranks, const std::string& args, std::string* output = nullptr, const std::string& prefix = "") {
+  return test::run_attnpaths(ranks, args, output, prefix);
 }
 
 const std::string& dataset() {

@@ -10,6 +10,9 @@ extern "C" {
 void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const double* alpha,
             const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
             const int* ldc);
+void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+            const int* ldc);
 void dsyrk_(const char* uplo, const char* trans, const int* n, const int* k, const double* alpha, const double* a,
             const int* lda, const double* beta, double* c, const int* ldc);
 void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
@@ -30,6 +33,13 @@ void gemm(bool trans_a, bool trans_b, int m, int n, int k, double alpha, const d
   // Row-major C = op(A) op(B)  <=>  column-major C^T = op(B)^T op(A)^T.
   const char tb = trans_b ? 'T' : 'N', ta = trans_a ? 'T' : 'N';
   dgemm_(&tb, &ta, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
+}
+
+void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
+          int ldb, float beta, float* c, int ldc) {
+  if (m == 0 || n == 0) return;
+  const char tb = trans_b ? 'T' : 'N', ta = trans_a ? 'T' : 'N';
+  sgemm_(&tb, &ta, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
 }
 
 void syrk(bool trans, int n, int k, double alpha, const double* a, int lda, double beta, double* c, int ldc) {

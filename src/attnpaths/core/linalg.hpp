@@ -11,6 +11,9 @@ namespace attnpaths::linalg {
 // C[m×n] = alpha·op(A)·op(B) + beta·C, row-major; op(X) = X or X^T; lda etc. are row strides.
 void gemm(bool trans_a, bool trans_b, int m, int n, int k, double alpha, const double* a, int lda, const double* b,
           int ldb, double beta, double* c, int ldc);
+// The same in single precision (sgemm).
+void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
+          int ldb, float beta, float* c, int ldc);
 // C[n×n] = alpha·A·A^T + beta·C (trans=false, A is n×k) or alpha·A^T·A + beta·C (trans=true, A is k×n);
 // both triangles of C are filled on return.
 void syrk(bool trans, int n, int k, double alpha, const double* a, int lda, double beta, double* c, int ldc);

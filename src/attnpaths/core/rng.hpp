@@ -18,6 +18,8 @@ enum class RngDomain : std::uint64_t {
   episode = 20,          // one-shot image episodes (data/episodes.hpp): classes, drawings, labels, query
   label_embedding = 21,  // the label vectors e_0, e_1, e_2 of the image episodes
   attention_init = 22,   // the placeholder "qk" heads written by `data omniglot`
+  training_init = 30,       // train: initial weights (index = parameter block)
+  training_synthetic = 31,  // train: the synthetic episode stream (index = episode)
   test = 99,
 };
 

@@ -131,6 +131,13 @@ std::string Location::child_name(const std::string& path) const {
   return name_ == "/" ? "/" + path : name_ + "/" + path;
 }
 
+void Location::copy_from(const std::string& source_file, const std::string& path) const {
+  const Id src(H5Fopen(source_file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!src.valid()) fail("open for copying", source_file, path);
+  check_status(H5Ocopy(src.get(), path.c_str(), get(), child_name(path).c_str(), H5P_DEFAULT, H5P_DEFAULT),
+               "copy object", source_file, path);
+}
+
 bool Location::exists(const std::string& path) const {
   // Walk component by component: H5Lexists fails if an intermediate group is missing.
   std::string partial = (!path.empty() && path[0] == '/') ? "" : ".";

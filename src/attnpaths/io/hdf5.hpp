@@ -90,6 +90,10 @@ class Location {
   std::vector<std::int64_t> attr_ints(const std::string& name) const;
   std::vector<std::string> attr_strings(const std::string& name) const;
 
+  // Collective: copies the object `path` (a group with everything below it, or a dataset) of the
+  // finished file `source_file` to the same path here (H5Ocopy; the source is opened read-only).
+  void copy_from(const std::string& source_file, const std::string& path) const;
+
   // Convenience: collective creation + write of a small replicated array (rank 0 writes).
   template <class T>
   void write(const std::string& path, const Dims& dims, const std::vector<T>& data) const;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "attnpaths/core/comm.hpp"
+#include "attnpaths/core/reduction.hpp"
 #include "attnpaths/core/rng.hpp"
 #include "attnpaths/model/network.hpp"
 #include "attnpaths/model/path_inputs.hpp"
@@ -41,29 +42,6 @@ class LogDensity {
  protected:
   std::int64_t evaluations_ = 0;
   std::vector<double> prior_sd_;  // per-coordinate prior standard deviation (for draw_initial)
-};
-
-// Canonical reduction over the P training examples of a chain group, bitwise independent of the
-// number of shards K: the examples are cut into `blocks` fixed blocks (block_range), partial sums are
-// formed per block in example order, and blocks are added along a fixed binary tree. Shard k owns the
-// blocks block_range(blocks, k, K). With K a power of two dividing `blocks`, each shard reduces its
-// subtree and only K partials are exchanged; otherwise every block partial is gathered.
-class ExampleBlocks {
- public:
-  ExampleBlocks(std::int64_t examples, int blocks, const Comm& shard);
-  Range local() const { return local_; }           // examples owned by this shard
-  int local_blocks() const { return static_cast<int>(owned_.size()); }
-  Range block(int i) const { return owned_[static_cast<std::size_t>(i)]; }  // i-th owned block (global rows)
-  // partials [local_blocks × m] → out [m] = tree sum over all blocks (identical on every shard).
-  void reduce(const std::vector<double>& partials, int m, double* out) const;
-
- private:
-  const Comm& shard_;
-  int blocks_;
-  int first_block_ = 0;
-  std::vector<Range> owned_;
-  Range local_;
-  bool subtree_ = false;
 };
 
 // Keeps only the rows `rows` (global indices) of path inputs distributed over `shard` (any split).

@@ -4,13 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <memory>
 
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/runtime.hpp"
+#include "attnpaths/core/signals.hpp"
 #include "attnpaths/core/timer.hpp"
 #include "attnpaths/data/dataset_file.hpp"
 #include "attnpaths/io/file_notes.hpp"
@@ -28,32 +28,6 @@ namespace {
 
 std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 hsize_t hs(std::int64_t n) { return static_cast<hsize_t>(n); }
-
-volatile std::sig_atomic_t g_stop = 0;
-extern "C" void on_stop_signal(int) { g_stop = 1; }
-
-// SIGTERM / SIGUSR1 → finish the current transition, checkpoint, exit 75. Restores the old handlers.
-class SignalGuard {
- public:
-  SignalGuard() {
-    g_stop = 0;
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &sa, &old_term_);
-    sigaction(SIGUSR1, &sa, &old_usr1_);
-  }
-  ~SignalGuard() {
-    sigaction(SIGTERM, &old_term_, nullptr);
-    sigaction(SIGUSR1, &old_usr1_, nullptr);
-  }
-  SignalGuard(const SignalGuard&) = delete;
-  SignalGuard& operator=(const SignalGuard&) = delete;
-
- private:
-  struct sigaction old_term_ {}, old_usr1_ {};
-};
 
 bool power_of_two(int n) { return n > 0 && (n & (n - 1)) == 0; }
 
@@ -92,9 +66,6 @@ std::string missing_draws(const h5::File& file, std::int64_t drawn, std::int64_t
 }
 
 }  // namespace
-
-bool stop_requested() { return g_stop != 0; }
-void request_stop() { g_stop = 1; }
 
 // ------------------------------------------------------------------------------------------ options
 
@@ -175,7 +146,7 @@ int SampleRun::run() {
   StageTimers timers;
   Log log(world_, o.quiet);
   Provenance prov = Provenance::collect(world_, command_line_);
-  SignalGuard signals;
+  StopSignals signals;
 
   // 1. World → C chain groups × K example shards (by default C = ranks / K).
   if (o.chains == 0) {

@@ -14,6 +14,7 @@
 
 #include "attnpaths/core/comm.hpp"
 #include "attnpaths/core/config.hpp"
+#include "attnpaths/core/signals.hpp"  // stop_requested(), request_stop()
 
 namespace attnpaths {
 
@@ -61,9 +62,5 @@ class SampleRun {
   const Comm& world_;
   std::vector<std::string> command_line_;
 };
-
-// Set by the SIGTERM / SIGUSR1 handler that SampleRun installs (exposed for tests).
-bool stop_requested();
-void request_stop();
 
 }  // namespace attnpaths
