@@ -78,6 +78,11 @@ for extra, words in ((['--epsilons', '-0.1'], 'epsilons'), (['--perturbations', 
 p = run(['robustness', '--data', OTHER, '--theory', THEORY, '-o', os.path.join(D, 'bad.h5')], check=False)
 assert p.returncode == 3 and 'different dataset' in p.stderr, (p.returncode, p.stderr)
 assert not os.path.exists(os.path.join(D, 'bad.h5'))
+# A complete result is never replaced without --overwrite; an input is never the output.
+p = run(ARGS_SPREAD + ['-o', three], check=False)
+assert p.returncode == 3 and 'already exists' in p.stderr, (p.returncode, p.stderr)
+p = run(ARGS_SPREAD + ['-o', THEORY, '--overwrite'], check=False)
+assert p.returncode == 3 and 'is the input' in p.stderr, (p.returncode, p.stderr)
 print('bad inputs: ok')
 
 # The report's robustness section: analysis/report.py with --robustness draws both figures and

@@ -1,4 +1,4 @@
-// Stop signals of long runs (docs/cli.md, exit code 75): SIGTERM / SIGUSR1 set a flag that the run
+// Stop signals of long runs (docs/files.md, exit code 75): SIGTERM / SIGUSR1 set a flag that the run
 // polls between steps; it then writes a checkpoint and throws Interrupted. Used by `sample` and `train`.
 #pragma once
 

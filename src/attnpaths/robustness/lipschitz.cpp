@@ -30,7 +30,7 @@ RowMatrix softmax_jacobian_columns(const ConstMap& omega, const RowMatrix& G) {
   return out;
 }
 
-// The adjoint of the readout (theory.md §1.2): Ω̄ [T, T] += the column(s) the readout vector reads.
+// The adjoint of the readout (docs/model.md §1.2): Ω̄ [T, T] += the column(s) the readout vector reads.
 void add_readout_adjoint(Readout readout, const Eigen::VectorXd& vbar, RowMatrix& omega_bar) {
   const Eigen::Index T = omega_bar.rows();
   switch (readout) {

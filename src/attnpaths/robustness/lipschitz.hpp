@@ -47,7 +47,7 @@ struct ScoreMatrices {
   std::vector<double> norms_on_path(const AttentionSpec& attention, int pi) const;
 };
 
-// Directional derivative of Ω at x along dx (theory.md §1.1 differentiated):
+// Directional derivative of Ω at x along dx (docs/model.md §1.1 differentiated):
 //   dA = dX W X^T + X W dX^T,   dΩ_{·t} = (diag p − p p^T) dA_{·t}   with p = Ω_{·t}(x).
 // omega is Ω(x) [T, T]; domega [T, T].
 void attention_jvp(const RowMatrix& W, const double* omega, const double* x, const double* dx, int T, int N0,
@@ -58,7 +58,7 @@ void attention_vjp(const RowMatrix& W, const double* omega, const double* x, con
                    double* gx);
 
 // Gradient with respect to x [T, N0] of Σ_π g_π · x̃_π(x) for an upstream g [H_tot, N0]: the reverse
-// pass through x̃_π = X^T a_π, a_π = Ω^{1,h1} ⋯ ω^{L,hL} (theory.md §1.3). gx [T, N0] (overwritten).
+// pass through x̃_π = X^T a_π, a_π = Ω^{1,h1} ⋯ ω^{L,hL} (docs/model.md §1.3). gx [T, N0] (overwritten).
 void path_input_vjp(const AttentionSpec& attention, const ScoreMatrices& scores, const double* x, int T, int N0,
                     const double* g, double* gx);
 // x̃_π(x) for every path, [H_tot, N0] (reuses the model's path token weights).

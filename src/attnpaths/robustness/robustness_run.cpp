@@ -51,6 +51,7 @@ Config RobustnessOptions::to_config() const {
   c.set("data", data);
   c.set("theory", theory);
   c.set("output", output);
+  c.set("overwrite", overwrite);
   c.set("widths", ConfigValue(widths));
   c.set("temperature", temperature);
   c.set("epsilons", epsilons);
@@ -72,7 +73,7 @@ namespace {
 
 std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
-// The part of a theory file (io.md §2) the predictor needs, checked against the dataset.
+// The part of a theory file (docs/files.md §2) the predictor needs, checked against the dataset.
 struct TheoryPoint {
   std::vector<std::int64_t> widths;  // chosen widths
   double temperature = 0;
@@ -344,7 +345,10 @@ void RobustnessRun::run() {
   Provenance provenance = Provenance::collect(comm_, command_line_);
   Config config = options_.to_config();
   config.echo(log, "attnpaths robustness — resolved options:");
-  h5::check_writable(options_.output);
+  // The exclusive right to write the output (refuses an input, a complete result without --overwrite,
+  // and a second writer); held until the file is committed.
+  const h5::OutputClaim claim =
+      h5::OutputFile::claim(options_.output, comm_, {options_.overwrite, false, {options_.data, options_.theory}});
   // 1. Dataset and the theory point (checked against each other).
   Dataset data;
   TheoryPoint th;

@@ -16,9 +16,10 @@
 namespace attnpaths {
 
 struct RobustnessOptions {
-  std::string data;                     // dataset file (io.md §1)
-  std::string theory;                   // theory result of that dataset (io.md §2)
+  std::string data;                     // dataset file (docs/files.md §1)
+  std::string theory;                   // theory result of that dataset (docs/files.md §2)
   std::string output;
+  bool overwrite = false;  // replace a complete output
   std::vector<std::int64_t> widths;     // widths of the theory grid to use (empty: all)
   double temperature = 0;               // temperature of the theory grid (0: its first)
   std::vector<double> epsilons{0, 0.1, 0.2, 0.5, 1.0};

@@ -53,7 +53,7 @@ void softmax_backward(const Real* omega, Real* d, int T) {
   }
 }
 
-// Readout vector ω (theory.md §1.2) of Ω [T × T], and its adjoint dΩ from dω (dΩ WRITTEN).
+// Readout vector ω (docs/model.md §1.2) of Ω [T × T], and its adjoint dΩ from dω (dΩ WRITTEN).
 template <class Real>
 void readout(Readout r, const Real* omega, int T, Real* w) {
   for (int s = 0; s < T; ++s) {

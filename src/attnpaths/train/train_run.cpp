@@ -24,7 +24,7 @@ hsize_t hs(std::int64_t n) { return static_cast<hsize_t>(n); }
 bool power_of_two(int n) { return n > 0 && (n & (n - 1)) == 0; }
 namespace fs = std::filesystem;
 
-// The dataset file of io.md §1 with the trained Q, K as "qk" heads and /trained/{v0, v_<l>, a};
+// The dataset file of docs/files.md §1 with the trained Q, K as "qk" heads and /trained/{v0, v_<l>, a};
 // the input's /episodes and /embedding are copied when present.
 void write_trained_dataset(const TrainOptions& o, Dataset ds, const GdShape& g, const std::vector<double>& theta,
                            const Comm& world, const Config& config, const Provenance& prov, const StageTimers& timers) {
