@@ -37,15 +37,31 @@ class SampleChecks(unittest.TestCase):
         return ['sample', '--data', data, '--width', '10', '--temperature', '0.1', '--chains', '1', '--draws', '20',
                 '--warmup', '20', '-q', '-o', out]
 
-    def test_nan_log_density_is_an_error(self):
-        huge = self.path('huge_x.h5')
-        shutil.copy(self.data, huge)
-        with h5py.File(huge, 'r+') as f:
-            f['train/x'][...] = f['train/x'][:] * 1e300
+    def scaled_copy(self, name, factor, source=None):
+        path = self.path(name)
+        shutil.copy(source or self.data, path)
+        with h5py.File(path, 'r+') as f:
+            f['train/x'][...] = f['train/x'][:] * factor
+        return path
+
+    def test_overflowing_input_is_refused(self):
+        # x × 1e300 overflows every kernel: refused as bad input before anything is sampled or stored.
         out = self.path('huge.h5')
-        p = run(self.sample_args(huge, out), check=False)
+        p = run(self.sample_args(self.scaled_copy('huge_x.h5', 1e300), out), check=False)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn('too large', p.stderr + p.stdout)
+        self.assertFalse(os.path.exists(out))
+
+    def test_chain_that_always_diverges_is_an_error(self):
+        # x × 1e100 (finite, but absurdly scaled): the joint posterior is so stiff that every draw after
+        # warm-up diverges; that is exit 4, never a file of stuck draws.
+        base = self.path('stiff_base.h5')
+        run(['data', 'markov', '-P', '20', '-Q', '20', '-o', base, '--overwrite'])
+        out = self.path('stiff.h5')
+        args = self.sample_args(self.scaled_copy('stiff_x.h5', 1e100, base), out) + ['--target', 'joint']
+        p = run(args, check=False)
         self.assertEqual(p.returncode, 4, p.stdout + p.stderr)
-        self.assertIn('not finite', p.stderr + p.stdout)
+        self.assertIn('divergent', p.stderr + p.stdout)
         self.assertFalse(os.path.exists(out))
 
     def test_diagnostics_warn_and_do_not_pass(self):

@@ -25,7 +25,8 @@ class TheoryDomain(unittest.TestCase):
 
     def minimum(self, data, form, ranks):
         out = self.path(f'{os.path.basename(data)}-{form}-{ranks}.h5')
-        run(['theory', '--data', data, '--widths', '10', '--temperatures', '0.01', '--form', form, '-o', out],
+        run(['theory', '--data', data, '--widths', '10', '--temperatures', '0.01', '--form', form, '-o', out,
+             '--overwrite'],
             ranks=ranks)
         with h5py.File(out, 'r') as f:
             self.assertEqual(int(f['theory/converged'][0, 0]), 1)

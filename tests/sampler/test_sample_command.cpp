@@ -77,7 +77,10 @@ TEST(SampleCommand, DrawsIdenticalForAnyShardCount) {
   const std::string dir = test::scratch_dir("sample_shards");
   for (int K : {1, 2, 4}) {
     const std::string out = dir + "/K" + std::to_string(K) + ".h5";
-    ASSERT_EQ(attnpaths_cmd(2 * K, base_args("joint") + " --shards " + std::to_string(K) + " -o " + out), 0) << "K = " << K;
+    // Temp 0.5: at 0.1 this tiny width-3 posterior is so stiff that a chain may diverge at every draw
+    // (an error since the sampler checks for it); the test is about bitwise identity, not stiffness.
+    ASSERT_EQ(attnpaths_cmd(2 * K, base_args("joint", "0.5") + " --shards " + std::to_string(K) + " -o " + out), 0)
+        << "K = " << K;
   }
   expect_identical(dir + "/K1.h5", dir + "/K2.h5");
   expect_identical(dir + "/K1.h5", dir + "/K4.h5");

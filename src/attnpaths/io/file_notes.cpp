@@ -132,6 +132,9 @@ std::vector<h5::DatasetNote> compare_file_notes() {
       {"/compare/predictor/mean_correlation", "Pearson correlation of the theory and sampled predictor means over "
                                               "the test examples [row]", {R}},
       {"/compare/predictor/variance_ratio", "sum of sampled variances / sum of theory variances [row]", {R}},
+      {"/compare/diagnostics_passed", "1 if the samples passed every sampler diagnostic (R-hat, ESS, divergences, "
+                                      "tree depth, E-BFMI), else 0 [row]", {R}},
+      {"/compare/theory_converged", "1 if the theory point met its stopping rule, else 0 [row]", {R}},
       {"/compare/rhat/*", "largest R-hat of the sampler's {1} [row]", {R}},
   };
 }
