@@ -24,7 +24,8 @@ from common import clean_env, run, scratch  # noqa: E402
 
 BIN = common.BIN = os.path.abspath(common.BIN)  # output_claim runs from the scratch directory
 
-D = scratch('cli_reliability')
+# One scratch directory per invocation: ctest runs the groups in parallel (scratch() empties it).
+D = scratch('cli_reliability_' + '_'.join(sys.argv[1:] or ['all']))
 SMALL = ['-P', '20', '-Q', '20', '-T', '4', '--feature-dim', '6']
 
 
