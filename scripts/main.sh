@@ -39,11 +39,19 @@ grep -E "^(sampled|R-hat|diagnostics|accuracy)" "$out/samples_4paths_N100.log" |
 "$bin" compare --theory "$out/theory_4paths.h5" --samples "$out/samples_4paths_N100.h5" \
   --overwrite -o "$out/compare_4paths.h5" | tee "$out/compare_4paths.log"
 
+echo "== 4. robustness: Lipschitz bounds per head and path, and accuracy under perturbed inputs (N = 10, 1000; GP)"
+# 200 of the 1000 test sequences (spread evenly), random perturbations only: ~10 s. The adversarial
+# curves (--perturbations ...,adversarial) cost ~2 min more here; docs/robustness.md.
+"$bin" robustness --data "$out/data_4paths.h5" --theory "$out/theory_4paths.h5" --widths 10,1000 \
+  --test-examples 200 --lipschitz-examples 8 --epsilons 0,0.005,0.01,0.02,0.05,0.1,0.2 --perturbations gaussian,replace --overwrite \
+  -o "$out/robustness_4paths.h5" > "$out/robustness_4paths.log"
+sed -n "/^accuracy under 'gaussian'/,/^accuracy under 'replace'/p" "$out/robustness_4paths.log" | sed '$d; s/^/   /'
+
 # ==== report (added by the jobs/analysis helper; docs/analysis.md) ================================
 # Figures (PNG + PDF) and a Markdown report with every table read back from the HDF5 files above.
 echo "== report: figures and tables from the HDF5 results (analysis/report.py)"
 /usr/bin/python3 analysis/report.py "$out" -o "$out/report" --main theory_4paths --noisy theory_2paths_noisier \
-  --samples '*.h5' --compare '*.h5' > "$out/report.log"
+  --samples '*.h5' --compare '*.h5' --robustness "$out/robustness_4paths.h5" > "$out/report.log"
 sed -n 's/^report: /   report: /p; s/^  skipped /   skipped /p' "$out/report.log"
 # ==== end of the report step ========================================================================
 
