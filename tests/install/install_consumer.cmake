@@ -26,9 +26,9 @@ foreach(f bin/attnpaths include/attnpaths/core/linalg.hpp include/attnpaths_vers
   endif()
 endforeach()
 file(GLOB config ${prefix}/lib*/cmake/attnpaths/attnpathsConfig.cmake)
-file(GLOB lib ${prefix}/lib*/libattnpaths.a)
+file(GLOB lib ${prefix}/lib*/libattnpaths_core.a)   # one library per stage (docs/architecture.md)
 if(NOT config OR NOT lib)
-  message(FATAL_ERROR "install_consumer: no lib/cmake/attnpaths/attnpathsConfig.cmake or libattnpaths.a under ${prefix}")
+  message(FATAL_ERROR "install_consumer: no lib/cmake/attnpaths/attnpathsConfig.cmake or libattnpaths_core.a under ${prefix}")
 endif()
 
 run("configuring the consumer against ${prefix}" ${CMAKE_COMMAND} -S ${SRC}/tests/install/consumer -B ${consumer}

@@ -1,7 +1,6 @@
 #include "attnpaths/kernels/primal.hpp"
 
 #include <fmt/format.h>
-#include <petsc/private/petscscalapack.h>
 #include <slepceps.h>
 
 #include <algorithm>
@@ -9,11 +8,7 @@
 
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/linalg.hpp"
-
-// ScaLAPACK's inverse from a Cholesky factor (not declared by PETSc's private header).
-#define SCALAPACKpotri_ PETSCSCALAPACK(potri, POTRI)
-extern "C" void SCALAPACKpotri_(const char* uplo, PetscBLASInt* n, PetscScalar* a, PetscBLASInt* ia, PetscBLASInt* ja,
-                                PetscBLASInt* desca, PetscBLASInt* info);
+#include "attnpaths/kernels/scalapack_access.hpp"
 
 namespace attnpaths {
 
@@ -124,18 +119,9 @@ void PrimalKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
   // 3. log det K_T = 2 Σ log L_ii, read off the factor's local block-cyclic array; the padded rows
   //    contribute log Temp each.
   {
-    const auto* a = static_cast<const Mat_ScaLAPACK*>(factor_.get()->data);
-    double local = 0;
-    for (PetscInt i = 0; i < a->M; ++i) {
-      const PetscInt brow = i / a->mb, bcol = i / a->nb;
-      if ((brow + a->rsrc) % a->grid->nprow != a->grid->myrow || (bcol + a->csrc) % a->grid->npcol != a->grid->mycol)
-        continue;
-      const PetscInt lr = (brow / a->grid->nprow) * a->mb + i % a->mb;
-      const PetscInt lc = (bcol / a->grid->npcol) * a->nb + i % a->nb;
-      local += std::log(a->loc[lr + lc * a->lld]);
-    }
-    const double padding = static_cast<double>(a->M) - static_cast<double>(examples_);
-    log_det_ = 2.0 * comm_.sum(local) - padding * std::log(temperature);
+    const scalapack::LocalLogDiagonal diagonal = scalapack::local_log_diagonal(factor_.get());
+    const double padding = static_cast<double>(diagonal.order) - static_cast<double>(examples_);
+    log_det_ = 2.0 * comm_.sum(diagonal.sum) - padding * std::log(temperature);
   }
   // 4. α = K_T^{-1} y, the data fit y^T α, and c = Ξ^T α.
   if (first) {
@@ -175,25 +161,7 @@ void PrimalKernel::compute_inverse() {
     PETSC_CALL(MatDuplicate(kernel_sl_.get(), MAT_DO_NOT_COPY_VALUES, inverse_sl_.out()));
     PETSC_CALL(MatDuplicate(kernel_sl_.get(), MAT_DO_NOT_COPY_VALUES, transposed_sl_.out()));
   }
-  const auto* f = static_cast<const Mat_ScaLAPACK*>(factor_.get()->data);
-  auto* a = static_cast<Mat_ScaLAPACK*>(inverse_sl_.get()->data);
-  auto* t = static_cast<Mat_ScaLAPACK*>(transposed_sl_.get()->data);
-  ATTN_REQUIRE(f->lld == a->lld && f->locc == a->locc && f->mb == a->mb && f->nb == a->nb, LibraryError,
-               "internal: the Cholesky factor and the inverse have different ScaLAPACK distributions");
-  std::copy_n(f->loc, sz(f->lld) * sz(f->locc), a->loc);
-  PetscBLASInt one = 1, info = 0, n = a->M;
-  SCALAPACKpotri_("L", &n, a->loc, &one, &one, a->desc, &info);
-  if (info != 0) throw NumericalError(fmt::format("ScaLAPACK pdpotri failed (info = {}) inverting K_T", info));
-  PetscScalar sone = 1.0, zero = 0.0;
-  PBLAStran_(&n, &n, &sone, a->loc, &one, &one, a->desc, &zero, t->loc, &one, &one, t->desc);  // t = a^T
-  const PetscBLASInt rows = a->grid->nprow, cols = a->grid->npcol;
-  for (PetscBLASInt lc = 0; lc < a->locc; ++lc) {
-    const PetscBLASInt j = ((lc / a->nb) * cols + (a->grid->mycol - a->csrc + cols) % cols) * a->nb + lc % a->nb;
-    for (PetscBLASInt lr = 0; lr < a->locr; ++lr) {
-      const PetscBLASInt i = ((lr / a->mb) * rows + (a->grid->myrow - a->rsrc + rows) % rows) * a->mb + lr % a->mb;
-      if (i < j) a->loc[lr + lc * a->lld] = t->loc[lr + lc * a->lld];  // upper from the lower triangle
-    }
-  }
+  scalapack::inverse_from_cholesky(factor_.get(), inverse_sl_.get(), transposed_sl_.get());
   PETSC_CALL(MatConvert(inverse_sl_.get(), MATDENSE, first ? MAT_INITIAL_MATRIX : MAT_REUSE_MATRIX, inverse_.raw()));
   inverse_current_ = true;
 }
