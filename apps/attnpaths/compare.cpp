@@ -2,7 +2,7 @@
 //   attnpaths compare --theory theory.h5 --samples s_N10.h5 s_N100.h5 s_N1000.h5 -o compare.h5
 #include <memory>
 
-#include "attnpaths/sampler/compare.hpp"
+#include "attnpaths/compare/compare.hpp"
 #include "command.hpp"
 
 namespace attnpaths::app {
