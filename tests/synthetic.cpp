@@ -1,6 +1,7 @@
 #include "synthetic.hpp"
 
 #include "attnpaths/core/rng.hpp"
+#include "test_support.hpp"
 
 namespace attnpaths::test {
 
@@ -16,7 +17,7 @@ PathInputs synthetic_path_inputs(std::int64_t count, int paths, int dim, const C
   p.xt.resize(static_cast<std::size_t>(p.local.size()) * row);
   p.y.resize(static_cast<std::size_t>(p.local.size()));
   for (std::int64_t mu = p.local.begin; mu < p.local.end; ++mu) {
-    RandomStream rng(seed, RngDomain::test, static_cast<std::uint64_t>(mu));
+    RandomStream rng(seed, rng_domain::test, static_cast<std::uint64_t>(mu));
     const double label = mu < count / 2 ? 1.0 : -1.0;
     const std::size_t off = static_cast<std::size_t>(mu - p.local.begin) * row;
     for (std::size_t j = 0; j < row; ++j) p.xt[off + j] = rng.normal();
@@ -42,7 +43,7 @@ Eigen::VectorXd gather_targets(const PathInputs& set, const Comm& comm) {
 }
 
 Eigen::MatrixXd random_spd(int n, std::uint64_t seed) {
-  RandomStream rng(seed, RngDomain::test, 1000);
+  RandomStream rng(seed, rng_domain::test, 1000);
   Eigen::MatrixXd A(n, n);
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < n; ++j) A(i, j) = rng.normal();

@@ -6,6 +6,12 @@
 #include <vector>
 
 #include "attnpaths/core/comm.hpp"
+#include "attnpaths/core/rng.hpp"
+
+namespace attnpaths::rng_domain {
+// Random streams of the tests and benchmarks (core/rng.hpp).
+inline constexpr RngDomain test{99};
+}  // namespace attnpaths::rng_domain
 
 namespace attnpaths::test {
 

@@ -52,12 +52,7 @@ int run_interruptible(const Runtime& runtime, F&& action) {
   }
 }
 
-// Splits "10,30,50" (CLI11 delimiter) helpers are CLI11's; these validators are shared.
-inline const CLI::Validator& positive() {
-  static const CLI::Validator v = CLI::PositiveNumber;
-  return v;
-}
-
+// Validators shared by the subcommands.
 // A whole number in [0, max] (CLI11 itself would clamp "99999999999999999999" and wrap "-1").
 inline CLI::Validator whole(std::int64_t max = std::numeric_limits<int>::max()) {
   return CLI::Validator(

@@ -91,7 +91,9 @@ std::string take_config_option(std::vector<std::string>& args) {
 void apply_options_file(const std::string& path, CLI::App& app, CLI::App& selected) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot read the options file '" + path + "'");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text;  // read in blocks (GCC 12 warns falsely inside istreambuf_iterator)
+  char block[4096];
+  while (in.read(block, sizeof block) || in.gcount() > 0) text.append(block, static_cast<std::size_t>(in.gcount()));
   if (!is_text(text)) fail("the options file '" + path + "' is not a text (TOML) file");
   CLI::ConfigTOML format;
   std::istringstream stream(text);

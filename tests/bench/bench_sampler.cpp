@@ -22,6 +22,7 @@
 #include "attnpaths/sampler/chain.hpp"
 #include "attnpaths/sampler/diagnostics.hpp"
 #include "attnpaths/sampler/posterior.hpp"
+#include "test_support.hpp"
 
 using namespace attnpaths;
 
@@ -89,7 +90,7 @@ int main(int argc, char** argv) {
   const int T = ds.tokens, N0 = ds.token_dim, H = ds.attention.paths();
   const std::int64_t P = ds.train.count;
   const PathInputs train = compute_path_inputs(ds.train, ds.attention, T, N0);
-  std::vector<ExampleAttention> attention(sz(train.local.size()));
+  std::vector<BlockAttention> attention(sz(train.local.size()));
   for (std::int64_t mu = 0; mu < train.local.size(); ++mu) {
     const double* x = ds.train.x.data() + sz(mu) * sz(T) * sz(N0);
     auto& a = attention[sz(mu)];
@@ -114,7 +115,7 @@ int main(int argc, char** argv) {
     const NetworkShape shape = markov_shape(N0, N);
     JointPosterior post(shape, Temp, local, blocks);
     std::vector<double> theta(sz(shape.size())), grad(theta.size());
-    RandomStream rng(1, RngDomain::test, static_cast<std::uint64_t>(N));
+    RandomStream rng(1, rng_domain::test, static_cast<std::uint64_t>(N));
     for (std::int64_t i = 0; i < shape.size(); ++i) theta[sz(i)] = std::sqrt(shape.prior_variance(i)) * rng.normal();
     const double fast = rate(world, [&] { post.evaluate(theta.data(), grad.data()); }, 1.0);
     // Naive: every local example through §1 forward + reverse, gradients summed over the ranks.

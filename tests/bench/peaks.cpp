@@ -8,6 +8,7 @@
 #include "attnpaths/core/linalg.hpp"
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/rng.hpp"
+#include "test_support.hpp"
 
 namespace attnpaths::bench {
 
@@ -16,7 +17,7 @@ Peaks measure_peaks(int n, int repeats) {
   p.n = n;
   const std::size_t nn = static_cast<std::size_t>(n) * static_cast<std::size_t>(n);
   std::vector<double> a(nn), b(nn), c(nn);
-  RandomStream rng(1, RngDomain::test, 0);
+  RandomStream rng(1, rng_domain::test, 0);
   for (auto& v : a) v = rng.normal();
   for (auto& v : b) v = rng.normal();
   double best = 1e300;

@@ -3,11 +3,12 @@
 #include <cmath>
 
 #include "attnpaths/core/rng.hpp"
+#include "test_support.hpp"
 
 using namespace attnpaths;
 
 TEST(RandomStream, DeterministicAndKeyed) {
-  RandomStream a(7, RngDomain::test, 3), b(7, RngDomain::test, 3), c(7, RngDomain::test, 4), d(8, RngDomain::test, 3);
+  RandomStream a(7, rng_domain::test, 3), b(7, rng_domain::test, 3), c(7, rng_domain::test, 4), d(8, rng_domain::test, 3);
   for (int i = 0; i < 10; ++i) {
     double x = a.normal();
     EXPECT_EQ(x, b.normal());
@@ -17,15 +18,15 @@ TEST(RandomStream, DeterministicAndKeyed) {
 }
 
 TEST(RandomStream, StateRoundTrip) {
-  RandomStream a(1, RngDomain::test, 0);
+  RandomStream a(1, rng_domain::test, 0);
   for (int i = 0; i < 7; ++i) a.normal();
-  RandomStream b(1, RngDomain::test, 0);
+  RandomStream b(1, rng_domain::test, 0);
   b.set_state(a.state());
   for (int i = 0; i < 9; ++i) EXPECT_EQ(a.normal(), b.normal());
 }
 
 TEST(RandomStream, NormalMoments) {
-  RandomStream a(11, RngDomain::test, 0);
+  RandomStream a(11, rng_domain::test, 0);
   const int n = 200000;
   double s = 0, s2 = 0, s4 = 0;
   for (int i = 0; i < n; ++i) {

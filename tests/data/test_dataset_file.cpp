@@ -24,7 +24,7 @@ namespace {
 std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
 std::vector<double> normals(std::size_t n, std::uint64_t index) {
-  RandomStream rng(5, RngDomain::test, index);
+  RandomStream rng(5, rng_domain::test, index);
   std::vector<double> v(n);
   for (auto& x : v) x = rng.normal();
   return v;

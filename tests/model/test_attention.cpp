@@ -17,7 +17,7 @@ using namespace attnpaths;
 namespace {
 
 std::vector<double> normals(std::size_t n, std::uint64_t index, double scale = 1.0) {
-  RandomStream rng(2024, RngDomain::test, index);
+  RandomStream rng(2024, rng_domain::test, index);
   std::vector<double> v(n);
   for (auto& x : v) x = scale * rng.normal();
   return v;

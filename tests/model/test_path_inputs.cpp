@@ -22,7 +22,7 @@ namespace {
 using Matrix = std::vector<double>;  // row-major T×T, [s][t] = key s, query t
 
 std::vector<double> normals(std::size_t n, std::uint64_t index, double scale = 1.0) {
-  RandomStream rng(77, RngDomain::test, index);
+  RandomStream rng(77, rng_domain::test, index);
   std::vector<double> v(n);
   for (auto& x : v) x = scale * rng.normal();
   return v;

@@ -23,7 +23,7 @@ namespace {
 using Vec = std::vector<double>;
 
 Vec normals(std::size_t n, std::uint64_t index, double scale = 1.0) {
-  RandomStream rng(7, RngDomain::test, index);
+  RandomStream rng(7, rng_domain::test, index);
   Vec v(n);
   for (auto& x : v) x = scale * rng.normal();
   return v;
@@ -54,7 +54,7 @@ AttentionSpec random_attention(const std::vector<int>& heads, int N0, double sca
 // A point of B_R: every token rescaled to a random norm in [0, R].
 Vec point_in_ball(int T, int N0, double R, std::uint64_t index) {
   Vec x = normals(static_cast<std::size_t>(T * N0), index);
-  RandomStream rng(8, RngDomain::test, index);
+  RandomStream rng(8, rng_domain::test, index);
   for (int s = 0; s < T; ++s) {
     double n = 0;
     for (int i = 0; i < N0; ++i) n += x[s * N0 + i] * x[s * N0 + i];

@@ -7,6 +7,7 @@
 
 #include "attnpaths/core/rng.hpp"
 #include "attnpaths/sampler/diagnostics.hpp"
+#include "test_support.hpp"
 
 using namespace attnpaths;
 using diagnostics::Draws;
@@ -17,7 +18,7 @@ namespace {
 Draws ar1(int C, int n, double phi, std::uint64_t seed, double shift_last = 0) {
   Draws d(static_cast<std::size_t>(C));
   for (int c = 0; c < C; ++c) {
-    RandomStream r(seed, RngDomain::test, static_cast<std::uint64_t>(c));
+    RandomStream r(seed, rng_domain::test, static_cast<std::uint64_t>(c));
     double x = r.normal();
     for (int t = 0; t < n; ++t) {
       x = phi * x + std::sqrt(1 - phi * phi) * r.normal();

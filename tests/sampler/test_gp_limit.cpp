@@ -31,7 +31,7 @@ PathInputs inputs(std::int64_t count, int H, int N0, std::uint64_t seed) {
   p.paths = H;
   p.dim = N0;
   for (std::int64_t mu = 0; mu < count; ++mu) {
-    RandomStream r(seed, RngDomain::test, static_cast<std::uint64_t>(mu));
+    RandomStream r(seed, rng_domain::test, static_cast<std::uint64_t>(mu));
     const double y = mu % 2 == 0 ? 1.0 : -1.0;
     for (int pi = 0; pi < H; ++pi)
       for (int i = 0; i < N0; ++i) p.xt.push_back(r.normal() + (i == pi ? 1.5 * y : 0.0));

@@ -35,8 +35,8 @@ std::vector<double> random_vector(std::size_t n, RandomStream& rng, double scale
 }
 
 // Random column-stochastic attention (softmax over keys s of random scores) for every layer.
-ExampleAttention random_attention(const std::vector<int>& heads, int T, RandomStream& rng) {
-  ExampleAttention att;
+BlockAttention random_attention(const std::vector<int>& heads, int T, RandomStream& rng) {
+  BlockAttention att;
   const int L = static_cast<int>(heads.size());
   auto softmax_columns = [&](std::vector<double>& a) {
     for (int t = 0; t < T; ++t) {
@@ -65,7 +65,7 @@ ExampleAttention random_attention(const std::vector<int>& heads, int T, RandomSt
 }
 
 // x̃_π = x Ω^{1,h1} ⋯ ω^{L,hL} (docs/model.md §1.3), literally: a = ω, then a ← Ω a layer by layer.
-std::vector<double> path_inputs_literal(const NetworkShape& shape, const ExampleAttention& att, const double* x,
+std::vector<double> path_inputs_literal(const NetworkShape& shape, const BlockAttention& att, const double* x,
                                         int T) {
   const int L = shape.depth(), H = shape.paths(), N0 = shape.input_dim;
   std::vector<double> xt(sz(H) * sz(N0), 0.0);
@@ -115,14 +115,14 @@ NetworkShape case_shape(const Case& c, int N0) {
 }  // namespace
 
 TEST(PathNetwork, FactorisedOutputEqualsNaiveForwardPass) {
-  RandomStream rng(3, RngDomain::test, 0);
+  RandomStream rng(3, rng_domain::test, 0);
   const int T = 6, N0 = 7;
   for (const auto& c : cases()) {
     const NetworkShape shape = case_shape(c, N0);
     PathNetwork net(shape);
     const auto theta = random_vector(sz(shape.size()), rng);
     const auto x = random_vector(sz(T * N0), rng);
-    const ExampleAttention att = random_attention(c.heads, T, rng);
+    const BlockAttention att = random_attention(c.heads, T, rng);
     const double naive = naive_forward(shape, theta.data(), att, x.data(), T);
     const auto xt = path_inputs_literal(shape, att, x.data(), T);
     std::vector<double> u(sz(shape.paths()) * sz(N0));
@@ -143,7 +143,7 @@ TEST(PathNetwork, FactorisedOutputEqualsNaiveForwardPass) {
 
 TEST(PathNetwork, FusedPriorAndBackwardEqualsTheTwoSteps) {
   // prior_and_backward_readouts (one pass per layer block) against log_prior + backward_readouts.
-  RandomStream rng(4, RngDomain::test, 0);
+  RandomStream rng(4, rng_domain::test, 0);
   const int N0 = 7;
   for (const auto& c : cases()) {
     const NetworkShape shape = case_shape(c, N0);
@@ -163,7 +163,7 @@ TEST(PathNetwork, FusedPriorAndBackwardEqualsTheTwoSteps) {
 
 TEST(PathNetwork, MatchesPathInputsOfTheModelStage) {
   // The same identity through the model stage's attention and path inputs ("w" style heads).
-  RandomStream rng(5, RngDomain::test, 1);
+  RandomStream rng(5, rng_domain::test, 1);
   const int T = 5, N0 = 4;
   AttentionSpec spec;
   spec.readout = Readout::last_token;
@@ -181,7 +181,7 @@ TEST(PathNetwork, MatchesPathInputsOfTheModelStage) {
   set.x = random_vector(sz(T * N0), rng);
   set.y = {1.0};
   const PathInputs pin = compute_path_inputs(set, spec, T, N0);
-  ExampleAttention att;
+  BlockAttention att;
   att.full.emplace_back();
   for (int h = 0; h < 2; ++h) {
     std::vector<double> om(sz(T * T));
@@ -217,7 +217,7 @@ PathInputs synthetic_inputs(std::int64_t P, int H, int N0, Range rows) {
   p.paths = H;
   p.dim = N0;
   for (std::int64_t mu = rows.begin; mu < rows.end; ++mu) {
-    RandomStream r(11, RngDomain::test, static_cast<std::uint64_t>(mu));
+    RandomStream r(11, rng_domain::test, static_cast<std::uint64_t>(mu));
     for (int j = 0; j < H * N0; ++j) p.xt.push_back(r.normal() + (j % N0 == 0 ? 1.0 : 0.0));
     p.y.push_back(mu % 2 == 0 ? 1.0 : -1.0);
   }
@@ -229,7 +229,7 @@ void check_gradient(LogDensity& target, const std::vector<double>& theta, F name
   const auto n = sz(target.dimension());
   std::vector<double> g(n), tmp(n);
   target.evaluate(theta.data(), g.data());
-  RandomStream pick(9, RngDomain::test, 2);
+  RandomStream pick(9, rng_domain::test, 2);
   for (int k = 0; k < 40; ++k) {
     const std::size_t i = static_cast<std::size_t>(pick.bits() % n);
     const double h = 1e-5 * (1 + std::abs(theta[i]));
@@ -249,7 +249,7 @@ TEST(Posterior, JointGradientMatchesFiniteDifferences) {
   const std::int64_t P = 13;
   ExampleBlocks blocks(P, 16, world);
   JointPosterior post(shape, 0.3, synthetic_inputs(P, shape.paths(), 5, blocks.local()), blocks);
-  RandomStream rng(1, RngDomain::test, 7);
+  RandomStream rng(1, rng_domain::test, 7);
   check_gradient(post, random_vector(sz(shape.size()), rng, 0.8), "joint");
 }
 
@@ -261,7 +261,7 @@ TEST(Posterior, JointLogDensityIsTheLiteralSum) {
   const double Temp = 0.2;
   ExampleBlocks blocks(P, 16, world);
   JointPosterior post(shape, Temp, synthetic_inputs(P, shape.paths(), 4, blocks.local()), blocks);
-  RandomStream rng(2, RngDomain::test, 7);
+  RandomStream rng(2, rng_domain::test, 7);
   const auto theta = random_vector(sz(shape.size()), rng);
   std::vector<double> g(theta.size());
   const double lp = post.evaluate(theta.data(), g.data());
@@ -282,7 +282,7 @@ TEST(Posterior, MarginalGradientMatchesFiniteDifferences) {
   const NetworkShape shape = make_shape(5, {2, 3}, {4, 3, 6}, {1.5, 0.8, 1.2, 0.9});
   const std::int64_t P = 11;
   MarginalPosterior post(shape, 0.3, synthetic_inputs(P, shape.paths(), 5, {0, P}));
-  RandomStream rng(1, RngDomain::test, 8);
+  RandomStream rng(1, rng_domain::test, 8);
   check_gradient(post, random_vector(sz(post.dimension()), rng, 0.8), "v0-marginal");
 }
 
@@ -293,7 +293,7 @@ TEST(Posterior, PathWeightGradientMatchesFiniteDifferences) {
     const std::int64_t P = 7;
     MarginalPosterior post(shape, 0.3, synthetic_inputs(P, shape.paths(), 5, {0, P}),
                            MarginalPosterior::Coordinates::path_weights);
-    RandomStream rng(6, RngDomain::test, static_cast<std::uint64_t>(shape.depth()));
+    RandomStream rng(6, rng_domain::test, static_cast<std::uint64_t>(shape.depth()));
     check_gradient(post, random_vector(sz(post.dimension()), rng, 0.8), "path-weights L=" + std::to_string(shape.depth()));
   }
 }
@@ -307,7 +307,7 @@ TEST(PathWeightFactors, LawOfPathWeightsMatchesTheWeights) {
   const int H = shape.paths(), n = 20000;
   std::vector<double> m1(sz(H * H), 0.0), m2(sz(H * H), 0.0), q1(sz(H * H), 0.0), q2(sz(H * H), 0.0);
   std::vector<double> r1(sz(H * H), 0.0), r2(sz(H * H), 0.0);  // fourth moments (error bars of q)
-  RandomStream rng(12, RngDomain::test, 0);
+  RandomStream rng(12, rng_domain::test, 0);
   auto accumulate = [&](const std::vector<double>& W, std::vector<double>& m, std::vector<double>& q,
                         std::vector<double>& r) {
     for (int a = 0; a < H; ++a)
@@ -348,7 +348,7 @@ TEST(Posterior, MarginalLikelihoodIntegratesV0) {
   const double Temp = 0.4;
   const PathInputs in = synthetic_inputs(P, shape.paths(), N0, {0, P});
   MarginalPosterior post(shape, Temp, in);
-  RandomStream rng(4, RngDomain::test, 1);
+  RandomStream rng(4, rng_domain::test, 1);
   const auto full = random_vector(sz(shape.size()), rng);
   const std::vector<double> theta(full.begin() + shape.v0_size(), full.end());
   std::vector<double> g(theta.size());
@@ -401,7 +401,7 @@ TEST(Posterior, ShardCountInvariantToTheBit) {
   ExampleBlocks b1(P, 16, self), bK(P, 16, world);
   JointPosterior p1(shape, 0.05, synthetic_inputs(P, 4, 6, b1.local()), b1);
   JointPosterior pK(shape, 0.05, synthetic_inputs(P, 4, 6, bK.local()), bK);
-  RandomStream rng(3, RngDomain::test, 3);
+  RandomStream rng(3, rng_domain::test, 3);
   const auto theta = random_vector(sz(shape.size()), rng);
   std::vector<double> g1(theta.size()), gK(theta.size());
   const double l1 = p1.evaluate(theta.data(), g1.data());

@@ -8,6 +8,7 @@
 #include "attnpaths/core/linalg.hpp"
 #include "attnpaths/sampler/chain.hpp"
 #include "attnpaths/sampler/diagnostics.hpp"
+#include "test_support.hpp"
 
 using namespace attnpaths;
 
@@ -19,7 +20,7 @@ std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 class Gaussian : public LogDensity {
  public:
   explicit Gaussian(int d) : d_(d) {
-    RandomStream r(4, RngDomain::test, 0);
+    RandomStream r(4, rng_domain::test, 0);
     std::vector<double> A(sz(d * d));
     for (auto& a : A) a = r.normal();
     cov_.assign(sz(d * d), 0.0);

@@ -85,7 +85,7 @@ double literal_forward(const GdShape& g, const std::vector<double>& th, const do
 }
 
 std::vector<double> random_inputs(int count, const GdShape& g, std::uint64_t seed, std::vector<double>& y) {
-  RandomStream rng(seed, RngDomain::test, 0);
+  RandomStream rng(seed, rng_domain::test, 0);
   std::vector<double> x(sz(count) * sz(g.tokens * g.input_dim));
   for (double& v : x) v = rng.normal();
   y.resize(sz(count));

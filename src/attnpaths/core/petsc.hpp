@@ -43,6 +43,10 @@ class Handle {
   T h_ = nullptr;
 };
 
+// Adds dense BLAS/LAPACK work done outside PETSc to PETSc's per-process flop counter, so that
+// -log_view reports flop rates. Call outside OpenMP parallel regions (the counter is one global).
+inline void log_flops(double flops) { (void)PetscLogFlops(flops); }
+
 using Matrix = Handle<Mat, MatDestroy>;
 using Vector = Handle<Vec, VecDestroy>;
 using Scatter = Handle<VecScatter, VecScatterDestroy>;

@@ -3,12 +3,12 @@
 #include <algorithm>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 
 namespace attnpaths {
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
 bool power_of_two(int n) { return n > 0 && (n & (n - 1)) == 0; }
 

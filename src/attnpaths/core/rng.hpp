@@ -7,21 +7,11 @@
 
 namespace attnpaths {
 
-// What a stream is used for; part of the key so that different uses never share numbers.
-enum class RngDomain : std::uint64_t {
-  markov_chain = 1,
-  markov_noise = 2,
-  head_perturbation = 3,
-  sampler = 4,
-  initial_point = 5,
-  robustness = 6,
-  episode = 20,          // one-shot image episodes (data/episodes.hpp): classes, drawings, labels, query
-  label_embedding = 21,  // the label vectors e_0, e_1, e_2 of the image episodes
-  attention_init = 22,   // the placeholder "qk" heads written by `data omniglot`
-  training_init = 30,       // train: initial weights (index = parameter block)
-  training_synthetic = 31,  // train: the synthetic episode stream (index = episode)
-  test = 99,
-};
+// What a stream is used for; part of the key so that different uses never share numbers. Core
+// defines none: each stage declares its own next to the code that draws, as
+//   namespace rng_domain { inline constexpr RngDomain <name>{<number>}; }
+// (e.g. data/markov.hpp), and the ctest rng_domains_unique checks that no two share a number.
+enum class RngDomain : std::uint64_t {};
 
 class RandomStream {
  public:

@@ -28,7 +28,6 @@ class Runtime {
 
   const Comm& world() const { return world_; }
   const std::vector<std::string>& app_args() const { return app_args_; }
-  const std::vector<std::string>& petsc_args() const { return petsc_args_; }
 
   // True for a token that the splitter hands to PETSc.
   static bool is_petsc_option(const std::string& token);

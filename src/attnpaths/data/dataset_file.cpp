@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/io/hdf5.hpp"
 #include "attnpaths/io/run_record.hpp"
 
@@ -19,7 +20,6 @@ namespace {
 constexpr const char* format_name = "attnpaths-dataset";
 constexpr int format_version = 1;
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
 std::string dims_string(const h5::Dims& d) { return fmt::format("[{}]", fmt::join(d, ", ")); }
 

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/rng.hpp"
 #include "attnpaths/io/hdf5.hpp"
 
@@ -15,7 +16,6 @@ namespace attnpaths {
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 constexpr int pixels_per_image = episode::image_side * episode::image_side;
 constexpr int grid = episode::image_side / episode::patch_side;  // 4 patches per row
 
@@ -73,7 +73,7 @@ EpisodeEmbedding EpisodeEmbedding::make(std::uint64_t label_seed) {
   const double std = std::sqrt(ss / (count - 1.0));
   for (double& v : e.positional) v = (v - mean) / (std + 1e-6);
   // e_0, e_1, e_2 ~ N(0, 1), row-major from the stream (label_seed, label_embedding, 0).
-  RandomStream rng(label_seed, RngDomain::label_embedding, 0);
+  RandomStream rng(label_seed, rng_domain::label_embedding, 0);
   e.label.resize(sz(3) * token_dim);
   for (double& v : e.label) v = rng.normal();
   return e;
@@ -115,7 +115,7 @@ EpisodeSampler::EpisodeSampler(const ImageBank& bank, std::uint64_t seed, std::u
 }
 
 Episode EpisodeSampler::draw(std::uint64_t index, double target) const {
-  RandomStream rng(seed_, RngDomain::episode, (stream_ << 48) | index);
+  RandomStream rng(seed_, rng_domain::episode, (stream_ << 48) | index);
   const auto classes = static_cast<std::int64_t>(by_class_.size());
   const std::int64_t class_a = pick(rng, classes);
   std::int64_t class_b = pick(rng, classes - 1);

@@ -13,12 +13,19 @@
 #include <vector>
 
 #include "attnpaths/core/comm.hpp"
+#include "attnpaths/core/rng.hpp"
 
 namespace attnpaths::h5 {
 class File;
 }
 
 namespace attnpaths {
+
+// Random streams of the one-shot image episodes (core/rng.hpp).
+namespace rng_domain {
+inline constexpr RngDomain episode{20};             // classes, drawings, labels, query of each episode
+inline constexpr RngDomain label_embedding{21};     // the label vectors e_0, e_1, e_2
+}  // namespace rng_domain
 
 namespace episode {
 constexpr int image_side = 32;        // images are resized to 32×32
@@ -75,7 +82,7 @@ void episode_tokens(const ImageBank& bank, const Episode& e, const EpisodeEmbedd
 // supports, a different drawing of one of them (chosen at random) as the query. Episode `index` of
 // stream `seed` is always the same episode. `target` forces y (for balanced sets); 0 = random.
 //
-// Episode `index` is drawn from the counter-based stream (seed, RngDomain::episode,
+// Episode `index` is drawn from the counter-based stream (seed, rng_domain::episode,
 // stream·2^48 + index), in this order: class of slot A, class of slot B (distinct), drawing of A,
 // drawing of B, label permutation, query slot (only when target = 0), query drawing (a drawing of
 // the query slot's class other than its support). `stream` separates independent episode streams of

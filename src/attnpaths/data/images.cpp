@@ -13,12 +13,9 @@
 #include <cstring>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 
 namespace attnpaths {
-
-namespace {
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
-}  // namespace
 
 // ------------------------------------------------------------------------------------------------ zip
 

@@ -8,13 +8,13 @@
 #include <cmath>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/rng.hpp"
 
 namespace attnpaths {
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
 // Stream index of example `index` of `set`: the set in the top 16 bits, the global index below.
 std::uint64_t example_key(MarkovSet set, std::int64_t index) {
@@ -82,7 +82,7 @@ std::vector<double> uniform_head(const MarkovOptions& o, const HeadGeometry& g) 
 std::vector<double> random_head(const MarkovOptions& o, const HeadGeometry& g, std::int64_t seed, double p) {
   std::vector<double> w(sz(g.dim) * sz(g.dim), 0.0);
   if (p == 0.0) return w;
-  RandomStream rng(seed_of(seed), RngDomain::head_perturbation, 0);
+  RandomStream rng(seed_of(seed), rng_domain::head_perturbation, 0);
   const int F = g.features;
   const double f_scale = o.beta * p / F, pos_scale = o.beta * p, cross_scale = o.beta * p / std::sqrt(static_cast<double>(F));
   for (int i = 0; i < F; ++i)
@@ -210,8 +210,8 @@ double markov_example(const MarkovOptions& o, MarkovSet set, std::int64_t count,
 
   std::fill_n(x, sz(T + 1) * sz(N0), 0.0);
   x[F] = 1.0;  // BOS: zero features, position e_0
-  RandomStream chain(seed_of(o.seed), RngDomain::markov_chain, key);
-  RandomStream noise(seed_of(o.seed), RngDomain::markov_noise, key);
+  RandomStream chain(seed_of(o.seed), rng_domain::markov_chain, key);
+  RandomStream noise(seed_of(o.seed), rng_domain::markov_noise, key);
   int sigma = chain.uniform() >= 0.5 ? +1 : -1;  // first state uniform
   std::vector<double> z(sz(F));
   for (int s = 1; s <= T; ++s) {

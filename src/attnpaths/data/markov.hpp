@@ -16,10 +16,18 @@
 #include <vector>
 
 #include "attnpaths/core/comm.hpp"
+#include "attnpaths/core/rng.hpp"
 #include "attnpaths/core/config.hpp"
 #include "attnpaths/data/dataset.hpp"
 
 namespace attnpaths {
+
+// Random streams of the Markov-chain task (core/rng.hpp).
+namespace rng_domain {
+inline constexpr RngDomain markov_chain{1};         // the hidden chain of each example (index = example)
+inline constexpr RngDomain markov_noise{2};         // the token noise of each example
+inline constexpr RngDomain head_perturbation{3};    // the random heads (perturbation p)
+}  // namespace rng_domain
 
 struct MarkovOptions {
   std::int64_t train_examples = 100;      // P (even: first half y = +1)

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/rng.hpp"
 #include "attnpaths/data/dataset_file.hpp"
 #include "attnpaths/data/images.hpp"
@@ -21,7 +22,6 @@ namespace attnpaths {
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 constexpr int pixels32 = episode::image_side * episode::image_side;
 
 std::string file_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
@@ -285,7 +285,7 @@ AttentionSpec omniglot_placeholder_attention(const OmniglotOptions& o) {
     // Head h of layer l: Q from stream (seed, attention_init, (l·64 + h)·2), K from the next index.
     for (int h = 0; h < layer.heads; ++h)
       for (int m = 0; m < 2; ++m) {
-        RandomStream rng(static_cast<std::uint64_t>(o.attention_seed), RngDomain::attention_init,
+        RandomStream rng(static_cast<std::uint64_t>(o.attention_seed), rng_domain::attention_init,
                          (l * 64 + sz(h)) * 2 + sz(m));
         double* w = (m == 0 ? layer.q : layer.k).data() + sz(h) * per_head;
         for (std::size_t j = 0; j < per_head; ++j) w[j] = bound * (2.0 * rng.uniform() - 1.0);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "attnpaths/core/comm.hpp"
+#include "attnpaths/core/rng.hpp"
 #include "attnpaths/core/config.hpp"
 #include "attnpaths/core/timer.hpp"
 #include "attnpaths/data/dataset.hpp"
@@ -22,6 +23,11 @@
 #include "attnpaths/io/run_record.hpp"
 
 namespace attnpaths {
+
+// Random streams of `data omniglot` (core/rng.hpp).
+namespace rng_domain {
+inline constexpr RngDomain attention_init{22};      // the placeholder "qk" heads written by `data omniglot`
+}  // namespace rng_domain
 
 struct OmniglotOptions {
   std::vector<std::string> background;  // zips of <top>/<alphabet>/<character>/<image>.png

@@ -60,33 +60,6 @@ void list_datasets(const Location& loc, std::vector<std::string>& out) {
   }
 }
 
-// /scales/paths: the path labels as fixed-length strings (rank 0 writes, collectively).
-void write_label_scale(const File& root, const std::string& path, const std::vector<std::string>& labels) {
-  size_t width = 1;
-  for (const auto& l : labels) width = std::max(width, l.size());
-  std::vector<char> buf(labels.size() * width, '\0');
-  for (size_t i = 0; i < labels.size(); ++i) std::copy(labels[i].begin(), labels[i].end(), buf.begin() + i * width);
-  Id type(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(type.get(), width);
-  hsize_t n = labels.size();
-  Id space(H5Screate_simple(1, &n, nullptr), H5Sclose);
-  Id lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
-  H5Pset_create_intermediate_group(lcpl.get(), 1);
-  Id d(H5Dcreate2(root.get(), path.c_str(), type.get(), space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
-  if (!d.valid()) throw LibraryError(fmt::format("HDF5: cannot create '{}' in '{}'", path, root.file_path()));
-  Id xfer(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-  H5Pset_dxpl_mpio(xfer.get(), H5FD_MPIO_COLLECTIVE);
-  const bool writer = root.comm().is_root();
-  Id fspace(H5Dget_space(d.get()), H5Sclose);
-  Id mspace(H5Screate_simple(1, &n, nullptr), H5Sclose);
-  if (!writer) {
-    H5Sselect_none(fspace.get());
-    H5Sselect_none(mspace.get());
-  }
-  if (H5Dwrite(d.get(), type.get(), mspace.get(), fspace.get(), xfer.get(), buf.data()) < 0)
-    throw LibraryError(fmt::format("HDF5: cannot write '{}' in '{}'", path, root.file_path()));
-}
-
 // Opens (creating when needed) the scale named by `spec` for a dimension of length n.
 // (the scales created here describe themselves).
 std::string require_scale(const File& root, const std::string& spec, hsize_t n,
@@ -96,7 +69,7 @@ std::string require_scale(const File& root, const std::string& spec, hsize_t n,
   if (root.exists(path)) return path;
   std::string what;
   if (name == "paths" && path_labels.size() == n) {
-    write_label_scale(root, path, path_labels);
+    root.write_strings(path, {n}, path_labels);  // fixed-length strings, rank 0 writes
     what = "labels of the attention paths, in path order (the head of layer 1 varies slowest)";
   } else {
     std::vector<std::int64_t> index(n);

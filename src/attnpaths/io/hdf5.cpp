@@ -63,7 +63,9 @@ bool hdf5_call_failed = false;
 [[noreturn]] void fail(const std::string& what, const std::string& file, const std::string& object) {
   hdf5_call_failed = true;
   const std::string reason = space_reason(file);
-  throw LibraryError(fmt::format("HDF5: {} (file '{}', object '{}'): {}{}", what, file, object, error_stack(), reason));
+  const std::string where = file.empty() ? fmt::format("object '{}'", object)
+                                          : fmt::format("file '{}', object '{}'", file, object);
+  throw LibraryError(fmt::format("HDF5: {} ({}): {}{}", what, where, error_stack(), reason));
 }
 
 hid_t check(hid_t id, const char* what, const std::string& file, const std::string& object) {
@@ -75,17 +77,35 @@ void check_status(herr_t st, const char* what, const std::string& file, const st
   if (st < 0) fail(what, file, object);
 }
 
+// The property lists and types below belong to no file: failures name the call and the object made.
 Id collective_xfer() {
-  Id p(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-  H5Pset_dxpl_mpio(p.get(), H5FD_MPIO_COLLECTIVE);
+  Id p(check(H5Pcreate(H5P_DATASET_XFER), "H5Pcreate", "", "collective transfer list"), H5Pclose);
+  check_status(H5Pset_dxpl_mpio(p.get(), H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio", "", "collective transfer list");
   return p;
 }
 
 Id string_type() {
-  Id t(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(t.get(), H5T_VARIABLE);
-  H5Tset_cset(t.get(), H5T_CSET_UTF8);
+  Id t(check(H5Tcopy(H5T_C_S1), "H5Tcopy", "", "variable-length string type"), H5Tclose);
+  check_status(H5Tset_size(t.get(), H5T_VARIABLE), "H5Tset_size", "", "variable-length string type");
+  check_status(H5Tset_cset(t.get(), H5T_CSET_UTF8), "H5Tset_cset", "", "variable-length string type");
   return t;
+}
+
+// A link-creation list that creates missing intermediate groups (for `object` of `file`).
+Id intermediate_groups(const std::string& file, const std::string& object) {
+  Id lcpl(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate", file, object), H5Pclose);
+  check_status(H5Pset_create_intermediate_group(lcpl.get(), 1), "H5Pset_create_intermediate_group", file, object);
+  return lcpl;
+}
+
+// The dataspace of dataset `d` (named `object` of `file`).
+Id dataset_space(hid_t d, const std::string& file, const std::string& object) {
+  return Id(check(H5Dget_space(d), "H5Dget_space", file, object), H5Sclose);
+}
+
+// Selects nothing in `space` (a rank without rows in a collective transfer).
+void select_none(const Id& space, const std::string& file, const std::string& object) {
+  check_status(H5Sselect_none(space.get()), "H5Sselect_none", file, object);
 }
 
 hsize_t product(const Dims& d) {
@@ -187,8 +207,7 @@ Location Location::group(const std::string& path) const {
 }
 
 Location Location::create_group(const std::string& path) const {
-  Id lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
-  H5Pset_create_intermediate_group(lcpl.get(), 1);
+  Id lcpl = intermediate_groups(file_path_, child_name(path));
   Id g(check(H5Gcreate2(get(), path.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), "create group", file_path_,
              child_name(path)),
        H5Gclose);
@@ -207,7 +226,8 @@ std::vector<std::string> Location::children() const {
     ssize_t n = H5Lget_name_by_idx(get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     if (n < 0) fail("get link name", file_path_, name_);
     std::string s(static_cast<size_t>(n) + 1, '\0');
-    H5Lget_name_by_idx(get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, s.data(), s.size(), H5P_DEFAULT);
+    if (H5Lget_name_by_idx(get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, s.data(), s.size(), H5P_DEFAULT) < 0)
+      fail("H5Lget_name_by_idx", file_path_, name_);
     s.resize(static_cast<size_t>(n));
     names.push_back(s);
   }
@@ -229,20 +249,19 @@ Dataset Location::create_dataset(const std::string& path, const Dims& dims, cons
   Id space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxdims.empty() ? nullptr : maxdims.data()),
                  "create dataspace", file_path_, full),
            H5Sclose);
-  if (dims.empty()) space = Id(H5Screate(H5S_SCALAR), H5Sclose);
-  Id lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
-  H5Pset_create_intermediate_group(lcpl.get(), 1);
-  Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  if (dims.empty()) space = Id(check(H5Screate(H5S_SCALAR), "H5Screate", file_path_, full), H5Sclose);
+  Id lcpl = intermediate_groups(file_path_, full);
+  Id dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate", file_path_, full), H5Pclose);
   if (!chunk.empty()) check_status(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()),
                                    "set chunk", file_path_, full);
   // Allocate early so that collective writes never need a lazy allocation on one rank only.
-  H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
+  check_status(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "H5Pset_alloc_time", file_path_, full);
   // Floating-point values never written read back as NaN (e.g. grid points of an unfinished run).
   if (native_type<T>() == H5T_NATIVE_DOUBLE) {
     const double nan = std::nan("");
-    H5Pset_fill_value(dcpl.get(), H5T_NATIVE_DOUBLE, &nan);
+    check_status(H5Pset_fill_value(dcpl.get(), H5T_NATIVE_DOUBLE, &nan), "H5Pset_fill_value", file_path_, full);
   }
-  H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_ALLOC);
+  check_status(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_ALLOC), "H5Pset_fill_time", file_path_, full);
   Id d(check(H5Dcreate2(get(), path.c_str(), native_type<T>(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
              "create dataset", file_path_, full),
        H5Dclose);
@@ -265,7 +284,8 @@ std::vector<std::string> Location::attr_names() const {
     const ssize_t n = H5Aget_name_by_idx(get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     if (n < 0) fail("get attribute name", file_path_, name_);
     std::string s(static_cast<size_t>(n) + 1, '\0');
-    H5Aget_name_by_idx(get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, s.data(), s.size(), H5P_DEFAULT);
+    if (H5Aget_name_by_idx(get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, s.data(), s.size(), H5P_DEFAULT) < 0)
+      fail("H5Aget_name_by_idx", file_path_, name_);
     s.resize(static_cast<size_t>(n));
     names.push_back(s);
   }
@@ -287,7 +307,9 @@ Id Location::open_attr_for_write(const std::string& name, hid_t type, hid_t spac
 
 template <class T>
 void Location::set_numeric_attr(const std::string& name, const T* data, hsize_t n, bool scalar) const {
-  Id space(scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Id space(check(scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr), "H5Screate", file_path_,
+                 name_ + "@" + name),
+           H5Sclose);
   Id a = open_attr_for_write(name, native_type<T>(), space.get());
   if (n == 0) return;  // an empty array attribute has nothing to write (and H5Awrite rejects a null buffer)
   check_status(H5Awrite(a.get(), native_type<T>(), data), "write attribute", file_path_, name_ + "@" + name);
@@ -306,7 +328,7 @@ void Location::set_attr(const std::string& name, const std::vector<std::int64_t>
 
 void Location::set_attr(const std::string& name, const std::string& v) const {
   Id type = string_type();
-  Id space(H5Screate(H5S_SCALAR), H5Sclose);
+  Id space(check(H5Screate(H5S_SCALAR), "H5Screate", file_path_, name_ + "@" + name), H5Sclose);
   Id a = open_attr_for_write(name, type.get(), space.get());
   const char* p = v.c_str();
   check_status(H5Awrite(a.get(), type.get(), &p), "write attribute", file_path_, name_ + "@" + name);
@@ -315,7 +337,7 @@ void Location::set_attr(const std::string& name, const std::string& v) const {
 void Location::set_attr(const std::string& name, const std::vector<std::string>& v) const {
   Id type = string_type();
   hsize_t n = v.size();
-  Id space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Id space(check(H5Screate_simple(1, &n, nullptr), "H5Screate_simple", file_path_, name_ + "@" + name), H5Sclose);
   Id a = open_attr_for_write(name, type.get(), space.get());
   std::vector<const char*> ptrs;
   for (const auto& s : v) ptrs.push_back(s.c_str());
@@ -332,20 +354,42 @@ Id open_attr(const Location& loc, const std::string& name) {
             H5Aclose);
 }
 
-hsize_t attr_size(const Id& a) {
-  Id space(H5Aget_space(a.get()), H5Sclose);
-  hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  return n < 0 ? 0 : static_cast<hsize_t>(n);
+hsize_t attr_size(const Id& a, const Location& loc, const std::string& name) {
+  const std::string object = loc.name() + "@" + name;
+  Id space(check(H5Aget_space(a.get()), "H5Aget_space", loc.file_path(), object), H5Sclose);
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (n < 0) fail("H5Sget_simple_extent_npoints", loc.file_path(), object);
+  return static_cast<hsize_t>(n);
+}
+
+// The class of attribute `a`'s type (H5T_INTEGER, H5T_FLOAT, H5T_STRING, ...), and the type itself.
+Id attr_type(const Id& a, const Location& loc, const std::string& name) {
+  return Id(check(H5Aget_type(a.get()), "H5Aget_type", loc.file_path(), loc.name() + "@" + name), H5Tclose);
+}
+H5T_class_t type_class_of(const Id& type, const std::string& file, const std::string& object) {
+  const H5T_class_t cls = H5Tget_class(type.get());
+  if (cls == H5T_NO_CLASS) fail("H5Tget_class", file, object);
+  return cls;
+}
+bool is_variable_string(const Id& type, const std::string& file, const std::string& object) {
+  const htri_t v = H5Tis_variable_str(type.get());
+  if (v < 0) fail("H5Tis_variable_str", file, object);
+  return v > 0;
+}
+std::size_t type_size(const Id& type, const std::string& file, const std::string& object) {
+  const std::size_t n = H5Tget_size(type.get());
+  if (n == 0) fail("H5Tget_size", file, object);
+  return n;
 }
 
 template <class T>
 std::vector<T> read_numeric_attr(const Location& loc, const std::string& name) {
   Id a = open_attr(loc, name);
-  Id type(H5Aget_type(a.get()), H5Tclose);
-  H5T_class_t cls = H5Tget_class(type.get());
+  Id type = attr_type(a, loc, name);
+  const H5T_class_t cls = type_class_of(type, loc.file_path(), loc.name() + "@" + name);
   if (cls != H5T_INTEGER && cls != H5T_FLOAT)
     throw InputError(fmt::format("'{}': attribute '{}' on '{}' is not numeric", loc.file_path(), name, loc.name()));
-  std::vector<T> v(attr_size(a));
+  std::vector<T> v(attr_size(a, loc, name));
   check_status(H5Aread(a.get(), native_type<T>(), v.data()), "read attribute", loc.file_path(), loc.name() + "@" + name);
   return v;
 }
@@ -370,22 +414,24 @@ std::int64_t Location::attr_int(const std::string& name) const {
 
 std::vector<std::string> Location::attr_strings(const std::string& name) const {
   Id a = open_attr(*this, name);
-  Id ftype(H5Aget_type(a.get()), H5Tclose);
-  if (H5Tget_class(ftype.get()) != H5T_STRING)
+  const std::string object = name_ + "@" + name;
+  Id ftype = attr_type(a, *this, name);
+  if (type_class_of(ftype, file_path_, object) != H5T_STRING)
     throw InputError(fmt::format("'{}': attribute '{}' on '{}' is not a string", file_path_, name, name_));
-  const hsize_t n = attr_size(a);
+  const hsize_t n = attr_size(a, *this, name);
   std::vector<std::string> out;
-  if (H5Tis_variable_str(ftype.get()) > 0) {
+  if (is_variable_string(ftype, file_path_, object)) {
     Id mtype = string_type();
     std::vector<char*> ptrs(n, nullptr);
     check_status(H5Aread(a.get(), mtype.get(), ptrs.data()), "read attribute", file_path_, name_ + "@" + name);
     for (auto* p : ptrs) out.emplace_back(p ? p : "");
-    Id space(H5Aget_space(a.get()), H5Sclose);
-    H5Dvlen_reclaim(mtype.get(), space.get(), H5P_DEFAULT, ptrs.data());
+    Id space(check(H5Aget_space(a.get()), "H5Aget_space", file_path_, object), H5Sclose);
+    check_status(H5Dvlen_reclaim(mtype.get(), space.get(), H5P_DEFAULT, ptrs.data()), "H5Dvlen_reclaim", file_path_,
+                 object);
   } else {
-    const size_t len = H5Tget_size(ftype.get());
+    const size_t len = type_size(ftype, file_path_, object);
     std::vector<char> buf(n * len + 1, '\0');
-    Id mtype(H5Tcopy(ftype.get()), H5Tclose);
+    Id mtype(check(H5Tcopy(ftype.get()), "H5Tcopy", file_path_, object), H5Tclose);
     check_status(H5Aread(a.get(), mtype.get(), buf.data()), "read attribute", file_path_, name_ + "@" + name);
     for (hsize_t i = 0; i < n; ++i) {
       std::string s(buf.data() + i * len, len);
@@ -418,29 +464,28 @@ void Location::write_strings(const std::string& path, const Dims& dims, const st
                                    product(dims)));
   std::size_t width = 1;
   for (const auto& s : data) width = std::max(width, s.size());
-  Id type(H5Tcopy(H5T_C_S1), H5Tclose);
+  Id type(check(H5Tcopy(H5T_C_S1), "H5Tcopy", file_path_, full), H5Tclose);
   check_status(H5Tset_size(type.get(), width), "set string size", file_path_, full);
-  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
-  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  check_status(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "H5Tset_strpad", file_path_, full);
+  check_status(H5Tset_cset(type.get(), H5T_CSET_UTF8), "H5Tset_cset", file_path_, full);
   Id space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), "create dataspace", file_path_,
                  full),
            H5Sclose);
-  Id lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
-  H5Pset_create_intermediate_group(lcpl.get(), 1);
-  Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-  H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
+  Id lcpl = intermediate_groups(file_path_, full);
+  Id dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate", file_path_, full), H5Pclose);
+  check_status(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), "H5Pset_alloc_time", file_path_, full);
   Id d(check(H5Dcreate2(get(), path.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
              "create dataset", file_path_, full),
        H5Dclose);
   std::vector<char> buffer(data.size() * width, '\0');
   for (std::size_t i = 0; i < data.size(); ++i) std::copy(data[i].begin(), data[i].end(), buffer.begin() + i * width);
   const bool root = comm_ == nullptr || comm_->is_root();
-  Id fspace(H5Dget_space(d.get()), H5Sclose);
+  Id fspace = dataset_space(d.get(), file_path_, full);
   hsize_t n = root ? data.size() : 0;
-  Id mspace(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Id mspace(check(H5Screate_simple(1, &n, nullptr), "H5Screate_simple", file_path_, full), H5Sclose);
   if (n == 0) {
-    H5Sselect_none(fspace.get());
-    H5Sselect_none(mspace.get());
+    select_none(fspace, file_path_, full);
+    select_none(mspace, file_path_, full);
   }
   Id xfer = collective_xfer();
   const char dummy = 0;
@@ -451,21 +496,22 @@ void Location::write_strings(const std::string& path, const Dims& dims, const st
 // ---------------------------------------------------------------------------------------------- Dataset
 
 std::vector<std::string> Dataset::read_strings() const {
-  Id type(H5Dget_type(get()), H5Tclose);
-  if (H5Tget_class(type.get()) != H5T_STRING)
+  Id type(check(H5Dget_type(get()), "H5Dget_type", file_path_, name_), H5Tclose);
+  if (type_class_of(type, file_path_, name_) != H5T_STRING)
     throw InputError(fmt::format("'{}': dataset '{}' does not hold strings", file_path_, name_));
   const hsize_t n = product(dims());
   std::vector<std::string> out;
-  if (H5Tis_variable_str(type.get()) > 0) {
+  if (is_variable_string(type, file_path_, name_)) {
     Id mem = string_type();
     std::vector<char*> ptrs(n, nullptr);
     check_status(H5Dread(get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), "read", file_path_, name_);
     for (char* p : ptrs) out.emplace_back(p ? p : "");
-    Id space(H5Dget_space(get()), H5Sclose);
-    H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data());
+    Id space = dataset_space(get(), file_path_, name_);
+    check_status(H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data()), "H5Dvlen_reclaim", file_path_,
+                 name_);
     return out;
   }
-  const std::size_t width = H5Tget_size(type.get());
+  const std::size_t width = type_size(type, file_path_, name_);
   std::vector<char> buffer(n * width + 1, '\0');
   check_status(H5Dread(get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data()), "read", file_path_, name_);
   for (hsize_t i = 0; i < n; ++i) {
@@ -476,35 +522,33 @@ std::vector<std::string> Dataset::read_strings() const {
 }
 
 Dims Dataset::dims() const {
-  Id space(H5Dget_space(get()), H5Sclose);
-  int nd = H5Sget_simple_extent_ndims(space.get());
-  Dims d(static_cast<size_t>(std::max(nd, 0)));
-  H5Sget_simple_extent_dims(space.get(), d.data(), nullptr);
+  Id space = dataset_space(get(), file_path_, name_);
+  const int nd = H5Sget_simple_extent_ndims(space.get());
+  if (nd < 0) fail("H5Sget_simple_extent_ndims", file_path_, name_);
+  Dims d(static_cast<size_t>(nd));
+  if (H5Sget_simple_extent_dims(space.get(), d.data(), nullptr) < 0) fail("H5Sget_simple_extent_dims", file_path_, name_);
   return d;
 }
 
 H5T_class_t Dataset::type_class() const {
-  Id t(H5Dget_type(get()), H5Tclose);
-  return H5Tget_class(t.get());
+  Id t(check(H5Dget_type(get()), "H5Dget_type", file_path_, name_), H5Tclose);
+  return type_class_of(t, file_path_, name_);
 }
 
 template <class T>
 void Dataset::write_slab(const Dims& start, const Dims& count, const T* data) const {
-  Id fspace(H5Dget_space(get()), H5Sclose);
+  Id fspace = dataset_space(get(), file_path_, name_);
   const hsize_t n = count.empty() ? 1 : product(count);
   if (count.empty()) {
     // scalar dataset
   } else if (n == 0) {
-    H5Sselect_none(fspace.get());
+    select_none(fspace, file_path_, name_);
   } else {
     check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
                  "select hyperslab", file_path_, name_);
   }
-  Id mspace(n == 0 ? H5Screate(H5S_NULL) : H5Screate_simple(1, &n, nullptr), H5Sclose);
-  if (n == 0) {
-    mspace = Id(H5Screate_simple(1, &n, nullptr), H5Sclose);
-    H5Sselect_none(mspace.get());
-  }
+  Id mspace(check(H5Screate_simple(1, &n, nullptr), "H5Screate_simple", file_path_, name_), H5Sclose);
+  if (n == 0) select_none(mspace, file_path_, name_);
   Id xfer = collective_xfer();
   check_status(H5Dwrite(get(), native_type<T>(), mspace.get(), fspace.get(), xfer.get(), data), "write", file_path_,
                name_);
@@ -525,11 +569,11 @@ void Dataset::write_root(const T* data) const {
   const bool root = comm_ == nullptr || comm_->is_root();
   if (d.empty()) {
     // Scalar: every rank takes part; only rank 0's selection is non-empty.
-    Id fspace(H5Dget_space(get()), H5Sclose);
-    Id mspace(H5Screate(H5S_SCALAR), H5Sclose);
+    Id fspace = dataset_space(get(), file_path_, name_);
+    Id mspace(check(H5Screate(H5S_SCALAR), "H5Screate", file_path_, name_), H5Sclose);
     if (!root) {
-      H5Sselect_none(fspace.get());
-      H5Sselect_none(mspace.get());
+      select_none(fspace, file_path_, name_);
+      select_none(mspace, file_path_, name_);
     }
     Id xfer = collective_xfer();
     T dummy{};
@@ -544,16 +588,16 @@ void Dataset::write_root(const T* data) const {
 
 template <class T>
 std::vector<T> Dataset::read_slab(const Dims& start, const Dims& count) const {
-  Id fspace(H5Dget_space(get()), H5Sclose);
+  Id fspace = dataset_space(get(), file_path_, name_);
   hsize_t n = product(count);
   std::vector<T> out(n);
   if (!count.empty())
     check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
                  "select hyperslab", file_path_, name_);
-  Id mspace(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Id mspace(check(H5Screate_simple(1, &n, nullptr), "H5Screate_simple", file_path_, name_), H5Sclose);
   if (n == 0) {
-    H5Sselect_none(fspace.get());
-    H5Sselect_none(mspace.get());
+    select_none(fspace, file_path_, name_);
+    select_none(mspace, file_path_, name_);
   }
   check_status(H5Dread(get(), native_type<T>(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data()), "read",
                file_path_, name_);
@@ -590,7 +634,7 @@ File::File(const std::string& path, const Comm& comm, Mode mode) {
   file_path_ = path;
   name_ = "/";
   comm_ = &comm;
-  Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  Id fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate", path, "/"), H5Pclose);
   check_status(H5Pset_fapl_mpio(fapl.get(), comm.get(), MPI_INFO_NULL), "set MPI-IO", path, "/");
   hid_t f = H5I_INVALID_HID;
   if (mode == Mode::create) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/linalg.hpp"
 #include "attnpaths/kernels/dual.hpp"
@@ -91,9 +92,8 @@ std::vector<double> RenormalizedKernel::kernel_block(const Eigen::MatrixXd& U,
       std::copy_n(train_.row(mu - train_.local.begin), r, rows.data() + a * r);
   }
   comm_.sum(rows);
-  std::vector<double> u(static_cast<std::size_t>(U.size())), contracted(m * r), out(m * m);
-  for (Eigen::Index i = 0; i < U.rows(); ++i)
-    for (Eigen::Index j = 0; j < U.cols(); ++j) u[static_cast<std::size_t>(i * U.cols() + j)] = U(i, j);
+  const std::vector<double> u = row_major(U);
+  std::vector<double> contracted(m * r), out(m * m);
   right_multiply(u.data(), rows.data(), static_cast<std::int64_t>(m), scale_ * scale_, contracted.data());
   const int mi = static_cast<int>(m), ri = static_cast<int>(r);
   if (m > 0) linalg::gemm(false, true, mi, mi, ri, 1.0, contracted.data(), ri, rows.data(), ri, 0.0, out.data(), mi);

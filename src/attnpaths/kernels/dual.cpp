@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/linalg.hpp"
+#include "attnpaths/core/petsc.hpp"
 
 namespace attnpaths {
 
@@ -24,6 +26,7 @@ DualKernel::DualKernel(const PathInputs& train, double sigma0_sq, const Comm& co
   if (m > 0) {
     linalg::syrk(true, r_, m, scale_ * scale_, train.xt.data(), r_, 0.0, gram_.data(), r_);
     linalg::gemm(true, false, r_, 1, m, scale_, train.xt.data(), r_, train.y.data(), 1, 0.0, b_.data(), 1);
+    petsc::log_flops(static_cast<double>(m) * r_ * (r_ + 2.0));
   }
   double yy = 0;
   for (double v : train.y) yy += v * v;
@@ -42,9 +45,7 @@ DualKernel::DualKernel(const PathInputs& train, double sigma0_sq, const Comm& co
 
 std::vector<double> DualKernel::square_root(const Eigen::MatrixXd& U) const {
   const int H = paths_;
-  std::vector<double> l(static_cast<size_t>(H * H));
-  for (int i = 0; i < H; ++i)
-    for (int j = 0; j < H; ++j) l[static_cast<size_t>(i * H + j)] = U(i, j);
+  std::vector<double> l = row_major(U);
   if (linalg::cholesky(H, l.data(), H)) return l;
   // Semi-definite U (e.g. a pruned order parameter): L = V sqrt(max(D, 0)).
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(U);
@@ -52,10 +53,7 @@ std::vector<double> DualKernel::square_root(const Eigen::MatrixXd& U) const {
   ATTN_REQUIRE(es.eigenvalues().minCoeff() >= -tol, NumericalError,
                "the dual kernel form needs a positive semi-definite U_1 (smallest eigenvalue {})",
                es.eigenvalues().minCoeff());
-  const Eigen::MatrixXd L = es.eigenvectors() * es.eigenvalues().cwiseMax(0.0).cwiseSqrt().asDiagonal();
-  for (int i = 0; i < H; ++i)
-    for (int j = 0; j < H; ++j) l[static_cast<size_t>(i * H + j)] = L(i, j);
-  return l;
+  return row_major(es.eigenvectors() * es.eigenvalues().cwiseMax(0.0).cwiseSqrt().asDiagonal());
 }
 
 void DualKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
@@ -77,6 +75,8 @@ void DualKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
   if (!linalg::cholesky(r_, chol_.data(), r_))
     throw NumericalError(fmt::format(
         "Temp·I + L'^T B L' (r = {}, Temp = {}) is not positive definite in the dual kernel form", r_, temperature));
+  const double rd = static_cast<double>(r_);
+  petsc::log_flops(4.0 * rd * rd * paths_ + rd * rd * rd / 3.0);  // B L', L'^T B', Cholesky
   const double P = static_cast<double>(examples_);
   log_det_ = (P - static_cast<double>(r_)) * std::log(temperature) + linalg::cholesky_logdet(r_, chol_.data(), r_);
   // b̃ = L'^T b ; u = A^{-1} b̃ ; y^T K_T^{-1} y = (y^T y − b̃·u)/Temp
@@ -104,6 +104,7 @@ Eigen::MatrixXd DualKernel::energy_gradient() {
   for (int i = 0; i < dim_; ++i)
     linalg::gemm(false, true, paths_, paths_, r_, 1.0, work_.data() + static_cast<size_t>(i) * r, dim_ * r_,
                  work_.data() + static_cast<size_t>(i) * r, dim_ * r_, 1.0, g.data(), paths_);
+  petsc::log_flops(static_cast<double>(r) * r * (r + 2.0 * paths_));  // triangular solve, block traces
   Eigen::MatrixXd grad = gram_trace_;
   for (int p = 0; p < paths_; ++p)
     for (int q = 0; q < paths_; ++q) grad(p, q) -= g[static_cast<size_t>(p * paths_ + q)];
@@ -133,6 +134,7 @@ PredictorMoments DualKernel::predict(const PathInputs& set) {
   for (std::int64_t q = 0; q < m; ++q)
     for (std::size_t i = 0; i < r; ++i) z[i * static_cast<size_t>(m) + static_cast<size_t>(q)] = v[static_cast<size_t>(q) * r + i];
   linalg::lower_solve(r_, static_cast<int>(m), chol_.data(), r_, z.data(), static_cast<int>(m));
+  petsc::log_flops(static_cast<double>(m) * r * (r + 2.0 * paths_));
   for (std::int64_t q = 0; q < m; ++q) {
     Eigen::Map<const RowMatrix> x(set.row(q), paths_, dim_);
     out.mean[static_cast<size_t>(q)] = scale_ * x.cwiseProduct(w).sum();

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/linalg.hpp"
 #include "attnpaths/kernels/scalapack_access.hpp"
 
@@ -33,14 +35,6 @@ class DenseArray {
   PetscInt lda_ = 0;
 };
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
-
-std::vector<double> row_major(const Eigen::MatrixXd& U) {
-  std::vector<double> u(sz(U.size()));
-  for (Eigen::Index i = 0; i < U.rows(); ++i)
-    for (Eigen::Index j = 0; j < U.cols(); ++j) u[sz(i * U.cols() + j)] = U(i, j);
-  return u;
-}
 
 }  // namespace
 
@@ -76,6 +70,7 @@ void PrimalKernel::assemble(const Eigen::MatrixXd& U, double shift, petsc::Matri
                               kernel.out()));
   scratch_.resize(sz(m) * sz(r));
   contract(U, xi_local_.data(), m, 1.0, scratch_.data());
+  petsc::log_flops(2.0 * static_cast<double>(m) * r * (static_cast<double>(P) + paths_));  // (U⊗I), then Ξ_all·
   {
     DenseArray k(kernel.get());
     ATTN_REQUIRE(k.lda() == block_, LibraryError, "internal: unexpected leading dimension {}", k.lda());
@@ -145,6 +140,7 @@ void PrimalKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
     const double* alpha = nullptr;
     PETSC_CALL(VecGetArrayRead(alpha_.get(), &alpha));
     if (m > 0) linalg::gemm(true, false, r, 1, static_cast<int>(m), 1.0, xi_local_.data(), r, alpha, 1, 0.0, c_.data(), 1);
+    petsc::log_flops(2.0 * static_cast<double>(m) * r);
     PETSC_CALL(VecRestoreArrayRead(alpha_.get(), &alpha));
   }
   comm_.sum(c_);
@@ -181,6 +177,7 @@ Eigen::MatrixXd PrimalKernel::energy_gradient() {
   }
   std::vector<double> g(sz(paths_) * sz(paths_), 0.0);
   add_block_traces(xi_local_.data(), y, m, g.data());
+  petsc::log_flops(2.0 * static_cast<double>(m) * r * (static_cast<double>(P) + paths_));
   comm_.sum(g);
   Eigen::MatrixXd grad = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
       g.data(), paths_, paths_);
@@ -203,6 +200,7 @@ PredictorMoments PrimalKernel::predict(const PathInputs& set) {
   // ξ* (U_1 ⊗ I) for the local test rows: the mean is ·c, K** is ·ξ*  (no communication).
   std::vector<double> contracted(sz(m) * sz(r));
   contract(U1_, set.xt.data(), m, scale_, contracted.data());
+  petsc::log_flops(2.0 * static_cast<double>(m) * r * (paths_ + 2));  // (U⊗I), mean and K**
   for (std::int64_t q = 0; q < m; ++q) {
     const double* a = contracted.data() + sz(q) * sz(r);
     const double* x = set.row(q);
@@ -233,6 +231,7 @@ PredictorMoments PrimalKernel::predict(const PathInputs& set) {
     if (m_train > 0)
       linalg::gemm(true, true, static_cast<int>(m_train), static_cast<int>(n), static_cast<int>(P), 1.0, inv.data(),
                    inv.lda(), all.data(), static_cast<int>(P), 0.0, w.data(), static_cast<int>(n));
+    petsc::log_flops(2.0 * static_cast<double>(P) * (static_cast<double>(own) * r + static_cast<double>(m_train) * n));
     std::vector<double> quad(sz(n), 0.0);
     const std::int64_t first = train_.local.begin;
     for (std::int64_t mu = 0; mu < m_train; ++mu)

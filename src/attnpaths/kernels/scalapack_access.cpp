@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/petsc.hpp"
 
 // ScaLAPACK's inverse from a Cholesky factor (not declared by PETSc's private header).
 #define SCALAPACKpotri_ PETSCSCALAPACK(potri, POTRI)
@@ -45,6 +46,8 @@ void inverse_from_cholesky(Mat factor, Mat inverse, Mat work) {
   PetscBLASInt one = 1, info = 0, n = a.M;
   SCALAPACKpotri_("L", &n, a.loc, &one, &one, a.desc, &info);
   if (info != 0) throw NumericalError(fmt::format("ScaLAPACK pdpotri failed (info = {}) inverting K_T", info));
+  const double order = static_cast<double>(n);
+  petsc::log_flops(2.0 / 3.0 * order * order * order / (a.grid->nprow * a.grid->npcol));  // this rank's share
   PetscScalar sone = 1.0, zero = 0.0;
   PBLAStran_(&n, &n, &sone, a.loc, &one, &one, a.desc, &zero, t.loc, &one, &one, t.desc);  // t = a^T
   const PetscBLASInt rows = a.grid->nprow, cols = a.grid->npcol;

@@ -3,10 +3,46 @@
 #pragma once
 
 #include <cstdint>
-
-#include "attnpaths/data/dataset.hpp"
+#include <string>
+#include <vector>
 
 namespace attnpaths {
+
+enum class AttentionStyle { w, qk };
+enum class Nonlinearity { softmax, hardmax };
+enum class Readout { last_token, first_token, mean };
+
+std::string to_string(AttentionStyle s);
+std::string to_string(Nonlinearity n);
+std::string to_string(Readout r);
+// Parse from the file/option spelling; throw InputError naming `where` for unknown values.
+AttentionStyle parse_attention_style(const std::string& s, const std::string& where);
+Nonlinearity parse_nonlinearity(const std::string& s, const std::string& where);
+Readout parse_readout(const std::string& s, const std::string& where);
+
+// Fixed query/key weights of one attention layer (all H_l heads).
+struct AttentionLayer {
+  AttentionStyle style = AttentionStyle::w;
+  int heads = 0;               // H_l
+  int qk_dim = 0;              // G (style qk only)
+  std::vector<double> w;       // style w:  [H_l, N0, N0], score A[s,t] = x_s^T W x_t
+  std::vector<double> q, k;    // style qk: [H_l, G, N0],  score A[s,t] = (K x_s)·(Q x_t)/sqrt(G)
+};
+
+struct AttentionSpec {
+  Readout readout = Readout::last_token;
+  Nonlinearity nonlinearity = Nonlinearity::softmax;
+  std::vector<AttentionLayer> layers;     // l = 1..L (index 0 is layer 1)
+  std::vector<std::string> path_labels;   // length H_tot; defaults to "h1.h2..." when absent
+
+  int depth() const { return static_cast<int>(layers.size()); }  // L
+  std::vector<int> heads() const;                                 // H_l, l = 1..L
+  int paths() const;                                              // H_tot = Π_l H_l
+  // Head of layer l (0-based) on path pi (row-major, layer 1 slowest; docs/model.md §1.3).
+  int head_on_path(int pi, int layer) const;
+  // Labels "0.0", "0.1", ... (head index per layer) used when the file has none.
+  std::vector<std::string> default_path_labels() const;
+};
 
 // Ω^{l,h}(x) for one example x [T, N0] (row s = token s): omega[s*T + t] = softmax_s A[s,t]
 // (key s, query t; every column t sums to 1). Hardmax: one-hot at the first arg-max over s.
@@ -25,5 +61,14 @@ void attention_matrices(const AttentionLayer& layer, int head, Nonlinearity nonl
                         std::int64_t examples, int T, int N0, double* omega);
 void readout_vectors(const AttentionLayer& layer, int head, Nonlinearity nonlinearity, Readout readout,
                      const double* x, std::int64_t examples, int T, int N0, double* omega_vec);
+
+// The attention of a block of nb examples x [nb, T, N0]: full Ω^{l,h} [nb, T, T] for the layers l < L
+// and the readout vectors ω^{L,h} [nb, T] of the last layer (nb = 1: one example).
+struct BlockAttention {
+  std::vector<std::vector<std::vector<double>>> full;  // [l][h][(mu*T + s)*T + t], l = 0..L-2
+  std::vector<std::vector<double>> last;               // [h][mu*T + s]
+
+  void compute(const AttentionSpec& attention, const double* x, std::int64_t nb, int T, int N0);
+};
 
 }  // namespace attnpaths

@@ -7,13 +7,10 @@
 #include <numeric>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/linalg.hpp"
 
 namespace attnpaths {
-
-namespace {
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
-}  // namespace
 
 // ------------------------------------------------------------------------------------------ shape
 
@@ -424,7 +421,7 @@ struct NaivePass {
 
 // docs/model.md §1, literally: z0_s = V0 x_s/sqrt(N0); z^l_t = Σ_h V_l^h Σ_s z^{l-1}_s Ω_{st}/sqrt(H_l w_{l-1});
 // z^L = Σ_h V_L^h Σ_s z^{L-1}_s ω_s / sqrt(H_L w_{L-1}); f = a·z^L/sqrt(w_L).
-double naive_pass(const NetworkShape& shape, const double* theta, const ExampleAttention& att, const double* x, int T,
+double naive_pass(const NetworkShape& shape, const double* theta, const BlockAttention& att, const double* x, int T,
                   NaivePass& pass) {
   shape.validate();
   const int L = shape.depth(), N0 = shape.input_dim;
@@ -469,13 +466,13 @@ double naive_pass(const NetworkShape& shape, const double* theta, const ExampleA
 
 }  // namespace
 
-double naive_forward(const NetworkShape& shape, const double* theta, const ExampleAttention& attention,
+double naive_forward(const NetworkShape& shape, const double* theta, const BlockAttention& attention,
                      const double* x, int tokens) {
   NaivePass pass;
   return naive_pass(shape, theta, attention, x, tokens, pass);
 }
 
-double naive_forward_backward(const NetworkShape& shape, const double* theta, const ExampleAttention& att,
+double naive_forward_backward(const NetworkShape& shape, const double* theta, const BlockAttention& att,
                               const double* x, int T, double c, double* grad) {
   NaivePass pass;
   const double f = naive_pass(shape, theta, att, x, T, pass);

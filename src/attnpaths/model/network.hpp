@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "attnpaths/model/attention.hpp"
+
 namespace attnpaths {
 
 struct NetworkShape {
@@ -129,18 +131,13 @@ class PathWeightFactors {
 };
 
 // The direct forward pass of docs/model.md §1 for one example, O(T·Σ_l H_l·w_l·w_{l-1} + T²·…): the
-// reference the path factorisation is tested against. omega[l][h] is Ω^{l+1,h} [T × T] (key s
-// row-major: omega[s*T + t]) for l < L-1; the last layer uses readout vectors omega_last[h] [T].
-// x is [T × N0] (token s = row s).
-struct ExampleAttention {
-  std::vector<std::vector<std::vector<double>>> full;  // [l][h][s*T + t], l = 0..L-2
-  std::vector<std::vector<double>> last;               // [h][s]
-};
-double naive_forward(const NetworkShape& shape, const double* theta, const ExampleAttention& attention,
+// reference the path factorisation is tested against. `attention` holds that one example's Ω^{l,h}
+// (layers l < L) and readout vectors ω^{L,h} (BlockAttention with nb = 1); x is [T × N0] (token s = row s).
+double naive_forward(const NetworkShape& shape, const double* theta, const BlockAttention& attention,
                      const double* x, int tokens);
 // The direct forward AND backward pass (reverse mode through §1 as written): returns f and ADDS
 // c·∂f/∂θ to grad. Costs O(T·Σ_l H_l·w_l·w_{l-1}) per example: the benchmark's reference.
-double naive_forward_backward(const NetworkShape& shape, const double* theta, const ExampleAttention& attention,
+double naive_forward_backward(const NetworkShape& shape, const double* theta, const BlockAttention& attention,
                               const double* x, int tokens, double c, double* grad);
 
 }  // namespace attnpaths

@@ -9,43 +9,16 @@
 #include <vector>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/model/attention.hpp"
 
 namespace attnpaths {
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
 // Rows of a block: about this many tokens per BLAS-3 call (X_block [nb·T × N0] · W [N0 × N0]).
 constexpr std::int64_t block_tokens = 4096;
-
-// The attention of a block of examples: full Ω^{l,h} [nb, T, T] for the layers l < L and the
-// readout vectors ω^{L,h} [nb, T] of the last layer.
-struct BlockAttention {
-  std::vector<std::vector<std::vector<double>>> full;  // [l][h] for l = 0..L-2
-  std::vector<std::vector<double>> last;               // [h]
-
-  void compute(const AttentionSpec& att, const double* x, std::int64_t nb, int T, int N0) {
-    const int L = att.depth();
-    full.resize(sz(L - 1));
-    for (int l = 0; l + 1 < L; ++l) {
-      const auto& layer = att.layers[sz(l)];
-      full[sz(l)].resize(sz(layer.heads));
-      for (int h = 0; h < layer.heads; ++h) {
-        auto& om = full[sz(l)][sz(h)];
-        om.resize(sz(nb) * sz(T) * sz(T));
-        attention_matrices(layer, h, att.nonlinearity, x, nb, T, N0, om.data());
-      }
-    }
-    const auto& layer = att.layers[sz(L - 1)];
-    last.resize(sz(layer.heads));
-    for (int h = 0; h < layer.heads; ++h) {
-      last[sz(h)].resize(sz(nb) * sz(T));
-      readout_vectors(layer, h, att.nonlinearity, att.readout, x, nb, T, N0, last[sz(h)].data());
-    }
-  }
-};
 
 // Token weights a [H_tot × T] of example `mu` of the block (docs/model.md §1.3, backward recursion).
 // `cur` and `next` are workspaces (resized as needed).

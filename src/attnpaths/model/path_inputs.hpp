@@ -10,7 +10,8 @@
 #include <vector>
 
 #include "attnpaths/core/comm.hpp"
-#include "attnpaths/data/dataset.hpp"
+#include "attnpaths/model/attention.hpp"
+#include "attnpaths/model/examples.hpp"
 
 namespace attnpaths {
 

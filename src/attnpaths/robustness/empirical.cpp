@@ -2,12 +2,14 @@
 // paths: a map is its value, its forward and reverse derivatives, the norm of an output change in
 // the transport sense, and its two bounds as functions of R.
 #include "attnpaths/robustness/empirical.hpp"
+#include "attnpaths/robustness/stability.hpp"  // rng_domain::robustness
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/rng.hpp"
 #include "attnpaths/model/attention.hpp"
 
@@ -15,7 +17,6 @@ namespace attnpaths {
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 using Vec = std::vector<double>;
 
 // Perturbation sizes relative to ‖x‖_F: infinitesimal, small, large.
@@ -230,7 +231,7 @@ EmpiricalConstants measure_lipschitz(const ExampleSet& set, const AttentionSpec&
     for (auto [maps, table, offset] : {std::tuple{&heads, &out.heads, 0}, std::tuple{&paths, &out.paths, 1 << 20}})
       for (std::size_t i = 0; i < maps->size(); ++i) {
         // The top bit keeps these streams apart from the perturbations' (stability.cpp).
-        RandomStream rng(o.seed, RngDomain::robustness, (std::uint64_t{1} << 63) | (sz(mu) * (1u << 22) + sz(offset) + i));
+        RandomStream rng(o.seed, rng_domain::robustness, (std::uint64_t{1} << 63) | (sz(mu) * (1u << 22) + sz(offset) + i));
         Measurement m((*maps)[i], x, T, N0, *table, i);
         m.random(rng, o.random_directions);
         m.adversarial(rng, o.power_iterations, o.ascent_steps);

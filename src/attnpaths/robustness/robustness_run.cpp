@@ -8,6 +8,7 @@
 #include <map>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/timer.hpp"
 #include "attnpaths/data/dataset_file.hpp"
@@ -71,7 +72,6 @@ RobustnessRun::RobustnessRun(RobustnessOptions options, const Comm& comm, std::v
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
 // The part of a theory file (docs/files.md §2) the predictor needs, checked against the dataset.
 struct TheoryPoint {

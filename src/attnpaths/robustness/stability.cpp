@@ -6,13 +6,13 @@
 #include <numeric>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/rng.hpp"
 
 namespace attnpaths {
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
 // Stream offsets of the perturbations (one stream per example and kind).
 constexpr std::uint64_t stream_stride = 4;
@@ -20,7 +20,7 @@ constexpr std::uint64_t stream_stride = 4;
 void gaussian_noise(ExampleSet& s, double eps, const PerturbationContext& c) {
   const std::size_t per = sz(c.T) * sz(c.N0);
   for (std::int64_t mu = 0; mu < s.local.size(); ++mu) {
-    RandomStream rng(c.seed, RngDomain::robustness, sz(s.local.begin + mu) * stream_stride + 0);
+    RandomStream rng(c.seed, rng_domain::robustness, sz(s.local.begin + mu) * stream_stride + 0);
     for (std::size_t i = 0; i < per; ++i) s.x[sz(mu) * per + i] += eps * rng.normal();
   }
 }
@@ -30,7 +30,7 @@ void replace_tokens(ExampleSet& s, double fraction, const PerturbationContext& c
   const int k = static_cast<int>(std::lround(fraction * c.T));
   std::vector<int> order(sz(c.T));
   for (std::int64_t mu = 0; mu < s.local.size(); ++mu) {
-    RandomStream rng(c.seed, RngDomain::robustness, sz(s.local.begin + mu) * stream_stride + 1);
+    RandomStream rng(c.seed, rng_domain::robustness, sz(s.local.begin + mu) * stream_stride + 1);
     std::iota(order.begin(), order.end(), 0);
     for (int j = 0; j < k; ++j) {  // partial Fisher–Yates: k distinct tokens
       const int pick = j + static_cast<int>(rng.uniform() * (c.T - j)) % (c.T - j);

@@ -14,11 +14,17 @@
 #include <vector>
 
 #include "attnpaths/core/comm.hpp"
+#include "attnpaths/core/rng.hpp"
 #include "attnpaths/data/dataset.hpp"
 #include "attnpaths/kernels/renormalized_kernel.hpp"
 #include "attnpaths/robustness/lipschitz.hpp"
 
 namespace attnpaths {
+
+// Random streams of the robustness measurements (stability and empirical constants) (core/rng.hpp).
+namespace rng_domain {
+inline constexpr RngDomain robustness{6};           // perturbations of the test inputs (index = example)
+}  // namespace rng_domain
 
 enum class Perturbation { gaussian, replace, adversarial };
 std::string to_string(Perturbation p);

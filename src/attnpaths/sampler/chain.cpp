@@ -9,7 +9,7 @@ namespace attnpaths {
 Chain::Chain(LogDensity& target, const ChainOptions& options, std::uint64_t seed, int chain)
     : target_(target),
       options_(options),
-      rng_(seed, RngDomain::sampler, static_cast<std::uint64_t>(chain)),
+      rng_(seed, rng_domain::sampler, static_cast<std::uint64_t>(chain)),
       nuts_(target, options.nuts),
       window_(options.warmup, target.dimension()) {
   ATTN_REQUIRE(options.target_accept > 0 && options.target_accept < 1, InputError,

@@ -12,6 +12,11 @@
 
 namespace attnpaths {
 
+// Random streams of the sampler (core/rng.hpp).
+namespace rng_domain {
+inline constexpr RngDomain sampler{4};              // one stream per chain (index = chain)
+}  // namespace rng_domain
+
 struct ChainOptions {
   std::int64_t warmup = 1000;
   std::int64_t draws = 1000;
@@ -34,7 +39,7 @@ struct ChainState {
 
 class Chain {
  public:
-  // The chain's random stream is keyed by (seed, RngDomain::sampler, chain): never by rank.
+  // The chain's random stream is keyed by (seed, rng_domain::sampler, chain): never by rank.
   Chain(LogDensity& target, const ChainOptions& options, std::uint64_t seed, int chain);
   // Iteration 0: initial point drawn from the prior, unit metric, Stan's step-size search.
   void initialise();

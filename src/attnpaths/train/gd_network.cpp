@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/linalg.hpp"
 #include "attnpaths/core/rng.hpp"
 
@@ -15,7 +16,6 @@ namespace attnpaths {
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
 template <class Real>
 using RowMatrix = Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -146,7 +146,7 @@ std::vector<double> initial_weights(const GdShape& shape, std::uint64_t seed) {
   std::vector<double> theta(sz(shape.size()));
   std::uint64_t block = 0;
   auto fill = [&](std::int64_t offset, std::int64_t count, int fan_in) {
-    RandomStream rng(seed, RngDomain::training_init, block++);
+    RandomStream rng(seed, rng_domain::training_init, block++);
     const double bound = 1.0 / std::sqrt(double(fan_in));
     for (std::int64_t i = 0; i < count; ++i) theta[sz(offset + i)] = bound * (2.0 * rng.uniform() - 1.0);
   };

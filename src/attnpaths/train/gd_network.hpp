@@ -26,10 +26,16 @@
 #include <utility>
 #include <vector>
 
+#include "attnpaths/core/rng.hpp"
 #include "attnpaths/data/dataset.hpp"
 #include "attnpaths/model/network.hpp"
 
 namespace attnpaths {
+
+// Random streams of the trainer's initial weights (core/rng.hpp).
+namespace rng_domain {
+inline constexpr RngDomain training_init{30};       // initial weights (index = parameter block)
+}  // namespace rng_domain
 
 // Workspaces aligned to Eigen's maximum alignment: the vectorised small products then take the same
 // code path in every run, so results do not depend on where the allocator put a buffer (bitwise resume).

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/io/hdf5.hpp"
 #include "attnpaths/io/run_record.hpp"
 
@@ -15,7 +16,6 @@ namespace {
 constexpr const char* format_name = "attnpaths-model";
 constexpr int format_version = 1;
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 hsize_t hs(std::int64_t n) { return static_cast<hsize_t>(n); }
 
 // The Q (or K) blocks of θ in [L, H, G, N0] order, and back.

@@ -6,12 +6,12 @@
 #include <cmath>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/rng.hpp"
 
 namespace attnpaths {
 
 namespace {
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
 template <class Real>
 AlignedVector<Real> to_real(const std::vector<double>& v) {
@@ -26,7 +26,7 @@ std::string SyntheticStream::describe() const {
 }
 
 void SyntheticStream::episode(std::uint64_t index, double* x, double* y) const {
-  RandomStream rng(seed_, RngDomain::training_synthetic, index);
+  RandomStream rng(seed_, rng_domain::training_synthetic, index);
   double sum = 0;
   for (int s = 0; s < T_; ++s)
     for (int i = 0; i < N0_; ++i) {

@@ -10,11 +10,17 @@
 #include <vector>
 
 #include "attnpaths/core/comm.hpp"
+#include "attnpaths/core/rng.hpp"
 #include "attnpaths/core/reduction.hpp"
 #include "attnpaths/data/dataset.hpp"
 #include "attnpaths/train/gd_network.hpp"
 
 namespace attnpaths {
+
+// Random streams of the trainer's synthetic episodes (core/rng.hpp).
+namespace rng_domain {
+inline constexpr RngDomain training_synthetic{31};  // the synthetic episode stream (index = episode)
+}  // namespace rng_domain
 
 // Training episodes drawn on the fly: episode `index` is always the same (x [T × N0], target y),
 // whichever rank draws it.
