@@ -69,6 +69,9 @@ void add_sample_command(CLI::App& app, CommandSet& commands) {
   sub->add_option("--interrupt-after", o->interrupt_after,
                   "Testing: act as if SIGTERM arrived after this many iterations of this invocation")
       ->group("");  // hidden
+  sub->add_option("--fail-after", o->fail_after,
+                  "Testing: the last chain fails (exit 4) when it reaches this iteration; the other chains do not")
+      ->group("");  // hidden
   on_selected(sub, commands, [o, &commands]() -> int {
     const Runtime& runtime = commands.runtime;
     return run_interruptible(runtime, [&] { return SampleRun(*o, runtime.world(), runtime.app_args()).run(); });

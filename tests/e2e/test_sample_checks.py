@@ -2,6 +2,7 @@
 """Nothing silent in `sample` and `compare` (issue 8, items 2 and 7), through the real binary.
 
 * A NaN/Inf log density is an error (exit 4) and no samples file is written.
+* A failure inside one chain stops every rank through main's abort policy (no hang, its exit code).
 * Stan's diagnostics are warnings in the log and in /diagnostics (`warnings`, `passed`); a short run
   does not pass them, and `compare` then does not say "agrees".
 * `compare` refuses samples of another dataset, a `.partial` file and NaN results (exit 3), and flags
@@ -62,6 +63,18 @@ class SampleChecks(unittest.TestCase):
         p = run(args, check=False)
         self.assertEqual(p.returncode, 4, p.stdout + p.stderr)
         self.assertIn('divergent', p.stderr + p.stdout)
+        self.assertFalse(os.path.exists(out))
+
+    def test_one_failing_chain_stops_every_rank(self):
+        # Chain 1 fails mid-sampling while chain 0 is elsewhere (issue 7): the error reaches main, which
+        # aborts every rank with the chain's message and exit code; nothing hangs, no file is committed.
+        out = self.path('fail.h5')
+        args = ['sample', '--data', self.data, '--width', '10', '--temperature', '0.1', '--chains', '2', '--draws',
+                '40', '--warmup', '20', '-q', '--checkpoint-every', '10', '--fail-after', '25', '-o', out]
+        p = run(args, ranks=2, check=False, timeout=120)
+        self.assertEqual(p.returncode, 4, p.stdout + p.stderr)
+        self.assertIn('sample, chain 1:', p.stderr)
+        self.assertIn('--fail-after 25', p.stderr)
         self.assertFalse(os.path.exists(out))
 
     def test_diagnostics_warn_and_do_not_pass(self):

@@ -23,4 +23,14 @@ void mpi_check(int ierr, const char* call, const char* file, int line) {
                                  call, file, line));
 }
 
+namespace {
+bool rank_failure_thrown = false;
+}  // namespace
+
+RankFailure::RankFailure(const std::string& what, int exit_code) : Error(what), exit_code_(exit_code) {
+  rank_failure_thrown = true;
+}
+
+bool rank_failed() { return rank_failure_thrown; }
+
 }  // namespace attnpaths

@@ -59,6 +59,21 @@ class Interrupted : public Error {
   int exit_code() const override { return 75; }  // EX_TEMPFAIL: try again later (resume)
 };
 
+// A failure on this rank alone while the other ranks are elsewhere (e.g. inside one sampler chain):
+// no collective call may follow, so destructors that would wait for the other ranks (a collective
+// file close) skip that while it unwinds (rank_failed()), and `main` aborts every rank with this
+// message and the original exit code. Throw it only where the other ranks cannot be told.
+class RankFailure : public Error {
+ public:
+  RankFailure(const std::string& what, int exit_code);
+  int exit_code() const override { return exit_code_; }
+
+ private:
+  int exit_code_;
+};
+// True once a RankFailure was thrown in this process.
+bool rank_failed();
+
 // Throws ExcType(formatted message) unless cond holds.
 #define ATTN_REQUIRE(cond, ExcType, ...)                     \
   do {                                                       \

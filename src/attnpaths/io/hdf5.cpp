@@ -654,7 +654,9 @@ File::~File() {
   // full on this rank only) must not wait here for ranks that are in another collective call: it
   // leaves the file open and goes on to `main`, which aborts every rank with the message (abort_all).
   // Errors that every rank throws alike (validated input) still close the file.
-  if (id_.valid() && hdf5_call_failed && std::uncaught_exceptions() > 0 && comm_ != nullptr && comm_->size() > 1)
+  // The same for a RankFailure (core/error.hpp): another rank-local failure.
+  if (id_.valid() && (hdf5_call_failed || rank_failed()) && std::uncaught_exceptions() > 0 && comm_ != nullptr &&
+      comm_->size() > 1)
     id_.release();
 }
 

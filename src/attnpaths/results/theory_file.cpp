@@ -214,6 +214,8 @@ TheoryResults read_theory_results(const h5::File& f, const std::string& path) {
   if (f.exists("theory/widths")) r.widths = f.dataset("theory/widths").read_all<std::int64_t>();
   const auto data = f.group("data");
   r.paths = static_cast<int>(data.attr_int("H_tot"));
+  r.token_dim = static_cast<int>(data.attr_int("N0"));
+  r.variances = f.group("config").attr_doubles("variances_resolved");
   r.path_labels = data.attr_strings("path_labels");
   r.sets = stored_sets(f, "/predictor", "/gp/accuracy");
   for (const auto& set : r.sets) {

@@ -93,6 +93,8 @@ struct TheoryResults {
   std::vector<double> temperatures;       // [nT]
   std::vector<std::string> path_labels;   // [H_tot]
   int paths = 0;                          // H_tot
+  int token_dim = 0;                      // N0
+  std::vector<double> variances;          // σ0², …, σL², σa² (resolved)
   std::vector<std::string> sets;          // evaluation sets: "test", "validation", "ood/<name>"
   std::map<std::string, std::vector<double>> theory_accuracy;  // set → [nT, nW]
   std::map<std::string, std::vector<double>> gp_accuracy;      // set → [nT]

@@ -14,6 +14,7 @@
 #include "attnpaths/data/dataset_file.hpp"
 #include "attnpaths/io/hdf5.hpp"
 #include "attnpaths/io/run_record.hpp"
+#include "attnpaths/results/theory_file.hpp"
 #include "attnpaths/model/path_inputs.hpp"
 #include "attnpaths/predict/predictor.hpp"
 #include "attnpaths/robustness/lipschitz.hpp"
@@ -83,46 +84,33 @@ struct TheoryPoint {
 };
 
 TheoryPoint read_theory(const RobustnessOptions& o, const Dataset& data, const Comm& comm) {
-  h5::File f(o.theory, comm, h5::File::Mode::read);
-  ATTN_REQUIRE(f.has_attr("format") && f.attr_string("format") == "attnpaths-theory", InputError,
-               "'{}' is not a theory file (root attribute format != \"attnpaths-theory\")", o.theory);
-  const auto d = f.group("data");
-  ATTN_REQUIRE(d.attr_string("checksum") == data.checksum, InputError,
+  const TheoryResults r = read_theory_file(o.theory, comm);
+  ATTN_REQUIRE(r.data_checksum == data.checksum, InputError,
                "theory file '{}' was computed from a different dataset (its /data checksum {} != {} of '{}')", o.theory,
-               d.attr_string("checksum"), data.checksum, o.data);
+               r.data_checksum, data.checksum, o.data);
   const int H = data.attention.paths();
-  ATTN_REQUIRE(d.attr_int("H_tot") == H && d.attr_int("N0") == data.token_dim, InputError,
-               "theory file '{}' has H_tot = {}, N0 = {}; the dataset '{}' H_tot = {}, N0 = {}", o.theory,
-               d.attr_int("H_tot"), d.attr_int("N0"), o.data, H, data.token_dim);
+  ATTN_REQUIRE(r.paths == H && r.token_dim == data.token_dim, InputError,
+               "theory file '{}' has H_tot = {}, N0 = {}; the dataset '{}' H_tot = {}, N0 = {}", o.theory, r.paths,
+               r.token_dim, o.data, H, data.token_dim);
   TheoryPoint t;
   t.checksum = file_checksum(o.theory, comm);
-  t.variances = f.group("config").attr_doubles("variances_resolved");
-  const auto temps = f.dataset("theory/temperatures").read_all<double>();
-  const auto widths = f.exists("theory/widths") ? f.dataset("theory/widths").read_all<std::int64_t>()
-                                                : std::vector<std::int64_t>{};
-  ATTN_REQUIRE(!temps.empty(), InputError, "theory file '{}' has no temperatures", o.theory);
-  std::size_t it = 0;
-  if (o.temperature > 0) {
-    it = sz(std::find_if(temps.begin(), temps.end(), [&](double x) { return std::abs(x - o.temperature) <= 1e-12 * x; }) -
-            temps.begin());
-    ATTN_REQUIRE(it < temps.size(), InputError, "--temperature {} is not in the grid [{}] of '{}'", o.temperature,
-                 fmt::join(temps, ", "), o.theory);
-  }
-  t.temperature = temps[it];
-  t.widths = o.widths.empty() ? widths : o.widths;
-  if (t.widths.empty()) return t;
-  const auto U1 = f.dataset("theory/U1").read_all<double>();
-  const auto done = f.dataset("theory/converged").read_all<std::int8_t>();
+  t.variances = r.variances;
+  ATTN_REQUIRE(!r.temperatures.empty(), InputError, "theory file '{}' has no temperatures", o.theory);
+  const int it = o.temperature > 0 ? r.temperature_index(o.temperature) : 0;
+  ATTN_REQUIRE(it >= 0, InputError, "--temperature {} is not in the grid [{}] of '{}'", o.temperature,
+               fmt::join(r.temperatures, ", "), o.theory);
+  t.temperature = r.temperatures[sz(it)];
+  t.widths = o.widths.empty() ? r.widths : o.widths;
   for (auto w : t.widths) {
-    const std::size_t iw = sz(std::find(widths.begin(), widths.end(), w) - widths.begin());
-    ATTN_REQUIRE(iw < widths.size(), InputError, "--widths: {} is not in the grid [{}] of '{}'", w, fmt::join(widths, ", "),
-                 o.theory);
-    const std::size_t at = it * widths.size() + iw, h = sz(H);
-    ATTN_REQUIRE(done[at] == 1, InputError, "theory file '{}': N = {}, Temp = {} did not converge", o.theory, w,
+    const std::size_t iw = sz(std::find(r.widths.begin(), r.widths.end(), w) - r.widths.begin());
+    ATTN_REQUIRE(iw < r.widths.size(), InputError, "--widths: {} is not in the grid [{}] of '{}'", w,
+                 fmt::join(r.widths, ", "), o.theory);
+    const std::size_t at = r.grid_index(sz(it), iw), h = sz(H);
+    ATTN_REQUIRE(r.converged[at] == 1, InputError, "theory file '{}': N = {}, Temp = {} did not converge", o.theory, w,
                  t.temperature);
     Eigen::MatrixXd U(H, H);
     for (int a = 0; a < H; ++a)
-      for (int b = 0; b < H; ++b) U(a, b) = U1[(at * h + sz(a)) * h + sz(b)];
+      for (int b = 0; b < H; ++b) U(a, b) = r.U1[(at * h + sz(a)) * h + sz(b)];
     t.U1.push_back(U);
   }
   return t;

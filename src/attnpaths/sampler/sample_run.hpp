@@ -9,12 +9,16 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "attnpaths/core/comm.hpp"
 #include "attnpaths/core/config.hpp"
 #include "attnpaths/core/signals.hpp"  // stop_requested(), request_stop()
+#include "attnpaths/model/network.hpp"
+#include "attnpaths/results/samples_file.hpp"
+#include "attnpaths/sampler/nuts.hpp"
 
 namespace attnpaths {
 
@@ -43,6 +47,7 @@ struct SampleOptions {
   bool overwrite = false;           // replace an existing complete output
   bool quiet = false;
   std::int64_t interrupt_after = -1;  // testing: behave as if SIGTERM arrived after this many iterations
+  std::int64_t fail_after = -1;       // testing: the last chain fails (NumericalError) at this iteration
 
   // Throws InputError naming the offending option.
   void validate() const;
@@ -54,13 +59,36 @@ struct SampleOptions {
 class SampleRun {
  public:
   SampleRun(SampleOptions options, const Comm& world, std::vector<std::string> command_line);
-  // Returns 0 on success; throws Interrupted (exit 75) after checkpointing on SIGTERM / SIGUSR1.
+  ~SampleRun();
+  // Returns 0 on success; throws Interrupted (exit 75) after checkpointing on SIGTERM / SIGUSR1, and
+  // RankFailure (the chain's own exit code; main aborts every rank) when one chain fails.
   int run();
 
  private:
+  struct State;  // what the stages build: groups, dataset, posterior, chain, output, buffers
+  // The stages, in the order run() calls them.
+  void split_world();
+  void load();
+  void compute_inputs();
+  void build_posterior();
+  void open_output(bool partial_exists);
+  void start_chain();
+  void sample();  // rounds of sample_round → write_round → checkpoint
+  void summarise();
+  void finish();
+  // Helpers of the stages.
+  static std::string automatic_target(const NetworkShape& shape, std::int64_t P);
+  void write_data_description() const;
+  bool sample_round();
+  void iterate();
+  void record_draw(const NutsStats& stats);
+  void write_round();
+  void write_headline(const SampledSummaries& summaries);
+
   SampleOptions options_;
   const Comm& world_;
   std::vector<std::string> command_line_;
+  std::unique_ptr<State> s_;
 };
 
 }  // namespace attnpaths
