@@ -21,7 +21,9 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
       "from the GP point; predictor statistics on the test (and validation/OOD) sets with the theory U_1, its "
       "diagonal and the GP U_1; kernel-label alignment. PETSc options go after these options: -theory_tao_monitor, "
       "-log_view, -mat_scalapack_block_sizes 128,128. Exit code 5 if a grid point misses the stopping rule (results "
-      "written and flagged). See docs/theory.md.");
+      "written and flagged). With >= 2 temperatures and a dataset that has a /validation set, also the temperature "
+      "selection on the validation set (/selection, docs/files.md §2.1; `attnpaths select` merges files). See "
+      "docs/theory.md.");
   // No CLI11 required(): CLI11 checks those before it reads an options file (--config); the
   // library's TheoryOptions::validate() reports missing options instead.
   sub->add_option("--data", o->data, "Dataset file (docs/files.md §1), e.g. from `attnpaths data markov` (required)")
