@@ -111,6 +111,8 @@ void PrimalKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
     throw NumericalError(fmt::format(
         "the kernel K(U_1) + Temp·I (P = {}, Temp = {}) is not positive definite: ScaLAPACK Cholesky failed",
         examples_, temperature));
+  const double order = static_cast<double>(block_ * comm_.size());
+  petsc::log_flops(order * order * order / (3.0 * comm_.size()));  // this rank's share of pdpotrf
   // 3. log det K_T = 2 Σ log L_ii, read off the factor's local block-cyclic array; the padded rows
   //    contribute log Temp each.
   {

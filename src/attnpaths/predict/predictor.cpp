@@ -7,13 +7,8 @@ namespace attnpaths {
 PredictorStatistics predictor_statistics(RenormalizedKernel& kernel, const PathInputs& set, const Comm& comm) {
   PredictorStatistics s;
   PredictorMoments m = kernel.predict(set);
-  std::vector<double> sums{0.0, 0.0, 0.0};  // correct, Σ(f̄ − y)², Σσ²
-  for (std::size_t i = 0; i < m.mean.size(); ++i) {
-    const double f = m.mean[i], y = set.y[i];
-    if (f * y > 0) sums[0] += 1;
-    sums[1] += (f - y) * (f - y);
-    sums[2] += m.var[i];
-  }
+  const ScoreSums local = score_sums(m.mean, m.var, set.y);
+  std::vector<double> sums{local.correct, local.squared_error, local.variance};
   comm.sum(sums);
   const double n = static_cast<double>(set.count);
   s.accuracy = set.count ? sums[0] / n : std::nan("");
@@ -21,6 +16,17 @@ PredictorStatistics predictor_statistics(RenormalizedKernel& kernel, const PathI
   s.variance = set.count ? sums[2] / n : std::nan("");
   s.mean = std::move(m.mean);
   s.var = std::move(m.var);
+  return s;
+}
+
+ScoreSums score_sums(const std::vector<double>& mean, const std::vector<double>& var, const std::vector<double>& y) {
+  ScoreSums s;
+  for (std::size_t i = 0; i < mean.size(); ++i) {
+    const double f = mean[i];
+    if ((f > 0 && y[i] > 0) || (f < 0 && y[i] < 0)) s.correct += 1;
+    s.squared_error += (f - y[i]) * (f - y[i]);
+    if (!var.empty()) s.variance += var[i];
+  }
   return s;
 }
 

@@ -16,6 +16,14 @@ struct PredictorStatistics {
   double error() const { return bias + variance; }  // generalisation error
 };
 
+// The scores of predictions f̄ against targets y, summed over examples: correct signs (f̄ and y of the
+// same sign; f̄ = 0 counts as wrong), Σ (f̄ − y)² and Σ σ² (no σ²: 0). Ranks add their sums; divided by
+// the number of examples they are the accuracy, bias and variance.
+struct ScoreSums {
+  double correct = 0, squared_error = 0, variance = 0;
+};
+ScoreSums score_sums(const std::vector<double>& mean, const std::vector<double>& var, const std::vector<double>& y);
+
 PredictorStatistics predictor_statistics(RenormalizedKernel& kernel, const PathInputs& set, const Comm& comm);
 
 // The order parameter with its off-diagonal zeroed ("diagonal only": no cross-path terms).

@@ -2,7 +2,6 @@
 // paths: a map is its value, its forward and reverse derivatives, the norm of an output change in
 // the transport sense, and its two bounds as functions of R.
 #include "attnpaths/robustness/empirical.hpp"
-#include "attnpaths/robustness/stability.hpp"  // rng_domain::robustness
 
 #include <algorithm>
 #include <cmath>
@@ -12,6 +11,7 @@
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/rng.hpp"
 #include "attnpaths/model/attention.hpp"
+#include "attnpaths/robustness/stability.hpp"  // rng_domain::robustness
 
 namespace attnpaths {
 

@@ -273,8 +273,10 @@ void GdNetwork<Real>::attention_backward(const Real* x, int n, const Real* df, A
   linalg::gemm(false, true, n * T, paths_, N0, Real(1), x, N0, U_.data(), N0, Real(0), p_.data(), paths_);
 #pragma omp parallel for schedule(static) if (n >= min_parallel_examples)
   for (int mu = 0; mu < n; ++mu) {
-    std::vector<RowMatrix<Real>> dv(sz(L));
-    dv[0] = df[mu] * ConstMapM<Real>(p_.data() + sz(mu) * sz(T) * sz(paths_), T, paths_).transpose();
+    std::vector<RowMatrix<Real>> dv;  // built by emplace_back: GCC 12 warns falsely on dv[0] = … of a sized vector
+    dv.reserve(sz(L));
+    dv.emplace_back(df[mu] * ConstMapM<Real>(p_.data() + sz(mu) * sz(T) * sz(paths_), T, paths_).transpose());
+    dv.resize(sz(L));
     RowMatrix<Real> dS(T, T);
     auto finish = [&](int l, int h) {  // dS holds dΩ^{l,h}
       const Real* om = omega_.data() + (sz((l - 1) * H + h) * sz(n) + sz(mu)) * tt;

@@ -8,6 +8,7 @@
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/rng.hpp"
+#include "attnpaths/predict/predictor.hpp"
 
 namespace attnpaths {
 
@@ -161,16 +162,12 @@ Evaluation evaluate(GdNetwork<Real>& net, const Real* theta, const ExampleSet& s
   Evaluation e;
   e.set = set.name;
   e.count = static_cast<std::int64_t>(all_f.size());
-  std::int64_t correct = 0;
-  for (std::size_t i = 0; i < all_f.size(); ++i) {
-    ATTN_REQUIRE(std::isfinite(all_f[i]), NumericalError, "evaluation on '{}': the network output is not finite",
-                 set.name);
-    correct += (all_f[i] > 0 && all_y[i] > 0) || (all_f[i] < 0 && all_y[i] < 0) ? 1 : 0;
-    e.loss += (all_f[i] - all_y[i]) * (all_f[i] - all_y[i]);
-  }
+  for (double value : all_f)
+    ATTN_REQUIRE(std::isfinite(value), NumericalError, "evaluation on '{}': the network output is not finite", set.name);
+  const ScoreSums sums = score_sums(all_f, {}, all_y);
   if (e.count > 0) {
-    e.accuracy = double(correct) / double(e.count);
-    e.loss /= double(e.count);
+    e.accuracy = sums.correct / double(e.count);
+    e.loss = sums.squared_error / double(e.count);
   }
   return e;
 }
