@@ -92,6 +92,8 @@ void SampleOptions::validate() const {
   ATTN_REQUIRE(target == "auto" || target == "joint" || target == "v0-marginal" || target == "path-weights", InputError,
                "sample: --target must be \"auto\", \"joint\", \"v0-marginal\" or \"path-weights\" (got \"{}\")",
                target);
+  ATTN_REQUIRE(metric == "auto" || metric == "diag" || metric == "dense", InputError,
+               "sample: --metric must be \"auto\", \"diag\" or \"dense\" (got \"{}\")", metric);
   ATTN_REQUIRE(power_of_two(reduction_blocks) && reduction_blocks >= shards, InputError,
                "sample: --reduction-blocks must be a power of two ≥ --shards (got {}, shards {})", reduction_blocks,
                shards);
@@ -114,11 +116,12 @@ Config SampleOptions::to_config() const {
   c.set("checkpoint_every", static_cast<long>(checkpoint_every));
   c.set("thin", static_cast<long>(thin));
   c.set("target", target);
+  c.set("metric", metric);
   c.set("reduction_blocks", reduction_blocks);
   c.set("resume", resume);
   c.set("overwrite", overwrite);
   c.set("rng", "Philox4x64-10, key (seed, domain sampler = 4), counter (chain, block): chain c is stream c");
-  c.set("adaptation", "Stan: dual averaging (gamma 0.05, kappa 0.75, t0 10); diagonal metric, windows 75/25/50");
+  c.set("adaptation", "Stan: dual averaging (gamma 0.05, kappa 0.75, t0 10); diagonal or dense metric (see metric), windows 75/25/50");
   return c;
 }
 
@@ -129,9 +132,9 @@ std::string SampleOptions::fingerprint(const std::string& data_checksum, int dep
   for (double x : v) vs.push_back(fmt::format("{:.17g}", x));
   return fmt::format(
       "data_checksum={};widths={};variances={};temperature={:.17g};chains={};draws={};warmup={};seed={};"
-      "target_accept={:.17g};max_depth={};thin={};target={};reduction_blocks={}",
+      "target_accept={:.17g};max_depth={};thin={};target={};metric={};reduction_blocks={}",
       data_checksum, join(w), join(vs), temperature, chains, draws, warmup, seed, target_accept, max_depth, thin, target,
-      reduction_blocks);
+      metric, reduction_blocks);
 }
 
 // ------------------------------------------------------------------------------------------ run
@@ -225,7 +228,9 @@ int SampleRun::run() {
     target = marginal.get();
   }
   const std::int64_t n = target->dimension();
+  if (o.metric == "auto") o.metric = Chain::dense_metric_pays(n) ? "dense" : "diag";
   ChainOptions copt;
+  copt.dense_metric = o.metric == "dense";
   copt.warmup = o.warmup;
   copt.draws = o.draws;
   copt.target_accept = o.target_accept;
@@ -241,8 +246,8 @@ int SampleRun::run() {
   config.set("sampled_dimension", static_cast<long>(n));
   config.set("mpi_ranks", world_.size());
   config.echo(log, "attnpaths sample");
-  log.info("network: N0 = {}, L = {}, heads [{}], H_tot = {}, widths [{}], {} weights; target {} ({} sampled)", N0, L,
-           join(shape.heads), H, join(shape.widths), shape.size(), o.target, n);
+  log.info("network: N0 = {}, L = {}, heads [{}], H_tot = {}, widths [{}], {} weights; target {} ({} sampled), {} metric",
+           N0, L, join(shape.heads), H, join(shape.widths), shape.size(), o.target, n, o.metric);
 
   // 5. Output file (<out>.partial) and the chain's starting state.
   const std::string fingerprint = o.fingerprint(checksum, L);
@@ -279,10 +284,10 @@ int SampleRun::run() {
     for (const char* s : {"tree_depth", "n_leapfrog"})
       file.create_dataset<std::int64_t>(fmt::format("samples/stats/{}", s), {hC, 0}, {hC, H5S_UNLIMITED}, {1, cst});
     file.create_dataset<std::int8_t>("samples/stats/divergent", {hC, 0}, {hC, H5S_UNLIMITED}, {1, cst});
-    CheckpointStore::create(file, C, n, fingerprint);
+    CheckpointStore::create(file, C, n, fingerprint, Chain::metric_size(n, copt.dense_metric));
     file.flush();
   }
-  CheckpointStore store(file, C, n, fingerprint);
+  CheckpointStore store(file, C, n, fingerprint, Chain::metric_size(n, copt.dense_metric));
   double seconds_before = 0;
   if (store.has_state()) {
     // A corrupt chain state is found on its group's ranks only: agree before anyone unwinds (closing the
