@@ -69,9 +69,6 @@ class Chain {
   const std::vector<double>& inv_metric() const { return inv_metric_; }  // n, or n×n (dense)
   // Entries of the stored inverse metric for a target of `dimension` coordinates.
   static constexpr std::int64_t max_dense_dimension = 8192;
-  // The default metric (`--metric auto`): dense up to dense_metric_auto_max coordinates (docs/sampling.md).
-  static constexpr std::int64_t dense_metric_auto_max = 1024;
-  static bool dense_metric_pays(std::int64_t dimension) { return dimension <= dense_metric_auto_max; }
   static std::int64_t metric_size(std::int64_t dimension, bool dense) { return dense ? dimension * dimension : dimension; }
   std::int64_t gradient_evaluations() const { return target_.evaluations() + evaluations_offset_; }
 
