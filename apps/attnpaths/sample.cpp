@@ -59,6 +59,11 @@ void add_sample_command(CLI::App& app, CommandSet& commands) {
                   "of the path weights W (fastest at large N); auto = path-weights (or v0-marginal if it does not "
                   "apply) up to P = 1000 training examples, joint beyond (the marginal targets cost O(P³) per gradient)")
       ->capture_default_str();
+  sub->add_option("--metric", o->metric,
+                  "NUTS metric, adapted in Stan's slow warm-up windows: diag = variances; dense = the full covariance "
+                  "(far shorter trees on correlated posteriors, O(n²) per gradient for n sampled coordinates, at most "
+                  "8192 coordinates); auto = diag (measured faster on the network posteriors, docs/sampling.md)")
+      ->capture_default_str();
   sub->add_option("--reduction-blocks", o->reduction_blocks,
                   "Fixed example blocks of the shard reduction (power of two ≥ K; part of the result's identity)")
       ->capture_default_str();

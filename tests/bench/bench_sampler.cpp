@@ -3,15 +3,20 @@
 // gradient (docs/model.md §4: O(P·H_tot·N0) + O(H_tot·w·N0 + Σ_l H^{L-l+1} w²)) against the naive
 // forward/backward pass through the network of docs/model.md §1 (O(P·T·H·w²), the reference
 // formulation), the ratio; and ESS/s (min bulk ESS over the U_1 entries per second of sampling) of
-// one NUTS chain per rank for the sampler targets that fit the time budget.
-//   build/bench/bench_sampler [--widths 10,100,1000] [--draws 300] [--no-ess]
+// one NUTS chain per rank for the sampler targets that fit the time budget, per metric (diag, dense), per
+// wall second and per CPU second of the process (the latter is robust to other jobs on the machine).
+//   build/bench/bench_sampler [--widths 10,100,1000] [--draws 300] [--no-ess] [--no-gradient]
+//                             [--targets joint,v0-marginal,path-weights] [--metrics diag,dense]
 //   mpirun -n 2 build/bench/bench_sampler            (2 example shards for the gradient; one chain per rank)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/runtime.hpp"
@@ -40,6 +45,18 @@ NetworkShape markov_shape(int N0, int N) {
 }
 
 // Times `f` until at least `min_seconds` have passed (and at least once); returns calls per second.
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  for (std::size_t p = 0; p < s.size();) {
+    const std::size_t q = std::min(s.find(',', p), s.size());
+    out.push_back(s.substr(p, q - p));
+    p = q + 1;
+  }
+  return out;
+}
+
+double cpu_seconds() { return double(std::clock()) / CLOCKS_PER_SEC; }
+
 template <class F>
 double rate(const Comm& comm, F f, double min_seconds) {
   comm.barrier();
@@ -62,17 +79,19 @@ int main(int argc, char** argv) {
   Log log(world);
   std::vector<int> widths{10, 100, 1000};
   std::int64_t draws = 300;
-  bool ess = true;
+  bool ess = true, gradient = true;
+  std::vector<std::string> targets{"joint", "v0-marginal", "path-weights"}, metrics{"diag", "dense"};
   const auto& args = runtime.app_args();
   for (std::size_t i = 1; i < args.size(); ++i) {
     if (args[i] == "--widths" && i + 1 < args.size()) {
       widths.clear();
-      std::string s = args[++i];
-      for (std::size_t p = 0; p < s.size();) {
-        const std::size_t q = std::min(s.find(',', p), s.size());
-        widths.push_back(std::stoi(s.substr(p, q - p)));
-        p = q + 1;
-      }
+      for (const auto& w : split_list(args[++i])) widths.push_back(std::stoi(w));
+    } else if (args[i] == "--targets" && i + 1 < args.size()) {
+      targets = split_list(args[++i]);
+    } else if (args[i] == "--metrics" && i + 1 < args.size()) {
+      metrics = split_list(args[++i]);
+    } else if (args[i] == "--no-gradient") {
+      gradient = false;
     } else if (args[i] == "--draws" && i + 1 < args.size()) {
       draws = std::stol(args[++i]);
     } else if (args[i] == "--no-ess") {
@@ -111,7 +130,7 @@ int main(int argc, char** argv) {
   // 2. Gradient evaluations per second: path-factorised vs naive.
   log.info("{:>6} {:>10} | {:>14} {:>14} {:>9} | target dims", "N", "weights", "path grad/s", "naive grad/s",
            "ratio");
-  for (int N : widths) {
+  for (int N : gradient ? widths : std::vector<int>{}) {
     const NetworkShape shape = markov_shape(N0, N);
     JointPosterior post(shape, Temp, local, blocks);
     std::vector<double> theta(sz(shape.size())), grad(theta.size());
@@ -144,65 +163,68 @@ int main(int argc, char** argv) {
              draws, draws);
     Comm self = world.split(world.rank(), 0);
     const PathInputs all = redistribute_rows(train, {0, P}, world);
-    for (int N : widths) {
-      for (const std::string target : {"joint", "v0-marginal", "path-weights"}) {
-        if (target != "path-weights" && N > 100) continue;  // weight-space targets: O(N²) per step, hours at N = 1000
-        if (target == "joint" && N > 10) continue;          // stiff at Temp = 0.01: tree depth 10
-        const NetworkShape shape = markov_shape(N0, N);
-        ExampleBlocks b1(P, 16, self);
-        std::unique_ptr<LogDensity> density;
-        JointPosterior* joint = nullptr;
-        MarginalPosterior* marginal = nullptr;
-        if (target == "joint") {
-          auto j = std::make_unique<JointPosterior>(shape, Temp, redistribute_rows(all, b1.local(), self), b1);
-          joint = j.get();
-          density = std::move(j);
-        } else {
-          auto m = std::make_unique<MarginalPosterior>(shape, Temp, all,
-                                                       target == "path-weights"
-                                                           ? MarginalPosterior::Coordinates::path_weights
-                                                           : MarginalPosterior::Coordinates::weights);
-          marginal = m.get();
-          density = std::move(m);
+    for (int N : widths)
+      for (const std::string& target : targets)
+        for (const std::string& metric : metrics) {
+          if (target != "path-weights" && N > 100) continue;  // weight-space targets: O(N²) per step, hours at N = 1000
+          if (target == "joint" && N > 10) continue;          // stiff at Temp = 0.01: tree depth 10
+          const NetworkShape shape = markov_shape(N0, N);
+          ExampleBlocks b1(P, 16, self);
+          std::unique_ptr<LogDensity> density;
+          JointPosterior* joint = nullptr;
+          MarginalPosterior* marginal = nullptr;
+          if (target == "joint") {
+            auto j = std::make_unique<JointPosterior>(shape, Temp, redistribute_rows(all, b1.local(), self), b1);
+            joint = j.get();
+            density = std::move(j);
+          } else {
+            auto m = std::make_unique<MarginalPosterior>(shape, Temp, all,
+                                                         target == "path-weights"
+                                                             ? MarginalPosterior::Coordinates::path_weights
+                                                             : MarginalPosterior::Coordinates::weights);
+            marginal = m.get();
+            density = std::move(m);
+          }
+          if (metric == "dense" && density->dimension() > Chain::max_dense_dimension) continue;
+          ChainOptions opt;
+          opt.warmup = draws;
+          opt.draws = draws;
+          opt.dense_metric = metric == "dense";
+          Chain chain(*density, opt, 11, world.rank());
+          const double t0 = wall_seconds(), c0 = cpu_seconds();
+          chain.initialise();
+          std::vector<double> U(sz(H * H)), u(sz(H * N0));
+          std::vector<std::vector<double>> trace(sz(H * H));
+          double depth = 0;
+          while (!chain.done()) {
+            const bool warm = chain.warming_up();
+            const NutsStats s = chain.iterate();
+            if (warm) continue;
+            depth += s.tree_depth;
+            if (joint)
+              joint->observe(chain.position().data(), U.data(), u.data());
+            else
+              marginal->observe(chain.position().data(), chain.rng(), U.data(), u.data());
+            for (int e = 0; e < H * H; ++e) trace[sz(e)].push_back(U[sz(e)]);
+          }
+          const double seconds = world.max(wall_seconds() - t0), cpu = world.max(cpu_seconds() - c0);
+          // Pool the chains of all ranks for the ESS (and R-hat with more than one chain).
+          double min_ess = 1e300, rhat = 0;
+          for (int e = 0; e < H * H; ++e) {
+            const auto all_draws = world.allgather_blocks(trace[sz(e)]);
+            diagnostics::Draws d(sz(world.size()));
+            for (int r = 0; r < world.size(); ++r)
+              d[sz(r)].assign(all_draws.begin() + r * draws, all_draws.begin() + (r + 1) * draws);
+            const double v = diagnostics::ess_bulk(d);
+            if (std::isfinite(v)) min_ess = std::min(min_ess, v);
+            if (world.size() > 1) rhat = std::max(rhat, diagnostics::rhat(d));
+          }
+          const double grads = world.sum(double(chain.gradient_evaluations()));
+          log.info("  N {:>5} {:>13} {:>5}: {:>5} dims, {:6.1f} s ({:6.1f} s CPU), mean tree depth {:4.1f}, {:9.3g} grad/s, "
+                   "min ESS {:5.0f}, ESS/s {:8.3g} ({:8.3g} per CPU s){}",
+                   N, target, metric, density->dimension(), seconds, cpu, depth / double(draws), grads / seconds, min_ess,
+                   min_ess / seconds, min_ess / cpu, world.size() > 1 ? fmt::format(", max R-hat {:.3f}", rhat) : "");
         }
-        ChainOptions opt;
-        opt.warmup = draws;
-        opt.draws = draws;
-        Chain chain(*density, opt, 11, world.rank());
-        const double t0 = wall_seconds();
-        chain.initialise();
-        std::vector<double> U(sz(H * H)), u(sz(H * N0));
-        std::vector<std::vector<double>> trace(sz(H * H));
-        double depth = 0;
-        while (!chain.done()) {
-          const bool warm = chain.warming_up();
-          const NutsStats s = chain.iterate();
-          if (warm) continue;
-          depth += s.tree_depth;
-          if (joint)
-            joint->observe(chain.position().data(), U.data(), u.data());
-          else
-            marginal->observe(chain.position().data(), chain.rng(), U.data(), u.data());
-          for (int e = 0; e < H * H; ++e) trace[sz(e)].push_back(U[sz(e)]);
-        }
-        const double seconds = world.max(wall_seconds() - t0);
-        // Pool the chains of all ranks for the ESS.
-        double min_ess = 1e300;
-        for (int e = 0; e < H * H; ++e) {
-          const auto all_draws = world.allgather_blocks(trace[sz(e)]);
-          diagnostics::Draws d(sz(world.size()));
-          for (int r = 0; r < world.size(); ++r)
-            d[sz(r)].assign(all_draws.begin() + r * draws, all_draws.begin() + (r + 1) * draws);
-          const double v = diagnostics::ess_bulk(d);
-          if (std::isfinite(v)) min_ess = std::min(min_ess, v);
-        }
-        const double grads = world.sum(double(chain.gradient_evaluations()));
-        log.info("  N {:>5} {:>13}: {:>8} dims, {:6.1f} s, mean tree depth {:4.1f}, {:9.3g} grad/s, min ESS {:7.0f}, "
-                 "ESS/s {:8.3g}",
-                 N, target, density->dimension(), seconds, depth / double(draws), grads / seconds, min_ess,
-                 min_ess / seconds);
-      }
-    }
   }
   return 0;
 }

@@ -58,6 +58,8 @@ double energy_of(RenormalizedKernel& k, const Eigen::MatrixXd& U, double temp) {
   return k.log_det() + k.data_fit();
 }
 
+const KernelForm all_forms[] = {KernelForm::primal, KernelForm::dual, KernelForm::path_pairs};
+
 struct Shape {
   std::int64_t P, Q;
   int H, N0;
@@ -77,7 +79,7 @@ TEST_P(KernelForms, BothFormsMatchTheDenseReference) {
   const DenseReference ref =
       dense_reference(test::gather_rows(train, comm), test::gather_targets(train, comm),
                       test::gather_rows(testset, comm), U, s.N0, sigma0_sq, temp);
-  for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+  for (KernelForm form : all_forms) {
     auto k = make_renormalized_kernel(form, train, sigma0_sq, comm);
     ASSERT_EQ(k->form(), form);
     k->factor(U, temp);
@@ -94,13 +96,35 @@ TEST_P(KernelForms, BothFormsMatchTheDenseReference) {
   }
 }
 
+TEST_P(KernelForms, SolveMatchesTheDenseReference) {
+  // K_T^{-1} v on the local rows, v not the labels (the sampler's Matheron update solves with noise).
+  const Comm& comm = test::world();
+  const Shape s = GetParam();
+  const double sigma0_sq = 0.8, temp = 0.03;
+  const PathInputs train = test::synthetic_path_inputs(s.P, s.H, s.N0, comm, 13);
+  const Eigen::MatrixXd U = test::random_spd(s.H, 9);
+  const Eigen::MatrixXd X = test::gather_rows(train, comm);
+  const DenseReference ref = dense_reference(X, test::gather_targets(train, comm), X, U, s.N0, sigma0_sq, temp);
+  Eigen::VectorXd v(s.P);
+  for (Eigen::Index i = 0; i < s.P; ++i) v(i) = std::sin(1.0 + 0.7 * double(i));
+  const Eigen::VectorXd expected = (ref.K + temp * Eigen::MatrixXd::Identity(s.P, s.P)).llt().solve(v);
+  std::vector<double> local(v.data() + train.local.begin, v.data() + train.local.end);
+  for (KernelForm form : all_forms) {
+    auto k = make_renormalized_kernel(form, train, sigma0_sq, comm);
+    k->factor(U, temp);
+    const Eigen::VectorXd x = gather(k->solve(local), comm);
+    ASSERT_EQ(x.size(), s.P) << to_string(form);
+    EXPECT_LT((x - expected).cwiseAbs().maxCoeff(), 1e-9 * expected.cwiseAbs().maxCoeff()) << to_string(form);
+  }
+}
+
 TEST_P(KernelForms, EnergyGradientMatchesFiniteDifferences) {
   const Comm& comm = test::world();
   const Shape s = GetParam();
   const PathInputs train = test::synthetic_path_inputs(s.P, s.H, s.N0, comm, 21);
   const Eigen::MatrixXd U = test::random_spd(s.H, 6);
   const double temp = 0.1;
-  for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+  for (KernelForm form : all_forms) {
     auto k = make_renormalized_kernel(form, train, 1.0, comm);
     k->factor(U, temp);
     const Eigen::MatrixXd g = k->energy_gradient();
@@ -133,7 +157,7 @@ TEST_P(KernelForms, AlignmentMatchesDenseEigenvectors) {
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(ref.K);
   // Beyond the kernel's rank min(P, r) the eigenvectors are arbitrary: ask for fewer.
   const int k = static_cast<int>(std::min<std::int64_t>({8, s.P, static_cast<std::int64_t>(s.H) * s.N0}));
-  for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+  for (KernelForm form : all_forms) {
     auto kern = make_renormalized_kernel(form, train, 1.0, comm);
     const std::vector<double> a = kern->alignment(U, k);
     ASSERT_EQ(static_cast<int>(a.size()), k) << to_string(form);
@@ -183,7 +207,7 @@ TEST(KernelForm, RankCountInvariance) {
   const PathInputs test_dist = test::synthetic_path_inputs(11, H, N0, world, 4, "test");
   const PathInputs test_whole = test::synthetic_path_inputs(11, H, N0, self, 4, "test");
   const Eigen::MatrixXd U = test::random_spd(H, 2);
-  for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+  for (KernelForm form : all_forms) {
     auto a = make_renormalized_kernel(form, dist, 1.0, world);
     auto b = make_renormalized_kernel(form, whole, 1.0, self);
     a->factor(U, 0.01);
@@ -210,4 +234,6 @@ TEST(KernelForm, NonPositiveDefiniteIsAClearError) {
   }
   auto d = make_renormalized_kernel(KernelForm::dual, train, 1.0, comm);
   EXPECT_THROW(d->factor(U, 0.01), NumericalError);
+  auto pp = make_renormalized_kernel(KernelForm::path_pairs, train, 1.0, comm);
+  EXPECT_THROW(pp->factor(U, 0.01), NumericalError);
 }

@@ -415,3 +415,48 @@ TEST(Posterior, ShardCountInvariantToTheBit) {
   EXPECT_EQ(moved.xt, direct.xt);
   EXPECT_EQ(moved.y, direct.y);
 }
+
+TEST(Posterior, MarginalMatchesTheSerialImplementationItReplaced) {
+  // Values of the sampler's own serial kernel (explicit K_T^{-1}, before the marginal targets used
+  // kernels/), saved here: the log density, its gradient and one observed draw agree to round-off.
+  struct Reference {
+    MarginalPosterior::Coordinates coordinates;
+    double log_density, grad_sum, grad_sq, grad_first, U_sum, u_sum;
+  };
+  const Reference refs[] = {
+      {MarginalPosterior::Coordinates::weights, -98.218616318920638, 8.8966275696859789, 1336.028528331336,
+       -0.30962370893097846, 1.6061300885044389, 1.3662695185391329},
+      {MarginalPosterior::Coordinates::path_weights, -87.946311387751066, 14.314920395268794, 3584.253240270682,
+       -21.988048597357967, 0.73392810275426812, 0.57357011213200837},
+  };
+  const NetworkShape shape = make_shape(5, {2, 3}, {8, 6, 6}, {1.5, 0.8, 1.2, 0.9});
+  const std::int64_t P = 17;
+  for (const KernelForm form : {KernelForm::automatic, KernelForm::path_pairs, KernelForm::primal, KernelForm::dual})
+  for (const Reference& ref : refs) {
+    SCOPED_TRACE(to_string(form));
+    MarginalPosterior post(shape, 0.05, synthetic_inputs(P, shape.paths(), 5, {0, P}), ref.coordinates, form);
+    if (form == KernelForm::automatic) EXPECT_EQ(post.kernel_form(), KernelForm::path_pairs);
+    RandomStream rng(3, RngDomain::test, 4);
+    const auto theta = random_vector(sz(post.dimension()), rng, 0.8);
+    std::vector<double> g(theta.size());
+    const double lp = post.evaluate(theta.data(), g.data());
+    double gs = 0, gq = 0;
+    for (double v : g) {
+      gs += v;
+      gq += v * v;
+    }
+    const int H = shape.paths();
+    std::vector<double> U(sz(H * H)), u(sz(H * 5));
+    RandomStream draw(5, RngDomain::test, 6);
+    post.observe(theta.data(), draw, U.data(), u.data());
+    double Us = 0, us = 0;
+    for (double v : U) Us += v;
+    for (double v : u) us += v;
+    EXPECT_NEAR(lp, ref.log_density, 1e-10 * std::abs(ref.log_density));
+    EXPECT_NEAR(gs, ref.grad_sum, 1e-9 * std::sqrt(ref.grad_sq));
+    EXPECT_NEAR(gq, ref.grad_sq, 1e-10 * ref.grad_sq);
+    EXPECT_NEAR(g[0], ref.grad_first, 1e-9 * std::sqrt(ref.grad_sq));
+    EXPECT_NEAR(Us, ref.U_sum, 1e-12 * (1 + std::abs(ref.U_sum)));
+    EXPECT_NEAR(us, ref.u_sum, 1e-9 * (1 + std::abs(ref.u_sum)));
+  }
+}

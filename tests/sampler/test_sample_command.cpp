@@ -92,15 +92,18 @@ TEST(SampleCommand, DrawsIdenticalForAnyShardCount) {
 
 TEST(SampleCommand, InterruptedAndResumedEqualsUninterrupted) {
   const std::string dir = test::scratch_dir("sample_resume");
-  for (const std::string target : {"v0-marginal", "path-weights"}) {
-    const std::string ref = dir + "/ref_" + target + ".h5", out = dir + "/run_" + target + ".h5";
-    ASSERT_EQ(attnpaths_cmd(2, base_args(target) + " -o " + ref), 0);
+  // The dense metric's n×n state (metric, Welford estimator) is checkpointed too.
+  for (const auto& [name, args] : std::vector<std::pair<std::string, std::string>>{
+           {"v0-marginal_dense", base_args("v0-marginal") + " --metric dense"},
+           {"path-weights_diag", base_args("path-weights") + " --metric diag"}}) {
+    const std::string ref = dir + "/ref_" + name + ".h5", out = dir + "/run_" + name + ".h5";
+    ASSERT_EQ(attnpaths_cmd(2, args + " -o " + ref), 0);
     // Stop during warm-up, again during sampling, then finish.
-    ASSERT_EQ(attnpaths_cmd(2, base_args(target) + " --interrupt-after 11 -o " + out), 75);
+    ASSERT_EQ(attnpaths_cmd(2, args + " --interrupt-after 11 -o " + out), 75);
     EXPECT_FALSE(fs::exists(out));
     EXPECT_TRUE(fs::exists(out + ".partial"));
-    ASSERT_EQ(attnpaths_cmd(2, base_args(target) + " --resume --interrupt-after 29 -o " + out), 75);
-    ASSERT_EQ(attnpaths_cmd(2, base_args(target) + " --resume -o " + out), 0);
+    ASSERT_EQ(attnpaths_cmd(2, args + " --resume --interrupt-after 29 -o " + out), 75);
+    ASSERT_EQ(attnpaths_cmd(2, args + " --resume -o " + out), 0);
     EXPECT_TRUE(fs::exists(out));
     EXPECT_FALSE(fs::exists(out + ".partial"));
     expect_identical(ref, out);

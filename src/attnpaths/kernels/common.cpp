@@ -7,6 +7,7 @@
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/linalg.hpp"
 #include "attnpaths/kernels/dual.hpp"
+#include "attnpaths/kernels/path_pairs.hpp"
 #include "attnpaths/kernels/primal.hpp"
 #include "attnpaths/kernels/renormalized_kernel.hpp"
 
@@ -17,6 +18,7 @@ std::string to_string(KernelForm f) {
     case KernelForm::automatic: return "auto";
     case KernelForm::primal: return "primal";
     case KernelForm::dual: return "dual";
+    case KernelForm::path_pairs: return "path-pairs";
   }
   return "?";
 }
@@ -103,6 +105,7 @@ std::vector<double> RenormalizedKernel::kernel_block(const Eigen::MatrixXd& U,
 std::unique_ptr<RenormalizedKernel> make_renormalized_kernel(KernelForm form, const PathInputs& train,
                                                              double sigma0_sq, const Comm& comm) {
   const std::int64_t r = static_cast<std::int64_t>(train.paths) * train.dim;
+  if (form == KernelForm::path_pairs) return std::make_unique<PathPairKernel>(train, sigma0_sq, comm);
   if (resolve_kernel_form(form, train.count, r) == KernelForm::primal)
     return std::make_unique<PrimalKernel>(train, sigma0_sq, comm);
   return std::make_unique<DualKernel>(train, sigma0_sq, comm);

@@ -172,4 +172,23 @@ std::vector<double> DualKernel::alignment(const Eigen::MatrixXd& U1, int k) {
   return overlap;
 }
 
+std::vector<double> DualKernel::solve(const std::vector<double>& v) {
+  // K_T^{-1} v = (v − Ξ L' A^{-1} L'^T Ξ^T v)/Temp (Woodbury); Ξ^T v is a sum over the ranks' rows.
+  const std::int64_t m = train_.local.size();
+  ATTN_REQUIRE(static_cast<std::int64_t>(v.size()) == m, LibraryError, "internal: solve() needs this rank's {} rows, got {}",
+               m, v.size());
+  ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: solve() before factor()");
+  const std::size_t r = static_cast<std::size_t>(r_);
+  std::vector<double> t(r, 0.0), lt(r), w(r);
+  if (m > 0) linalg::gemm(true, false, r_, 1, static_cast<int>(m), scale_, train_.xt.data(), r_, v.data(), 1, 0.0, t.data(), 1);
+  comm_.sum(t);
+  linalg::gemm(true, false, paths_, dim_, paths_, 1.0, l_.data(), paths_, t.data(), dim_, 0.0, lt.data(), dim_);
+  linalg::cholesky_solve(r_, 1, chol_.data(), r_, lt.data(), 1);
+  linalg::gemm(false, false, paths_, dim_, paths_, 1.0, l_.data(), paths_, lt.data(), dim_, 0.0, w.data(), dim_);
+  std::vector<double> x = v;
+  if (m > 0) linalg::gemm(false, false, static_cast<int>(m), 1, r_, -scale_, train_.xt.data(), r_, w.data(), 1, 1.0, x.data(), 1);
+  for (double& e : x) e /= temperature_;
+  return x;
+}
+
 }  // namespace attnpaths

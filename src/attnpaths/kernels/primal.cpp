@@ -289,4 +289,26 @@ std::vector<double> PrimalKernel::alignment(const Eigen::MatrixXd& U1, int k) {
   return overlap;
 }
 
+std::vector<double> PrimalKernel::solve(const std::vector<double>& v) {
+  // K_T^{-1} v with the ScaLAPACK factor, in the padded layout of the labels (local rows first).
+  const std::int64_t m = train_.local.size();
+  ATTN_REQUIRE(static_cast<std::int64_t>(v.size()) == m, LibraryError, "internal: solve() needs this rank's {} rows, got {}",
+               m, v.size());
+  ATTN_REQUIRE(static_cast<bool>(factor_), LibraryError, "internal: solve() before factor()");
+  petsc::Vector rhs, x;
+  PETSC_CALL(VecDuplicate(labels_.get(), rhs.out()));
+  PETSC_CALL(VecDuplicate(labels_.get(), x.out()));
+  PETSC_CALL(VecSet(rhs.get(), 0.0));
+  double* a = nullptr;
+  PETSC_CALL(VecGetArray(rhs.get(), &a));
+  std::copy(v.begin(), v.end(), a);
+  PETSC_CALL(VecRestoreArray(rhs.get(), &a));
+  PETSC_CALL(MatSolve(factor_.get(), rhs.get(), x.get()));
+  const double* b = nullptr;
+  PETSC_CALL(VecGetArrayRead(x.get(), &b));
+  std::vector<double> out(b, b + m);
+  PETSC_CALL(VecRestoreArrayRead(x.get(), &b));
+  return out;
+}
+
 }  // namespace attnpaths

@@ -2,7 +2,10 @@
 // factorisation at (U_1, Temp): the energy (§3.3), its gradient (§3.4), the predictor moments
 // (§3.6) and the kernel–label alignment (§3.7). Two forms (§7), chosen automatically:
 //   primal: K = Ξ (U_1 ⊗ I) Ξ^T as a distributed P×P PETSc matrix, ScaLAPACK Cholesky (P ≤ r);
-//   dual:   the r×r Gram B = Ξ^T Ξ (r = N0·H_tot), Woodbury and the determinant lemma (P > r).
+//   dual:   the r×r Gram B = Ξ^T Ξ (r = N0·H_tot), Woodbury and the determinant lemma (P > r);
+// and a third for many evaluations at small P (the sampler's V0-marginal posterior, never chosen by
+// `automatic`):
+//   path-pairs: the H_tot(H_tot+1)/2 path-pair kernels C_ππ' [P×P] formed once (kernels/path_pairs.hpp).
 // Ξ holds the scaled path inputs ξ_π = sqrt(σ0²/(N0·H_tot)) x̃_π; the P×P path-pair kernels C_ππ'
 // are never formed: U_1 is contracted with Ξ first.
 #pragma once
@@ -18,9 +21,9 @@
 
 namespace attnpaths {
 
-enum class KernelForm { automatic, primal, dual };
+enum class KernelForm { automatic, primal, dual, path_pairs };
 std::string to_string(KernelForm f);
-KernelForm parse_kernel_form(const std::string& s);  // "auto" | "primal" | "dual"
+KernelForm parse_kernel_form(const std::string& s);  // "auto" | "primal" | "dual" (the theory's choices)
 
 // Predictor mean f̄ and variance σ² (docs/model.md §3.6) on the local rows of one example set.
 struct PredictorMoments {
@@ -42,6 +45,8 @@ class RenormalizedKernel {
   virtual double data_fit() const = 0;
   // After factor(): ∂E/∂U_1 = Σ_i Ξ_i^T (K_T^{-1} − α α^T) Ξ_i, α = K_T^{-1} y (symmetric H_tot×H_tot).
   virtual Eigen::MatrixXd energy_gradient() = 0;
+  // After factor(): K_T^{-1} v, v and the result on this rank's training rows (collective).
+  virtual std::vector<double> solve(const std::vector<double>& v) = 0;
   // After factor(): f̄ = y^T K_T^{-1} k*, σ² = K** − k*^T K_T^{-1} k* on the local rows of `set`.
   virtual PredictorMoments predict(const PathInputs& set) = 0;
   // |v_k·y|/sqrt(P) for the top-k eigenvectors v_k of K(U_1) (no Temp), by decreasing eigenvalue
@@ -71,6 +76,9 @@ class RenormalizedKernel {
 // when P ≤ r = N0·H_tot, else dual. The Comm and PathInputs must outlive the kernel.
 std::unique_ptr<RenormalizedKernel> make_renormalized_kernel(KernelForm form, const PathInputs& train,
                                                              double sigma0_sq, const Comm& comm);
+
+// Memory of the path-pair form's kernels: H_tot(H_tot+1)/2 · P² doubles.
+std::size_t path_pair_bytes(std::int64_t P, int paths);
 
 // The form `automatic` resolves to for P examples and r = N0·H_tot features.
 KernelForm resolve_kernel_form(KernelForm requested, std::int64_t P, std::int64_t r);

@@ -1,6 +1,6 @@
 // Warm-up adaptation as in Stan (stan/mcmc/stepsize_adaptation.hpp, windowed_adaptation.hpp,
-// var_adaptation.hpp): dual averaging of the step size towards a target acceptance statistic, and a
-// diagonal inverse metric estimated from the draws of doubling slow windows.
+// var_adaptation.hpp, covar_adaptation.hpp): dual averaging of the step size towards a target acceptance
+// statistic, and a diagonal or dense inverse metric estimated from the draws of doubling slow windows.
 #pragma once
 
 #include <cstdint>
@@ -38,13 +38,16 @@ class WindowedVarianceAdaptation {
     std::int64_t samples = 0;  // Welford estimator of the current window
   };
   WindowedVarianceAdaptation() = default;
+  // dense: estimates the covariance (inv_metric n×n row-major) instead of the variances (n).
   WindowedVarianceAdaptation(std::int64_t warmup, std::int64_t dimension, std::int64_t init_buffer = 75,
-                             std::int64_t term_buffer = 50, std::int64_t base_window = 25);
+                             std::int64_t term_buffer = 50, std::int64_t base_window = 25, bool dense = false);
   // After warm-up iteration `window_counter` with draw q: accumulates; at the end of a slow window
-  // writes the regularised variance into inv_metric and returns true.
+  // writes the regularised variance (covariance) into inv_metric and returns true:
+  // (n/(n+5))·Σ̂ + 1e-3·(5/(n+5))·I, n the window's draws (Stan).
   bool learn(const std::vector<double>& q, std::vector<double>& inv_metric);
 
   bool adapting() const { return warmup_ >= 20; }
+  bool dense() const { return dense_; }
   std::int64_t init_buffer() const { return init_buffer_; }
   std::int64_t term_buffer() const { return term_buffer_; }
   std::int64_t base_window() const { return base_window_; }
@@ -59,7 +62,9 @@ class WindowedVarianceAdaptation {
   bool in_window() const;
   bool end_of_window() const;
   void next_window();
+  void accumulate(const std::vector<double>& q);  // Welford: mean_, m2_ (n or n×n)
   std::int64_t warmup_ = 0, init_buffer_ = 0, term_buffer_ = 0, base_window_ = 0;
+  bool dense_ = false;
   State state_;
   std::vector<double> mean_, m2_;
 };

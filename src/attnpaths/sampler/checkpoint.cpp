@@ -86,24 +86,26 @@ std::string fingerprint_diff(const std::string& stored, const std::string& now) 
 
 }  // namespace
 
-void CheckpointStore::create(const h5::File& file, int chains, std::int64_t n, const std::string& fingerprint) {
+void CheckpointStore::create(const h5::File& file, int chains, std::int64_t n, const std::string& fingerprint,
+                             std::int64_t metric) {
   auto g = file.require_group("checkpoint");
   g.set_attr("fingerprint", fingerprint);
   g.set_attr("slot", std::int64_t{-1});
   g.set_attr("iterations", std::vector<std::int64_t>(static_cast<std::size_t>(chains), 0));
-  const auto C = static_cast<hsize_t>(chains), N = static_cast<hsize_t>(n);
+  const auto C = static_cast<hsize_t>(chains), N = static_cast<hsize_t>(n), M = static_cast<hsize_t>(metric);
   for (int k = 0; k < 2; ++k) {
     const std::string s = slot_name(k);
-    for (const char* name : {"position", "inv_metric", "welford_mean", "welford_m2"})
-      file.create_dataset<double>(s + "/" + name, {C, N});
+    for (const char* name : {"position", "welford_mean"}) file.create_dataset<double>(s + "/" + name, {C, N});
+    for (const char* name : {"inv_metric", "welford_m2"}) file.create_dataset<double>(s + "/" + name, {C, M});
     file.create_dataset<double>(s + "/reals", {C, n_reals});
     file.create_dataset<std::int64_t>(s + "/integers", {C, n_integers});
     file.create_dataset<std::uint64_t>(s + "/checksum", {C});
   }
 }
 
-CheckpointStore::CheckpointStore(const h5::File& file, int chains, std::int64_t n, const std::string& fingerprint)
-    : file_(file), chains_(chains), n_(n) {
+CheckpointStore::CheckpointStore(const h5::File& file, int chains, std::int64_t n, const std::string& fingerprint,
+                                 std::int64_t metric)
+    : file_(file), chains_(chains), n_(n), metric_(metric) {
   ATTN_REQUIRE(file.exists("checkpoint"), InputError,
                "cannot resume from '{}': it has no /checkpoint (not a partial samples file?)", file.file_path());
   auto g = file.group("checkpoint");
@@ -133,14 +135,15 @@ void CheckpointStore::write(const Comm& world, int chain, const ChainState* stat
     sum = checksum(*state, reals, ints);
   }
   const hsize_t row = static_cast<hsize_t>(chain), N = static_cast<hsize_t>(n_);
-  auto put = [&](const char* name, const std::vector<double>* v) {
+  const hsize_t M = static_cast<hsize_t>(metric_);
+  auto put = [&](const char* name, const std::vector<double>* v, hsize_t width) {
     const bool has = writer && v && !v->empty();
-    file_.dataset(s + "/" + name).write_slab<double>({row, 0}, {has ? 1u : 0u, has ? N : 0u}, has ? v->data() : nullptr);
+    file_.dataset(s + "/" + name).write_slab<double>({row, 0}, {has ? 1u : 0u, has ? width : 0u}, has ? v->data() : nullptr);
   };
-  put("position", writer ? &state->position : nullptr);
-  put("inv_metric", writer ? &state->inv_metric : nullptr);
-  put("welford_mean", writer ? &state->welford_mean : nullptr);
-  put("welford_m2", writer ? &state->welford_m2 : nullptr);
+  put("position", writer ? &state->position : nullptr, N);
+  put("inv_metric", writer ? &state->inv_metric : nullptr, M);
+  put("welford_mean", writer ? &state->welford_mean : nullptr, N);
+  put("welford_m2", writer ? &state->welford_m2 : nullptr, M);
   file_.dataset(s + "/reals").write_slab<double>({row, 0}, {writer ? 1u : 0u, writer ? hsize_t{n_reals} : 0u},
                                                  writer ? reals.data() : nullptr);
   file_.dataset(s + "/integers")
@@ -170,13 +173,14 @@ ChainState CheckpointStore::read(int chain, double* seconds) const {
   const hsize_t row = static_cast<hsize_t>(chain), N = static_cast<hsize_t>(n_);
   ChainState st;
   st.position = file_.dataset(s + "/position").read_slab<double>({row, 0}, {1, N});
-  st.inv_metric = file_.dataset(s + "/inv_metric").read_slab<double>({row, 0}, {1, N});
+  const hsize_t M = static_cast<hsize_t>(metric_);
+  st.inv_metric = file_.dataset(s + "/inv_metric").read_slab<double>({row, 0}, {1, M});
   const auto reals = file_.dataset(s + "/reals").read_slab<double>({row, 0}, {1, n_reals});
   const auto ints = file_.dataset(s + "/integers").read_slab<std::int64_t>({row, 0}, {1, n_integers});
   const auto sum = file_.dataset(s + "/checksum").read_slab<std::uint64_t>({row}, {1});
   if (ints[13]) {
     st.welford_mean = file_.dataset(s + "/welford_mean").read_slab<double>({row, 0}, {1, N});
-    st.welford_m2 = file_.dataset(s + "/welford_m2").read_slab<double>({row, 0}, {1, N});
+    st.welford_m2 = file_.dataset(s + "/welford_m2").read_slab<double>({row, 0}, {1, M});
   }
   st.step_size = reals[0];
   st.step_adaptation.counter = reals[1];

@@ -3,9 +3,9 @@
 //   /checkpoint                     attrs: fingerprint (options + data checksum), slot (-1 = none yet),
 //                                   iterations [C] of the current slot
 //   /checkpoint/slot_<k>/position      [C, n]   chain positions
-//   /checkpoint/slot_<k>/inv_metric    [C, n]   adapted diagonal inverse metric
+//   /checkpoint/slot_<k>/inv_metric    [C, m]   adapted inverse metric: m = n (diagonal) or n² (dense, row-major)
 //   /checkpoint/slot_<k>/welford_mean  [C, n]   metric estimator of the current warm-up window
-//   /checkpoint/slot_<k>/welford_m2    [C, n]
+//   /checkpoint/slot_<k>/welford_m2    [C, m]
 //   /checkpoint/slot_<k>/reals         [C, 8]   step size, dual-averaging state, RNG spare normal, seconds
 //   /checkpoint/slot_<k>/integers      [C, 16]  iteration, window state, gradient evaluations, RNG counter
 //   /checkpoint/slot_<k>/checksum      [C]      FNV-1a of the chain state (corruption check)
@@ -24,11 +24,14 @@ namespace attnpaths {
 
 class CheckpointStore {
  public:
-  // Collective: creates the layout for `chains` chains of dimension n.
-  static void create(const h5::File& file, int chains, std::int64_t dimension, const std::string& fingerprint);
+  // Collective: creates the layout for `chains` chains of dimension n whose metric has `metric` entries
+  // (Chain::metric_size).
+  static void create(const h5::File& file, int chains, std::int64_t dimension, const std::string& fingerprint,
+                     std::int64_t metric);
   // Opens an existing layout; throws InputError if it is missing, of another shape, or its fingerprint
   // differs from `fingerprint` (naming the differing options).
-  CheckpointStore(const h5::File& file, int chains, std::int64_t dimension, const std::string& fingerprint);
+  CheckpointStore(const h5::File& file, int chains, std::int64_t dimension, const std::string& fingerprint,
+                  std::int64_t metric);
 
   bool has_state() const { return slot_ >= 0; }
   // Collective over the file's communicator: every rank calls; `state` is non-null on the one rank
@@ -40,7 +43,7 @@ class CheckpointStore {
  private:
   const h5::File& file_;
   int chains_;
-  std::int64_t n_;
+  std::int64_t n_, metric_;
   int slot_ = -1;
 };
 

@@ -97,8 +97,9 @@ void JointPosterior::observe(const double* theta, double* U, double* u) {
 // ------------------------------------------------------------------------------------------ V0-marginal
 
 MarginalPosterior::MarginalPosterior(const NetworkShape& shape, double temperature, const PathInputs& train,
-                                     Coordinates coordinates)
-    : shape_(shape), coordinates_(coordinates), temperature_(temperature), net_(shape, false) {
+                                     Coordinates coordinates, KernelForm form)
+    : shape_(shape), coordinates_(coordinates), temperature_(temperature), train_(train),
+      self_(Comm::view(MPI_COMM_SELF)), net_(shape, false) {
   if (coordinates == Coordinates::path_weights) {
     factors_ = std::make_unique<PathWeightFactors>(shape);
     dimension_ = factors_->size();
@@ -114,12 +115,12 @@ MarginalPosterior::MarginalPosterior(const NetworkShape& shape, double temperatu
   N0_ = shape.input_dim;
   ATTN_REQUIRE(train.paths == H_ && train.dim == N0_, InputError,
                "path inputs have {} paths × {} features, the network {} × {}", train.paths, train.dim, H_, N0_);
-  xt_ = train.xt;
-  y_ = train.y;
-  xi_scale2_ = shape.variances[0] / (double(N0_) * H_);  // ξ = sqrt(σ0²/(N0 H_tot)) x̃ (docs/model.md §1.3)
-  work_.assign(sz(P_) * sz(H_) * sz(N0_), 0.0);
+  if (form == KernelForm::automatic)
+    form = path_pair_bytes(P_, H_) <= path_pair_budget
+               ? KernelForm::path_pairs
+               : resolve_kernel_form(form, P_, static_cast<std::int64_t>(H_) * N0_);
+  kernel_ = make_renormalized_kernel(form, train_, shape.variances[0], self_);
   U_.assign(sz(H_) * sz(H_), 0.0);
-  D_.assign(U_.size(), 0.0);
   dW_.assign(sz(H_) * sz(shape.widths[0]), 0.0);
   prior_sd_.resize(sz(dimension()));
   for (std::int64_t i = 0; i < dimension(); ++i)
@@ -130,45 +131,27 @@ const std::vector<double>& MarginalPosterior::path_weights(const double* theta) 
   return factors_ ? factors_->forward(theta) : net_.forward_path_weights(theta);
 }
 
-void MarginalPosterior::kernel(const double* U, std::vector<double>& K) {
-  // K = s² X̃ (U ⊗ I) X̃^T: every row's H×N0 block times U, then one P×P×(H·N0) GEMM (docs/model.md §3.1, §7).
-  const int r = H_ * N0_;
-  for (int mu = 0; mu < P_; ++mu)
-    linalg::gemm(true, false, H_, N0_, H_, 1.0, U, H_, xt_.data() + sz(mu) * sz(r), N0_, 0.0,
-                 work_.data() + sz(mu) * sz(r), N0_);
-  K.resize(sz(P_) * sz(P_));
-  linalg::gemm(false, true, P_, P_, r, xi_scale2_, work_.data(), r, xt_.data(), r, 0.0, K.data(), P_);
-  for (int i = 0; i < P_; ++i) K[sz(i) * sz(P_) + sz(i)] += temperature_;
-  if (!linalg::cholesky(P_, K.data(), P_))
-    throw NumericalError("v0-marginal posterior: K(U^s) + Temp·I is not positive definite");
-}
-
-// log N(y; 0, K_T) = −½ log det K_T − ½ yᵀ K_T⁻¹ y (+ const), K_T = K(U^s) + Temp·I (docs/model.md §3.1, §3.3);
-// ∂/∂U_ππ' = −½ Σ_μν G_μν C^{μν}_ππ' = −½ Σ_i (Ξ_iᵀ G Ξ_i)_ππ', G = K_T⁻¹ − ααᵀ (docs/model.md §3.4);
-// U^s = W Wᵀ/w0 ⇒ ∂/∂W = 2 D W / w0.
-double MarginalPosterior::evaluate(const double* theta, double* grad) {
-  ++evaluations_;
+const std::vector<double>& MarginalPosterior::factor(const double* theta) {
   const int w0 = shape_.widths[0];
   const auto& W = path_weights(theta);
   linalg::gemm(false, true, H_, H_, w0, 1.0 / w0, W.data(), w0, W.data(), w0, 0.0, U_.data(), H_);
-  kernel(U_.data(), K_);
-  alpha_ = y_;
-  linalg::cholesky_solve(P_, 1, K_.data(), P_, alpha_.data(), 1);
-  double yKy = 0;
-  for (int i = 0; i < P_; ++i) yKy += y_[sz(i)] * alpha_[sz(i)];
-  const double logdet = linalg::cholesky_logdet(P_, K_.data(), P_);
-  Kinv_.resize(K_.size());
-  linalg::cholesky_inverse(P_, K_.data(), P_, Kinv_.data(), P_);
-  for (int i = 0; i < P_; ++i)
-    for (int j = 0; j < P_; ++j) Kinv_[sz(i) * sz(P_) + sz(j)] -= alpha_[sz(i)] * alpha_[sz(j)];  // G
-  // Y = G X̃ (P × H·N0), then D = −½ s² Σ_μ X̃_μ Y_μ^T over the rows' H×N0 blocks.
-  const int r = H_ * N0_;
-  linalg::gemm(false, false, P_, r, P_, 1.0, Kinv_.data(), P_, xt_.data(), r, 0.0, work_.data(), r);
-  std::fill(D_.begin(), D_.end(), 0.0);
-  for (int mu = 0; mu < P_; ++mu)
-    linalg::gemm(false, true, H_, H_, N0_, -0.5 * xi_scale2_, xt_.data() + sz(mu) * sz(r), N0_,
-                 work_.data() + sz(mu) * sz(r), N0_, 1.0, D_.data(), H_);
-  linalg::gemm(false, false, H_, w0, H_, 2.0 / w0, D_.data(), H_, W.data(), w0, 0.0, dW_.data(), w0);
+  try {
+    kernel_->factor(Eigen::Map<const Eigen::MatrixXd>(U_.data(), H_, H_), temperature_);  // U^s symmetric
+  } catch (const NumericalError& e) {
+    throw NumericalError(fmt::format("v0-marginal posterior: {}", e.what()));
+  }
+  return W;
+}
+
+// log N(y; 0, K_T) = −½ E, E = log det K_T + yᵀ K_T⁻¹ y (docs/model.md §3.1, §3.3); ∂E/∂U from the kernel
+// (docs/model.md §3.4); U^s = W Wᵀ/w0 ⇒ ∂(−½E)/∂W = −(∂E/∂U) W / w0.
+double MarginalPosterior::evaluate(const double* theta, double* grad) {
+  ++evaluations_;
+  const int w0 = shape_.widths[0];
+  const auto& W = factor(theta);
+  const double energy = kernel_->log_det() + kernel_->data_fit();
+  const Eigen::MatrixXd dE = kernel_->energy_gradient();  // symmetric: its storage order does not matter
+  linalg::gemm(false, false, H_, w0, H_, -1.0 / w0, dE.data(), H_, W.data(), w0, 0.0, dW_.data(), w0);
   double prior = 0;
   if (factors_) {
     prior = factors_->log_prior(theta, grad, true);
@@ -176,13 +159,13 @@ double MarginalPosterior::evaluate(const double* theta, double* grad) {
   } else {
     prior = net_.prior_and_backward_path_weights(theta, dW_.data(), grad);  // θ holds no V0
   }
-  return -0.5 * logdet - 0.5 * yKy + prior;
+  return -0.5 * energy + prior;
 }
 
 void MarginalPosterior::observe(const double* theta, RandomStream& rng, double* U, double* u) {
   const int w0 = shape_.widths[0];
-  const auto& W = path_weights(theta);
-  linalg::gemm(false, true, H_, H_, w0, 1.0 / w0, W.data(), w0, W.data(), w0, 0.0, U, H_);
+  const auto& W = factor(theta);
+  std::copy(U_.begin(), U_.end(), U);
   // u_prior = W V0 / sqrt(w0 N0 H) with V0 ~ N(0, σ0²): drawn through an explicit V0.
   std::vector<double> v0(sz(w0) * sz(N0_));
   const double sd0 = std::sqrt(shape_.variances[0]);
@@ -190,18 +173,13 @@ void MarginalPosterior::observe(const double* theta, RandomStream& rng, double* 
   linalg::gemm(false, false, H_, N0_, w0, 1.0 / std::sqrt(double(w0) * N0_ * H_), W.data(), w0, v0.data(), N0_, 0.0,
                u, N0_);
   std::vector<double> f(sz(P_)), beta(sz(P_));
-  PathNetwork::predict(u, xt_.data(), P_, H_, N0_, f.data());
+  PathNetwork::predict(u, train_.xt.data(), P_, H_, N0_, f.data());
   const double sdT = std::sqrt(temperature_);
-  for (int i = 0; i < P_; ++i) beta[sz(i)] = y_[sz(i)] - f[sz(i)] - sdT * rng.normal();
-  kernel(U, K_);
-  linalg::cholesky_solve(P_, 1, K_.data(), P_, beta.data(), 1);
+  for (int i = 0; i < P_; ++i) beta[sz(i)] = train_.y[sz(i)] - f[sz(i)] - sdT * rng.normal();
+  beta = kernel_->solve(beta);
   // u += (σ0²/(N0 H)) U (X̃ᵀ β)
   std::vector<double> xb(sz(H_) * sz(N0_), 0.0);
-  const std::size_t m = xb.size();
-  for (int mu = 0; mu < P_; ++mu) {
-    const double* x = xt_.data() + sz(mu) * m;
-    for (std::size_t j = 0; j < m; ++j) xb[j] += beta[sz(mu)] * x[j];
-  }
+  linalg::gemm(true, false, 1, H_ * N0_, P_, 1.0, beta.data(), 1, train_.xt.data(), H_ * N0_, 0.0, xb.data(), H_ * N0_);
   linalg::gemm(false, false, H_, N0_, H_, shape_.variances[0] / (double(N0_) * H_), U, H_, xb.data(), N0_, 1.0, u, N0_);
 }
 

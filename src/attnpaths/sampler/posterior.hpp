@@ -6,7 +6,8 @@
 //               reduced to g_π = Σ_μ r_μ x̃^μ_π; weight part O(H_tot·w0·N0 + Σ_l H_l⋯H_L·w_l·w_{l-1}).
 //   v0-marginal the same posterior with V0 integrated out in closed form (f is linear in V0): the
 //               marginal likelihood is N(y; 0, K(U^s) + Temp·I) with the renormalised kernel
-//               K(U^s) = Σ_ππ' U^s_ππ' C_ππ' of the SAMPLED order parameter (docs/model.md §3.1). NUTS then
+//               K(U^s) = Σ_ππ' U^s_ππ' C_ππ' of the SAMPLED order parameter (docs/model.md §3.1), its
+//               log-determinant, data fit, gradient and solves from kernels/ (RenormalizedKernel). NUTS then
 //               runs over V_1..V_L, a only; V0 (through u) is drawn exactly from its Gaussian conditional
 //               at every draw. Same posterior, no Temp-stiff directions: much faster mixing at small Temp.
 //   path-weights the v0-marginal posterior in the exact low-dimensional parametrisation of W of
@@ -23,6 +24,7 @@
 #include "attnpaths/core/comm.hpp"
 #include "attnpaths/core/reduction.hpp"
 #include "attnpaths/core/rng.hpp"
+#include "attnpaths/kernels/renormalized_kernel.hpp"
 #include "attnpaths/model/network.hpp"
 #include "attnpaths/model/path_inputs.hpp"
 
@@ -71,32 +73,37 @@ class MarginalPosterior : public LogDensity {
  public:
   enum class Coordinates { weights, path_weights };
   // train: ALL training path inputs (replicated in the group). coordinates = weights: θ' = θ without
-  // V0 (the layers and a); path_weights: φ of PathWeightFactors.
+  // V0 (the layers and a); path_weights: φ of PathWeightFactors. form: the renormalised kernel's form
+  // (kernels/); `automatic` picks path-pairs when its kernels fit in path_pair_budget bytes, else the
+  // theory's automatic choice (primal for P ≤ r, dual beyond).
   MarginalPosterior(const NetworkShape& shape, double temperature, const PathInputs& train,
-                    Coordinates coordinates = Coordinates::weights);
+                    Coordinates coordinates = Coordinates::weights, KernelForm form = KernelForm::automatic);
+  MarginalPosterior(const MarginalPosterior&) = delete;  // the kernel refers to train_ and self_
+  MarginalPosterior& operator=(const MarginalPosterior&) = delete;
   std::int64_t dimension() const override { return dimension_; }
   double evaluate(const double* theta, double* grad) override;
+  KernelForm kernel_form() const { return kernel_->form(); }
+  static constexpr std::size_t path_pair_budget = std::size_t{1} << 31;
 
   // Per draw: order parameter U^s and path readouts u drawn from p(u | θ', D) (exact Gaussian, Matheron's
   // rule: u = u_prior + (σ0²/(N0 H)) U (X̃ᵀ β), β = K_T⁻¹(y − f_prior − ε)).
   void observe(const double* theta, RandomStream& rng, double* U, double* u);
 
  private:
-  // K_T = Ξ (U ⊗ I) Ξ^T + Temp·I, factorised (U contracted with Ξ first: the path-pair kernels
-  // C_ππ' are never formed, docs/model.md §7).
-  void kernel(const double* U, std::vector<double>& K);
   const std::vector<double>& path_weights(const double* theta);  // W, kept for backward
+  // U^s = W Wᵀ/w0 of θ into U_, and K_T = K(U^s) + Temp·I factorised (docs/model.md §3.1).
+  const std::vector<double>& factor(const double* theta);
   NetworkShape shape_;
   Coordinates coordinates_;
   std::int64_t dimension_ = 0;
   std::unique_ptr<PathWeightFactors> factors_;
   double temperature_;
   int P_ = 0, H_ = 0, N0_ = 0;
-  std::vector<double> xt_, y_;  // all training path inputs [P × H × N0], targets
-  double xi_scale2_ = 0;         // σ0²/(N0·H_tot): ξ = sqrt(xi_scale2_) x̃
-  std::vector<double> work_;    // [P × H·N0] scratch
+  PathInputs train_;  // all training path inputs [P × H × N0] and targets
+  Comm self_;         // the kernel's communicator: every rank of the group holds every example
+  std::unique_ptr<RenormalizedKernel> kernel_;
   PathNetwork net_;
-  std::vector<double> U_, K_, Kinv_, alpha_, D_, dW_;
+  std::vector<double> U_, dW_;
 };
 
 }  // namespace attnpaths

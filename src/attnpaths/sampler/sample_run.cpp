@@ -77,6 +77,8 @@ void SampleOptions::validate() const {
   ATTN_REQUIRE(target == "auto" || target == "joint" || target == "v0-marginal" || target == "path-weights", InputError,
                "sample: --target must be \"auto\", \"joint\", \"v0-marginal\" or \"path-weights\" (got \"{}\")",
                target);
+  ATTN_REQUIRE(metric == "auto" || metric == "diag" || metric == "dense", InputError,
+               "sample: --metric must be \"auto\", \"diag\" or \"dense\" (got \"{}\")", metric);
   ATTN_REQUIRE(power_of_two(reduction_blocks) && reduction_blocks >= shards, InputError,
                "sample: --reduction-blocks must be a power of two ≥ --shards (got {}, shards {})", reduction_blocks,
                shards);
@@ -99,11 +101,12 @@ Config SampleOptions::to_config() const {
   c.set("checkpoint_every", static_cast<long>(checkpoint_every));
   c.set("thin", static_cast<long>(thin));
   c.set("target", target);
+  c.set("metric", metric);
   c.set("reduction_blocks", reduction_blocks);
   c.set("resume", resume);
   c.set("overwrite", overwrite);
   c.set("rng", "Philox4x64-10, key (seed, domain sampler = 4), counter (chain, block): chain c is stream c");
-  c.set("adaptation", "Stan: dual averaging (gamma 0.05, kappa 0.75, t0 10); diagonal metric, windows 75/25/50");
+  c.set("adaptation", "Stan: dual averaging (gamma 0.05, kappa 0.75, t0 10); diagonal or dense metric (see metric), windows 75/25/50");
   return c;
 }
 
@@ -114,9 +117,9 @@ std::string SampleOptions::fingerprint(const std::string& data_checksum, int dep
   for (double x : v) vs.push_back(fmt::format("{:.17g}", x));
   return fmt::format(
       "data_checksum={};widths={};variances={};temperature={:.17g};chains={};draws={};warmup={};seed={};"
-      "target_accept={:.17g};max_depth={};thin={};target={};reduction_blocks={}",
+      "target_accept={:.17g};max_depth={};thin={};target={};metric={};reduction_blocks={}",
       data_checksum, join(w), join(vs), temperature, chains, draws, warmup, seed, target_accept, max_depth, thin, target,
-      reduction_blocks);
+      metric, reduction_blocks);
 }
 
 // ------------------------------------------------------------------------------------------ run
@@ -252,7 +255,7 @@ void SampleRun::compute_inputs() {
 
 // 4. The posterior of this group (docs/model.md §2, §4) and its chain; the resolved configuration.
 void SampleRun::build_posterior() {
-  const SampleOptions& o = options_;
+  SampleOptions& o = options_;
   State& s = *s_;
   if (o.target == "joint") {
     s.blocks = std::make_unique<ExampleBlocks>(s.P, o.reduction_blocks, *s.group);
@@ -266,7 +269,10 @@ void SampleRun::build_posterior() {
                                    : MarginalPosterior::Coordinates::weights);
     s.target = s.marginal.get();
   }
+  // auto = diag: on every Markov posterior measured the dense metric did not shorten the trees (docs/sampling.md).
+  if (o.metric == "auto") o.metric = "diag";
   ChainOptions copt;
+  copt.dense_metric = o.metric == "dense";
   copt.warmup = o.warmup;
   copt.draws = o.draws;
   copt.target_accept = o.target_accept;
@@ -282,9 +288,9 @@ void SampleRun::build_posterior() {
   s.config.set("sampled_dimension", static_cast<long>(n));
   s.config.set("mpi_ranks", world_.size());
   s.config.echo(s.log, "attnpaths sample");
-  s.log.info("network: N0 = {}, L = {}, heads [{}], H_tot = {}, widths [{}], {} weights; target {} ({} sampled)",
+  s.log.info("network: N0 = {}, L = {}, heads [{}], H_tot = {}, widths [{}], {} weights; target {} ({} sampled), {} metric",
              s.shape.input_dim, s.data.attention.depth(), join(s.shape.heads), s.shape.paths(), join(s.shape.widths),
-             s.shape.size(), o.target, n);
+             s.shape.size(), o.target, n, o.metric);
 }
 
 // 5. The output file (<out>.partial): a new layout, or the one being resumed.
@@ -305,10 +311,10 @@ void SampleRun::open_output(bool partial_exists) {
     write_config(file, s.config);
     write_data_description();
     s.writer->create_draws({C, s.shape.paths(), s.Q, o.draws, (o.draws + o.thin - 1) / o.thin});
-    CheckpointStore::create(file, C, n, fingerprint);
+    CheckpointStore::create(file, C, n, fingerprint, Chain::metric_size(n, o.metric == "dense"));
     file.flush();
   }
-  s.store = std::make_unique<CheckpointStore>(file, C, n, fingerprint);
+  s.store = std::make_unique<CheckpointStore>(file, C, n, fingerprint, Chain::metric_size(n, o.metric == "dense"));
 }
 
 // The /data group: what the draws were computed on.

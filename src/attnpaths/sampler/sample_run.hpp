@@ -41,6 +41,7 @@ struct SampleOptions {
   std::string target = "auto";      // "auto" | "joint" | "v0-marginal" | "path-weights" (sampler/posterior.hpp)
   // auto picks path-weights (or v0-marginal) up to this many training examples, joint beyond.
   static constexpr std::int64_t marginal_max_examples = 1000;
+  std::string metric = "auto";      // "auto" | "diag" | "dense" (auto: diag, docs/sampling.md)
   int reduction_blocks = 16;        // canonical example blocks of the shard reduction (power of 2 ≥ K)
   double progress_seconds = 10;     // rank-0 progress line interval
   bool resume = false;

@@ -1,0 +1,164 @@
+#include "attnpaths/kernels/path_pairs.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "attnpaths/core/error.hpp"
+#include "attnpaths/core/linalg.hpp"
+
+namespace attnpaths {
+
+namespace {
+std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+}  // namespace
+
+std::size_t path_pair_bytes(std::int64_t P, int paths) {
+  return sz(paths) * sz(paths + 1) / 2 * sz(P) * sz(P) * sizeof(double);
+}
+
+PathPairKernel::PathPairKernel(const PathInputs& train, double sigma0_sq, const Comm& comm)
+    : RenormalizedKernel(train, sigma0_sq, comm), P_(static_cast<int>(train.count)) {
+  // Every example on every rank (rows are split in rank order, as the dataset reader splits them).
+  const std::vector<double> ends = comm.allgather_blocks({double(train.local.begin), double(train.local.end)});
+  for (int k = 0; k + 1 < comm.size(); ++k)
+    ATTN_REQUIRE(ends[sz(2 * k + 1)] == ends[sz(2 * k + 2)], LibraryError,
+                 "internal: path inputs of '{}' are not split in rank order", train.set_name);
+  xt_all_ = comm.allgather_blocks(train.xt);
+  y_all_ = comm.allgather_blocks(train.y);
+  const int H = paths_, N0 = dim_, r = H * N0;
+  const double s2 = scale_ * scale_;
+  // C_pp = Ξ_p Ξ_p^T (SYRK), S_pq = C_pq + C_pq^T (p < q), Ξ_p = columns [p·N0, (p+1)·N0) of Ξ.
+  const std::size_t PP = sz(P_) * sz(P_);
+  pairs_.assign(sz(H) * sz(H + 1) / 2 * PP, 0.0);
+  std::vector<double> c(PP);
+  for (int p = 0; p < H; ++p)
+    for (int q = p; q < H; ++q) {
+      double* dst = pairs_.data() + pair_offset(p, q);
+      const double* xp = xt_all_.data() + sz(p) * sz(N0);
+      const double* xq = xt_all_.data() + sz(q) * sz(N0);
+      if (p == q) {
+        linalg::syrk(false, P_, N0, s2, xp, r, 0.0, dst, P_);
+        continue;
+      }
+      linalg::gemm(false, true, P_, P_, N0, s2, xp, r, xq, r, 0.0, c.data(), P_);
+      for (int i = 0; i < P_; ++i)
+        for (int j = 0; j < P_; ++j) dst[sz(i) * sz(P_) + sz(j)] = c[sz(i) * sz(P_) + sz(j)] + c[sz(j) * sz(P_) + sz(i)];
+    }
+}
+
+std::size_t PathPairKernel::pair_offset(int p, int q) const {
+  // p ≤ q, the upper triangle row by row: (0,0) … (0,H−1), (1,1) … ; every pair P×P.
+  const std::size_t index = sz(p) * sz(paths_) - sz(p * (p - 1) / 2) + sz(q - p);
+  return index * sz(P_) * sz(P_);
+}
+
+void PathPairKernel::assemble(const Eigen::MatrixXd& U, double shift, std::vector<double>& out) const {
+  // K = Σ_π U_ππ C_ππ + Σ_{π<π'} U_ππ' S_ππ' (docs/model.md §3.1 with symmetric U), + shift·I.
+  const std::size_t PP = sz(P_) * sz(P_);
+  out.assign(PP, 0.0);
+  for (int p = 0; p < paths_; ++p)
+    for (int q = p; q < paths_; ++q) {
+      const double u = p == q ? U(p, p) : 0.5 * (U(p, q) + U(q, p));
+      if (u == 0.0) continue;
+      const double* c = pairs_.data() + pair_offset(p, q);
+#pragma omp simd
+      for (std::size_t i = 0; i < PP; ++i) out[i] += u * c[i];
+    }
+  for (int i = 0; i < P_; ++i) out[sz(i) * sz(P_) + sz(i)] += shift;
+}
+
+void PathPairKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
+  ATTN_REQUIRE(U1.rows() == paths_ && U1.cols() == paths_, LibraryError, "internal: U_1 is {}×{}, expected {}×{}",
+               U1.rows(), U1.cols(), paths_, paths_);
+  U1_ = U1;
+  temperature_ = temperature;
+  g_.clear();
+  assemble(U1, temperature, chol_);
+  if (!linalg::cholesky(P_, chol_.data(), P_))
+    throw NumericalError(fmt::format("the kernel K(U_1) + Temp·I (P = {}, Temp = {}) is not positive definite",
+                                     examples_, temperature));
+  log_det_ = linalg::cholesky_logdet(P_, chol_.data(), P_);  // docs/model.md §3.3
+  alpha_ = y_all_;
+  linalg::cholesky_solve(P_, 1, chol_.data(), P_, alpha_.data(), 1);
+  data_fit_ = 0;
+  for (int i = 0; i < P_; ++i) data_fit_ += y_all_[sz(i)] * alpha_[sz(i)];
+}
+
+Eigen::MatrixXd PathPairKernel::energy_gradient() {
+  // ∂E/∂U_ππ' = ⟨G, C_ππ'⟩ with G = K_T^{-1} − α α^T symmetric, so ⟨G, C_ππ'⟩ = ½⟨G, S_ππ'⟩ (docs/model.md §3.4).
+  ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: energy_gradient() before factor()");
+  const std::size_t PP = sz(P_) * sz(P_);
+  g_.resize(PP);
+  linalg::cholesky_inverse(P_, chol_.data(), P_, g_.data(), P_);
+  for (int i = 0; i < P_; ++i)
+    for (int j = 0; j < P_; ++j) g_[sz(i) * sz(P_) + sz(j)] -= alpha_[sz(i)] * alpha_[sz(j)];
+  Eigen::MatrixXd grad(paths_, paths_);
+  for (int p = 0; p < paths_; ++p)
+    for (int q = p; q < paths_; ++q) {
+      const double* c = pairs_.data() + pair_offset(p, q);
+      double s = 0;
+#pragma omp simd reduction(+ : s)
+      for (std::size_t i = 0; i < PP; ++i) s += g_[i] * c[i];
+      grad(p, q) = grad(q, p) = p == q ? s : 0.5 * s;
+    }
+  return grad;
+}
+
+std::vector<double> PathPairKernel::solve(const std::vector<double>& v) {
+  ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: solve() before factor()");
+  ATTN_REQUIRE(static_cast<std::int64_t>(v.size()) == train_.local.size(), LibraryError,
+               "internal: solve() needs this rank's {} rows, got {}", train_.local.size(), v.size());
+  std::vector<double> x = comm_.allgather_blocks(v);
+  linalg::cholesky_solve(P_, 1, chol_.data(), P_, x.data(), 1);
+  return {x.begin() + train_.local.begin, x.begin() + train_.local.end};
+}
+
+PredictorMoments PathPairKernel::predict(const PathInputs& set) {
+  ATTN_REQUIRE(set.paths == paths_ && set.dim == dim_, InputError,
+               "the '{}' set has {} paths × {} features, the training set {} × {}", set.set_name, set.paths, set.dim,
+               paths_, dim_);
+  const int m = static_cast<int>(set.local.size()), r = paths_ * dim_;
+  PredictorMoments out;
+  out.mean.assign(sz(m), 0.0);
+  out.var.assign(sz(m), 0.0);
+  if (m == 0) return out;
+  // Z = Ξ* (U ⊗ I), k* = Z Ξ^T [m × P]; f̄ = k* α, σ² = K** − |L^{-1} k*|² (docs/model.md §3.6).
+  std::vector<double> u(sz(paths_) * sz(paths_)), z(sz(m) * sz(r)), ks(sz(m) * sz(P_));
+  for (int i = 0; i < paths_; ++i)
+    for (int j = 0; j < paths_; ++j) u[sz(i) * sz(paths_) + sz(j)] = U1_(i, j);
+  right_multiply(u.data(), set.xt.data(), m, scale_ * scale_, z.data());
+  linalg::gemm(false, true, m, P_, r, 1.0, z.data(), r, xt_all_.data(), r, 0.0, ks.data(), P_);
+  std::vector<double> w(sz(P_) * sz(m));  // k*^T, then L^{-1} k*^T
+  for (int q = 0; q < m; ++q)
+    for (int i = 0; i < P_; ++i) w[sz(i) * sz(m) + sz(q)] = ks[sz(q) * sz(P_) + sz(i)];
+  linalg::lower_solve(P_, m, chol_.data(), P_, w.data(), m);
+  for (int q = 0; q < m; ++q) {
+    double mean = 0, kss = 0, explained = 0;
+    for (int i = 0; i < P_; ++i) mean += ks[sz(q) * sz(P_) + sz(i)] * alpha_[sz(i)];
+    for (int j = 0; j < r; ++j) kss += z[sz(q) * sz(r) + sz(j)] * set.row(q)[j];
+    for (int i = 0; i < P_; ++i) explained += w[sz(i) * sz(m) + sz(q)] * w[sz(i) * sz(m) + sz(q)];
+    out.mean[sz(q)] = mean;
+    out.var[sz(q)] = kss - explained;
+  }
+  return out;
+}
+
+std::vector<double> PathPairKernel::alignment(const Eigen::MatrixXd& U1, int k) {
+  // |v_k·y|/sqrt(P) for the top eigenvectors of K(U_1) (docs/model.md §3.7).
+  std::vector<double> kernel, values, vectors;
+  assemble(U1, 0.0, kernel);
+  linalg::symmetric_eigen(P_, kernel.data(), P_, values, vectors);
+  std::vector<double> overlap;
+  const double top = values.empty() ? 0.0 : values.back();
+  for (int j = P_ - 1; j >= 0 && static_cast<int>(overlap.size()) < k; --j) {
+    if (values[sz(j)] <= 1e-12 * top) break;  // beyond the kernel's rank
+    double dot = 0;
+    for (int i = 0; i < P_; ++i) dot += vectors[sz(i) * sz(P_) + sz(j)] * y_all_[sz(i)];
+    overlap.push_back(std::abs(dot) / std::sqrt(double(P_)));
+  }
+  return overlap;
+}
+
+}  // namespace attnpaths

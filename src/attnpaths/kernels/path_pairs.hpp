@@ -1,0 +1,43 @@
+// Path-pair form of the renormalised kernel (docs/model.md §3.1, §7), for many evaluations at small P
+// (the V0-marginal posterior of the sampler): the path-pair kernels C_ππ' = Ξ_π Ξ_π'^T [P×P] are formed
+// once, H_tot(H_tot+1)/2 of them (C_ππ and S_ππ' = C_ππ' + C_π'π for π < π'), replicated on every rank.
+// Per factor(U_1, Temp):
+//   K_T = Σ_π U_ππ C_ππ + Σ_{π<π'} U_ππ' S_ππ' + Temp·I       H_tot²·P²/2
+//   Cholesky, log det, α = K_T^{-1} y                          P³/3
+//   ∂E/∂U_ππ' = ⟨K_T^{-1} − α α^T, C_ππ'⟩ (Frobenius)          2P³/3 (the inverse) + H_tot²·P²/2
+// against O(P²·r) (r = N0·H_tot) per evaluation in the primal form: the sampler's evaluations are O(P³)
+// with a small constant, independent of N0. Memory: H_tot(H_tot+1)/2 · P² doubles
+// (path_pair_bytes); ScaLAPACK is not used, every rank computes the same numbers.
+#pragma once
+
+#include "attnpaths/kernels/renormalized_kernel.hpp"
+
+namespace attnpaths {
+
+class PathPairKernel final : public RenormalizedKernel {
+ public:
+  PathPairKernel(const PathInputs& train, double sigma0_sq, const Comm& comm);
+  KernelForm form() const override { return KernelForm::path_pairs; }
+  void factor(const Eigen::MatrixXd& U1, double temperature) override;
+  double log_det() const override { return log_det_; }
+  double data_fit() const override { return data_fit_; }
+  Eigen::MatrixXd energy_gradient() override;
+  std::vector<double> solve(const std::vector<double>& v) override;
+  PredictorMoments predict(const PathInputs& set) override;
+  std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
+
+ private:
+  // K(U) = Σ_ππ' U_ππ' C_ππ' + shift·I into `out` [P×P] (U symmetrised).
+  void assemble(const Eigen::MatrixXd& U, double shift, std::vector<double>& out) const;
+  std::size_t pair_offset(int p, int q) const;  // of C_pp (p == q) or S_pq (p < q) in pairs_
+
+  int P_ = 0;
+  std::vector<double> xt_all_, y_all_;  // x̃ and y of every example (unscaled), row-major [P × r], [P]
+  std::vector<double> pairs_;           // C_pp and S_pq, p ≤ q, each P×P (pair_offset)
+  std::vector<double> chol_;            // Cholesky factor of K_T (lower)
+  std::vector<double> alpha_, g_;       // α = K_T^{-1} y;  G = K_T^{-1} − α α^T (by energy_gradient)
+  Eigen::MatrixXd U1_;
+  double temperature_ = 0, log_det_ = 0, data_fit_ = 0;
+};
+
+}  // namespace attnpaths
