@@ -10,6 +10,7 @@ dataset is described; exit codes of bad inputs.
 """
 import os
 import re
+import shutil
 import sys
 import unittest
 
@@ -165,8 +166,6 @@ class Prune(unittest.TestCase):
         self.assertGreater(len({tuple(map(tuple, o)) for o in self.f['pruning/random_heads'][()]}), 1)
 
     def test_theory_side_against_numpy(self):
-        with h5py.File(self.theory, 'r') as t:
-            pass
         U, temp = self.f['theory/U1'][()], self.f['data'].attrs['temperature']
         seq = [tuple(x) for x in self.f['pruning/ascending_heads'][()]]
         cases = [('full', None, [])] + [('single', (l, h), [(l, h)]) for l in (1, 2) for h in range(HEADS)]
@@ -217,6 +216,24 @@ class Prune(unittest.TestCase):
         self.assertEqual(missing, [])
         self.assertEqual(self.f.attrs['format'], 'attnpaths-prune')
         self.assertEqual(self.f['config'].attrs['random_orders'], 10)
+
+    def test_selection_file_and_theory_selection(self):
+        sel = os.path.join(self.dir, 'selection.h5')
+        with h5py.File(sel, 'w') as f:  # the layout docs/pruning.md reads: /selection[/theory]/{widths, temperature}
+            f['selection/theory/widths'] = np.array([10, 30])
+            f['selection/theory/temperature'] = np.array([0.05, 0.5])
+        out = os.path.join(self.dir, 'selected.h5')
+        run(['prune', '--data', self.data, '--theory', self.theory, '--selection', sel, '-o', out])
+        with h5py.File(out, 'r') as f:
+            self.assertEqual((f['data'].attrs['temperature_rule'], f['data'].attrs['temperature']), ('selection file', 0.05))
+        own = os.path.join(self.dir, 'theory_selected.h5')
+        shutil.copy(self.theory, own)
+        with h5py.File(own, 'a') as f:
+            f['selection/widths'] = np.array([30, 10])
+            f['selection/temperature'] = np.array([0.05, 0.5])
+        run(['prune', '--data', self.data, '--theory', own, '--overwrite', '-o', out])
+        with h5py.File(out, 'r') as f:
+            self.assertEqual((f['data'].attrs['temperature_rule'], f['data'].attrs['temperature']), ('theory selection', 0.5))
 
     def test_explicit_temperature_and_exit_codes(self):
         out = os.path.join(self.dir, 'explicit.h5')
