@@ -22,7 +22,7 @@ void add_prune_command(CLI::App& app, CommandSet& commands) {
       "The score of a head is the sum of |U_1| (symmetrised) over every pair of paths of which at least one passes "
       "through the head, divided by the largest score; U_1 is the theory's at --width and the temperature chosen by "
       "this rule: --temperature if given; else the temperature --selection selected for --width; else the theory "
-      "file's own /selection; else the grid temperature with the best validation accuracy of the theory at --width "
+      "file's own /selection; else the converged grid temperature with the best validation accuracy of the theory at --width "
       "(ties: the lowest); else the grid's only temperature. Removing heads: on the theory side the rows and "
       "columns of U_1 of every path through them are zeroed and the predictor recomputed; on the network side "
       "(--model) their outputs are zeroed and each layer's head sum is rescaled by (H - d)^-1/2 (d = heads removed "
@@ -48,7 +48,7 @@ void add_prune_command(CLI::App& app, CommandSet& commands) {
                   "Temperature of the theory grid (default 0: chosen by the rule below)")
       ->capture_default_str();
   sub->add_option("--selection", o->selection,
-                  "Temperature-selection file (group /selection with widths and the selected temperatures)")
+                  "Temperature-selection file of `attnpaths select` (its /selection/theory/temperature at --width)")
       ->check(CLI::ExistingFile);
   sub->add_option("--random-orders", o->random_orders, "Random head orders of the progressive-pruning baseline")
       ->capture_default_str();

@@ -219,9 +219,11 @@ class Prune(unittest.TestCase):
 
     def test_selection_file_and_theory_selection(self):
         sel = os.path.join(self.dir, 'selection.h5')
-        with h5py.File(sel, 'w') as f:  # the layout docs/pruning.md reads: /selection[/theory]/{widths, temperature}
-            f['selection/theory/widths'] = np.array([10, 30])
+        with h5py.File(sel, 'w') as f:  # the layout of `attnpaths select` (docs/pruning.md)
+            f['selection/widths'] = np.array([10, 30])
+            f['selection/temperatures'] = np.array([0.05, 0.5])
             f['selection/theory/temperature'] = np.array([0.05, 0.5])
+            f['selection/theory/temperature_index'] = np.array([0, 1])
         out = os.path.join(self.dir, 'selected.h5')
         run(['prune', '--data', self.data, '--theory', self.theory, '--selection', sel, '-o', out])
         with h5py.File(out, 'r') as f:
@@ -230,7 +232,7 @@ class Prune(unittest.TestCase):
         shutil.copy(self.theory, own)
         with h5py.File(own, 'a') as f:
             f['selection/widths'] = np.array([30, 10])
-            f['selection/temperature'] = np.array([0.05, 0.5])
+            f['selection/theory/temperature'] = np.array([0.05, 0.5])
         run(['prune', '--data', self.data, '--theory', own, '--overwrite', '-o', out])
         with h5py.File(out, 'r') as f:
             self.assertEqual((f['data'].attrs['temperature_rule'], f['data'].attrs['temperature']), ('theory selection', 0.5))

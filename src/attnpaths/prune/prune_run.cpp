@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <numeric>
+#include <set>
 
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/log.hpp"
@@ -63,19 +64,25 @@ using Sets = std::vector<Evaluation>;  // one per evaluation set
 using Evaluator = std::function<Sets(const std::vector<HeadRef>&)>;
 
 // An evaluator remembered by the SET of removed heads (orders that share a prefix set share it).
+// Reports progress against `total` distinct head sets.
 class Memo {
  public:
-  explicit Memo(Evaluator f) : f_(std::move(f)) {}
+  Memo(Evaluator f, const Log& log, const std::string& what, std::size_t total)
+      : f_(std::move(f)), progress_(log, what, static_cast<long>(total), 10.0) {}
   const Sets& operator()(std::vector<HeadRef> removed) {
     std::sort(removed.begin(), removed.end());
     auto it = cache_.find(removed);
-    if (it == cache_.end()) it = cache_.emplace(removed, f_(removed)).first;
+    if (it == cache_.end()) {
+      it = cache_.emplace(removed, f_(removed)).first;
+      progress_.update(static_cast<long>(cache_.size()), "head sets");
+    }
     return it->second;
   }
   std::size_t evaluations() const { return cache_.size(); }
 
  private:
   Evaluator f_;
+  Progress progress_;
   std::map<std::vector<HeadRef>, Sets> cache_;
 };
 
@@ -96,6 +103,22 @@ Plan make_plan(const Eigen::MatrixXd& U1, const AttentionSpec& att, int orders, 
   for (int r = 0; r < orders; ++r)
     p.random.push_back(removal_sequence(random_order(p.scores.heads, seed, static_cast<std::uint64_t>(r)), att));
   return p;
+}
+
+// The number of distinct head sets a side is evaluated on (for progress reports).
+std::size_t distinct_head_sets(const Plan& p) {
+  std::set<std::vector<HeadRef>> sets{{}};
+  auto add = [&](std::vector<HeadRef> v) {
+    std::sort(v.begin(), v.end());
+    sets.insert(v);
+  };
+  for (std::size_t i = 0; i < p.scores.heads.size(); ++i)
+    if (p.removable[i]) add({p.scores.heads[i]});
+  for (const auto* seq : {&p.ascending, &p.descending})
+    for (std::size_t k = 1; k <= seq->size(); ++k) add({seq->begin(), seq->begin() + std::ptrdiff_t(k)});
+  for (const auto& seq : p.random)
+    for (std::size_t k = 1; k <= seq.size(); ++k) add({seq.begin(), seq.begin() + std::ptrdiff_t(k)});
+  return sets.size();
 }
 
 // Accuracies of one side: [K+1] along a sequence (k heads removed), per head, per random order.
@@ -349,6 +372,7 @@ int PruneRun::run() {
   log.info("theory point: N = {}, Temp = {:g} ({}); {} heads, {} paths", th.width, th.temperature, th.temperature_rule,
            all_heads(att).size(), att.paths());
   const Plan plan = make_plan(th.U1, att, o.random_orders, o.seed);
+  log.info("{} distinct sets of removed heads per side", distinct_head_sets(plan));
   // 2. Theory side: one factorisation of K(U_1 pruned) per distinct set of removed heads.
   Curves theory_curves, network_curves;
   std::size_t theory_points = 0;
@@ -359,7 +383,7 @@ int PruneRun::run() {
     for (const ExampleSet* set : data.evaluation_sets())
       sets.push_back(compute_path_inputs(*set, att, data.tokens, data.token_dim));
     const auto kernel = make_renormalized_kernel(KernelForm::automatic, train, th.variances.front(), comm_);
-    Memo memo(theory_evaluator(*kernel, th, att, sets, comm_));
+    Memo memo(theory_evaluator(*kernel, th, att, sets, comm_), log, "theory side", distinct_head_sets(plan));
     theory_curves = compute_curves(memo, plan);
     theory_points = memo.evaluations();
   }
@@ -370,8 +394,11 @@ int PruneRun::run() {
   if (!o.model.empty()) {
     auto s = timers.stage("network side");
     std::vector<NetworkPathTerms> terms;
-    for (const ExampleSet* set : data.evaluation_sets()) terms.push_back(network_path_terms(model, *set, comm_));
-    Memo memo(network_evaluator(terms, model.shape));
+    for (const ExampleSet* set : data.evaluation_sets()) {
+      terms.push_back(network_path_terms(model, *set, comm_));
+      log.info("network side: forward pass over '{}' ({} examples) done", set->name, set->count);
+    }
+    Memo memo(network_evaluator(terms, model.shape), log, "network side", distinct_head_sets(plan));
     network_curves = compute_curves(memo, plan);
   }
   // 4. Output.

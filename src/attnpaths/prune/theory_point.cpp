@@ -21,20 +21,21 @@ std::size_t index_of(const std::vector<double>& temps, double t) {
             temps.begin());
 }
 
-// The temperature a selection group lists for width N: datasets `temperature` (or `temperatures`) and
-// `widths`, in the group itself or in its subgroup `theory`. Returns 0 if the group has neither.
+// The temperature a selection group (`attnpaths select` / `theory`: /selection/widths [nW],
+// /selection/theory/temperature [nW], /selection/theory/temperature_index, −1 = none) chose for width N.
+// Returns 0 if the group has no theory selection.
 double selected_temperature(const h5::Location& g, std::int64_t width, const std::string& where) {
-  for (const std::string base : {"theory/", ""}) {
-    const std::string t = g.exists(base + "temperature") ? base + "temperature" : base + "temperatures";
-    if (!g.exists(t) || !g.exists(base + "widths")) continue;
-    const auto temps = g.dataset(t).read_all<double>();
-    const auto widths = g.dataset(base + "widths").read_all<std::int64_t>();
-    const auto it = std::find(widths.begin(), widths.end(), width);
-    ATTN_REQUIRE(it != widths.end() && temps.size() == widths.size(), InputError,
-                 "{}: no temperature selected for N = {} (widths [{}])", where, width, fmt::join(widths, ", "));
-    return temps[sz(it - widths.begin())];
-  }
-  return 0;
+  if (!g.exists("widths") || !g.exists("theory/temperature")) return 0;
+  const auto temps = g.dataset("theory/temperature").read_all<double>();
+  const auto widths = g.dataset("widths").read_all<std::int64_t>();
+  const auto it = std::find(widths.begin(), widths.end(), width);
+  ATTN_REQUIRE(it != widths.end() && temps.size() == widths.size(), InputError,
+               "{}: no temperature selected for N = {} (widths [{}])", where, width, fmt::join(widths, ", "));
+  const std::size_t i = sz(it - widths.begin());
+  if (g.exists("theory/temperature_index"))
+    ATTN_REQUIRE(g.dataset("theory/temperature_index").read_all<std::int64_t>()[i] >= 0, InputError,
+                 "{}: no temperature selected for N = {} (temperature_index -1)", where, width);
+  return temps[i];
 }
 
 // Rules 2–5 of theory_point.hpp: (temperature, rule).
@@ -51,13 +52,17 @@ std::pair<double, std::string> resolve_temperature(const h5::File& f, const std:
     const double t = selected_temperature(f.group("selection"), width, f.file_path() + " /selection");
     if (t > 0) return {t, "theory selection"};
   }
-  if (f.exists("predictor/validation/theory/accuracy")) {
+  if (f.exists("predictor/validation/theory/accuracy")) {  // best validation accuracy among converged points
     const auto acc = f.dataset("predictor/validation/theory/accuracy").read_all<double>();  // [nT, nW]
+    const auto done = f.dataset("theory/converged").read_all<std::int8_t>();
     const std::size_t nW = acc.size() / temps.size();
-    std::size_t best = 0;
-    for (std::size_t t = 1; t < temps.size(); ++t)
-      if (acc[t * nW + iw] > acc[best * nW + iw] || (acc[t * nW + iw] == acc[best * nW + iw] && temps[t] < temps[best]))
+    std::size_t best = temps.size();
+    for (std::size_t t = 0; t < temps.size(); ++t) {
+      const std::size_t at = t * nW + iw, b = best * nW + iw;
+      if (done[at] == 1 && (best == temps.size() || acc[at] > acc[b] || (acc[at] == acc[b] && temps[t] < temps[best])))
         best = t;
+    }
+    ATTN_REQUIRE(best < temps.size(), InputError, "'{}': no temperature converged at N = {}", f.file_path(), width);
     return {temps[best], "validation"};
   }
   ATTN_REQUIRE(temps.size() == 1, UsageError,

@@ -3,8 +3,8 @@
 //   1. `temperature` > 0: that grid temperature ("option");
 //   2. else `selection` names a file: the temperature it selected for width N ("selection file");
 //   3. else the theory file's own /selection group, when present ("theory selection");
-//   4. else the grid temperature with the best validation accuracy of the theory at width N (ties: the
-//      lowest temperature), when the file has /predictor/validation ("validation");
+//   4. else the converged grid temperature with the best validation accuracy of the theory at width N
+//      (ties: the lowest temperature), when the file has /predictor/validation ("validation");
 //   5. else the grid's only temperature ("only"); several temperatures and none of the above: UsageError.
 #pragma once
 
