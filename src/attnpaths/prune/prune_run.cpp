@@ -71,9 +71,11 @@ class Memo {
       : f_(std::move(f)), progress_(log, what, static_cast<long>(total), 10.0) {}
   const Sets& operator()(std::vector<HeadRef> removed) {
     std::sort(removed.begin(), removed.end());
-    auto it = cache_.find(removed);
+    std::string key;  // "l:h," of the sorted heads
+    for (const auto& [l, h] : removed) key += std::to_string(l) + ":" + std::to_string(h) + ",";
+    auto it = cache_.find(key);
     if (it == cache_.end()) {
-      it = cache_.emplace(removed, f_(removed)).first;
+      it = cache_.emplace(key, f_(removed)).first;
       progress_.update(static_cast<long>(cache_.size()), "head sets");
     }
     return it->second;
@@ -83,7 +85,7 @@ class Memo {
  private:
   Evaluator f_;
   Progress progress_;
-  std::map<std::vector<HeadRef>, Sets> cache_;
+  std::map<std::string, Sets> cache_;
 };
 
 // The head sets every side is evaluated on.
@@ -336,6 +338,61 @@ void log_side(const Log& log, const std::string& side, const Curves& c, const Pl
 
 }  // namespace
 
+namespace {
+
+// Theory side: one factorisation of K(U_1 pruned) per distinct set of removed heads.
+Curves theory_side(const Dataset& data, const TheoryPoint& th, const Plan& plan, const Log& log, const Comm& comm) {
+  const AttentionSpec& att = data.attention;
+  const PathInputs train = compute_path_inputs(data.train, att, data.tokens, data.token_dim);
+  std::vector<PathInputs> sets;
+  for (const ExampleSet* set : data.evaluation_sets())
+    sets.push_back(compute_path_inputs(*set, att, data.tokens, data.token_dim));
+  const auto kernel = make_renormalized_kernel(KernelForm::automatic, train, th.variances.front(), comm);
+  Memo memo(theory_evaluator(*kernel, th, att, sets, comm), log, "theory side", distinct_head_sets(plan));
+  Curves c = compute_curves(memo, plan);
+  if (std::abs(c.full.front().accuracy - th.test_accuracy) > 1e-12)
+    log.warn("the unpruned theory's test accuracy {} differs from the theory file's {}", c.full.front().accuracy,
+             th.test_accuracy);
+  return c;
+}
+
+// Network side: one forward pass per set, every head set from the per-path terms.
+Curves network_side(const Dataset& data, const GdModel& model, const Plan& plan, const Log& log, const Comm& comm) {
+  std::vector<NetworkPathTerms> terms;
+  for (const ExampleSet* set : data.evaluation_sets()) {
+    terms.push_back(network_path_terms(model, *set, comm));
+    log.info("network side: forward pass over '{}' ({} examples) done", set->name, set->count);
+  }
+  Memo memo(network_evaluator(terms, model.shape), log, "network side", distinct_head_sets(plan));
+  return compute_curves(memo, plan);
+}
+
+void write_results(const h5::File& f, const PruneOptions& o, const Dataset& data, const TheoryPoint& th,
+                   const GdModel& model, const Plan& plan, const Curves& theory, const Curves& network) {
+  const AttentionSpec& att = data.attention;
+  const auto heads = att.heads();
+  const Layout lay{att.depth(), *std::max_element(heads.begin(), heads.end())};
+  write_heads(f, plan, lay);
+  write_matrix(f, "theory/U1", th.U1);
+  write_side(f, "theory", theory, plan, lay);
+  if (o.model.empty()) return;
+  const Eigen::MatrixXd U = gd_order_parameter(model);
+  write_matrix(f, "gd/U1", U);
+  write_matrix(f, "gd/U1_normalised", U / U.cwiseAbs().maxCoeff());
+  write_side(f, "network", network, plan, lay);
+}
+
+void log_scores(const Log& log, const Plan& plan) {
+  std::string order;
+  for (const auto& h : plan.scores.ascending) {
+    const std::size_t at = sz(std::find(plan.scores.heads.begin(), plan.scores.heads.end(), h) - plan.scores.heads.begin());
+    order += fmt::format(" {}({:.3f})", head_name(h), plan.scores.score[at]);
+  }
+  log.info("head scores, ascending (layer:head(score)):{}", order);
+}
+
+}  // namespace
+
 int PruneRun::run() {
   const PruneOptions& o = options_;
   o.validate();
@@ -363,45 +420,26 @@ int PruneRun::run() {
       model_checksum = file_checksum(o.model, comm_);
     }
   }
-  const AttentionSpec& att = data.attention;
   config.set("data_checksum", data.checksum);
   config.set("theory_checksum", th.checksum);
   config.set("model_checksum", model_checksum);
   config.set("temperature_resolved", th.temperature);
   config.set("temperature_rule", th.temperature_rule);
   log.info("theory point: N = {}, Temp = {:g} ({}); {} heads, {} paths", th.width, th.temperature, th.temperature_rule,
-           all_heads(att).size(), att.paths());
-  const Plan plan = make_plan(th.U1, att, o.random_orders, o.seed);
+           all_heads(data.attention).size(), data.attention.paths());
+  const Plan plan = make_plan(th.U1, data.attention, o.random_orders, o.seed);
   log.info("{} distinct sets of removed heads per side", distinct_head_sets(plan));
-  // 2. Theory side: one factorisation of K(U_1 pruned) per distinct set of removed heads.
-  Curves theory_curves, network_curves;
-  std::size_t theory_points = 0;
+  // 2–3. Both sides.
+  Curves theory, network;
   {
     auto s = timers.stage("theory side");
-    const PathInputs train = compute_path_inputs(data.train, att, data.tokens, data.token_dim);
-    std::vector<PathInputs> sets;
-    for (const ExampleSet* set : data.evaluation_sets())
-      sets.push_back(compute_path_inputs(*set, att, data.tokens, data.token_dim));
-    const auto kernel = make_renormalized_kernel(KernelForm::automatic, train, th.variances.front(), comm_);
-    Memo memo(theory_evaluator(*kernel, th, att, sets, comm_), log, "theory side", distinct_head_sets(plan));
-    theory_curves = compute_curves(memo, plan);
-    theory_points = memo.evaluations();
+    theory = theory_side(data, th, plan, log, comm_);
   }
-  if (std::abs(theory_curves.full.front().accuracy - th.test_accuracy) > 1e-12)
-    log.warn("the unpruned theory's test accuracy {} differs from the theory file's {}",
-             theory_curves.full.front().accuracy, th.test_accuracy);
-  // 3. Network side: one forward pass per set, every head set from the per-path terms.
   if (!o.model.empty()) {
     auto s = timers.stage("network side");
-    std::vector<NetworkPathTerms> terms;
-    for (const ExampleSet* set : data.evaluation_sets()) {
-      terms.push_back(network_path_terms(model, *set, comm_));
-      log.info("network side: forward pass over '{}' ({} examples) done", set->name, set->count);
-    }
-    Memo memo(network_evaluator(terms, model.shape), log, "network side", distinct_head_sets(plan));
-    network_curves = compute_curves(memo, plan);
+    network = network_side(data, model, plan, log, comm_);
   }
-  // 4. Output.
+  // 4. Output, 5. summary.
   h5::OutputFile output(o.output, comm_);
   {
     auto s = timers.stage("write");
@@ -409,35 +447,19 @@ int PruneRun::run() {
     write_format(f, "attnpaths-prune", 1);
     write_config(f, config);
     write_data_group(f, o, data, th, model_checksum);
-    const auto heads = att.heads();
-    const Layout lay{att.depth(), *std::max_element(heads.begin(), heads.end())};
-    write_heads(f, plan, lay);
-    write_matrix(f, "theory/U1", th.U1);
-    write_side(f, "theory", theory_curves, plan, lay);
-    if (!o.model.empty()) {
-      const Eigen::MatrixXd U = gd_order_parameter(model);
-      write_matrix(f, "gd/U1", U);
-      write_matrix(f, "gd/U1_normalised", U / U.cwiseAbs().maxCoeff());
-      write_side(f, "network", network_curves, plan, lay);
-    }
+    write_results(f, o, data, th, model, plan, theory, network);
     provenance.finish();
     write_provenance(f, provenance, timers);
+    const AttentionSpec& att = data.attention;
     for (const auto& p : h5::annotate(f, prune_file_notes(), att.path_labels.empty() ? att.default_path_labels()
                                                                                     : att.path_labels))
       log.warn("no description for dataset {} (docs/files.md)", p);
   }
   output.commit();
-  // 5. Summary.
-  std::string order;
-  for (std::size_t i = 0; i < plan.scores.ascending.size(); ++i) {
-    const auto& h = plan.scores.ascending[i];
-    const std::size_t at = sz(std::find(plan.scores.heads.begin(), plan.scores.heads.end(), h) - plan.scores.heads.begin());
-    order += fmt::format(" {}({:.3f})", head_name(h), plan.scores.score[at]);
-  }
-  log.info("head scores, ascending (layer:head(score)):{}", order);
-  log_side(log, "theory", theory_curves, plan);
-  if (!o.model.empty()) log_side(log, "network", network_curves, plan);
-  log.info("{} theory factorisations; wrote {} ({:.2f} s)", theory_points, o.output, provenance.wall_seconds);
+  log_scores(log, plan);
+  log_side(log, "theory", theory, plan);
+  if (!o.model.empty()) log_side(log, "network", network, plan);
+  log.info("wrote {} ({:.2f} s)", o.output, provenance.wall_seconds);
   return 0;
 }
 
