@@ -251,6 +251,11 @@ class Prune(unittest.TestCase):
         self.assertEqual(run(base + ['--temperature', '0.3', '-o', bad], check=False).returncode, 3)
         self.assertEqual(run(['prune', '--data', self.raw, '--theory', self.theory, '-o', bad], check=False).returncode, 3)
         self.assertEqual(run(['prune', '--data', self.data, '-o', bad], check=False).returncode, 2)
+        raw_theory = os.path.join(self.dir, 'raw_theory.h5')  # a dataset whose heads are not the model's
+        run(['theory', '--data', self.raw, '--widths', '10', '--temperatures', '0.5', '-o', raw_theory])
+        p = run(['prune', '--data', self.raw, '--theory', raw_theory, '--model', self.model, '-o', bad], check=False)
+        self.assertEqual(p.returncode, 3)
+        self.assertIn('output-data', p.stderr + p.stdout)
         self.assertFalse(os.path.exists(bad))
 
 
