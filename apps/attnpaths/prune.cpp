@@ -43,7 +43,9 @@ void add_prune_command(CLI::App& app, CommandSet& commands) {
       ->check(CLI::ExistingFile);
   sub->add_option("-o,--output", o->output, "Result file to write (HDF5; `<file>.partial` until complete) (required)");
   sub->add_flag("--overwrite", o->overwrite, "Replace an existing complete output file (refused otherwise)");
-  sub->add_option("--width", o->width, "Width N of the theory grid whose U_1 gives the scores")->capture_default_str();
+  sub->add_option("--width", o->width, "Width N of the theory grid whose U_1 gives the scores")
+      ->check(whole(whole_max64))
+      ->capture_default_str();
   sub->add_option("--temperature", o->temperature,
                   "Temperature of the theory grid (default 0: chosen by the rule below)")
       ->capture_default_str();
@@ -51,8 +53,10 @@ void add_prune_command(CLI::App& app, CommandSet& commands) {
                   "Temperature-selection file of `attnpaths select` (its /selection/theory/temperature at --width)")
       ->check(CLI::ExistingFile);
   sub->add_option("--random-orders", o->random_orders, "Random head orders of the progressive-pruning baseline")
+      ->check(whole())
       ->capture_default_str();
   sub->add_option("--seed", o->seed, "Seed of the random orders (counter-based: the same on any rank count)")
+      ->check(whole(whole_max64))
       ->capture_default_str();
   sub->add_flag("--quiet,-q", o->quiet, "No progress output");
   const Runtime& runtime = commands.runtime;
