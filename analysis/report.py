@@ -278,7 +278,7 @@ class Report:
                 th = m.theory
                 acc = th["accuracy"][it, iw] if "accuracy" in th else np.nan
                 s = by_width.get(int(N))
-                samp = s.accuracy if (s is not None and np.isclose(s.temperature, T)) else None
+                samp = s.accuracy if (s is not None and R.same_temperature(s.temperature, T)) else None
                 rows.append([num(N, "int"), num(T, "exact"), num(acc, "pct"), num(100 * (acc - gp), "pts"),
                              num(th["accuracy_diagonal"][it, iw], "pct") if "accuracy_diagonal" in th else MISSING,
                              num(gp, "pct"), num(samp, "pct"),

@@ -17,6 +17,8 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 
+from .files import temperature_index  # noqa: E402
+
 plt.rcParams.update({
     "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9.5,
     "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.dpi": 100, "savefig.dpi": 150,
@@ -81,9 +83,12 @@ def pick_widths(widths, k=4):
 
 
 def _temperature_index(th, temperature):
+    """The grid index of `temperature` by the one matching rule (files.same_temperature); 0 for None."""
     if temperature is None:
         return 0
-    i = int(np.argmin(np.abs(np.log(th.temperatures) - np.log(temperature))))
+    i = temperature_index(th.temperatures, temperature)
+    if i is None:
+        raise Skip(f"temperature {temperature:g} is not in the grid of {th.name} ({', '.join(map(_fmt_t, th.temperatures))})")
     return i
 
 
@@ -126,7 +131,9 @@ def accuracy_vs_width(main, baselines, samples, outdir, temperature=None):
     for key, th in baselines.items():
         if th is None or "accuracy" not in th.gp:
             continue
-        jt = _temperature_index(th, main.temperatures[it0])
+        jt = temperature_index(th.temperatures, main.temperatures[it0])
+        if jt is None:
+            continue   # the baseline was not computed at this temperature
         label, ls = names[key]
         ax.axhline(100 * th.gp["accuracy"][jt], color=COLORS[key], ls=ls, lw=1.8, label=label)
     if samples:
@@ -352,7 +359,9 @@ def u1_theory_vs_sampled(main, samples, outdir):
         hits = np.nonzero(main.widths == s.width)[0]
         if not len(hits):
             continue
-        it = _temperature_index(main, s.temperature if np.isfinite(s.temperature) else None)
+        it = temperature_index(main.temperatures, s.temperature) if np.isfinite(s.temperature) else 0
+        if it is None:
+            continue   # sampled at a temperature that the theory grid does not have
         rows.append((s, main.theory["U1"][it, hits[0]]))
     if not rows:
         raise Skip("no sampled width matches a theory width")

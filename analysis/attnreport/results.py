@@ -17,35 +17,11 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-
-def _text(v):
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    if isinstance(v, np.ndarray) and v.dtype.kind in "SO":
-        return [_text(x) for x in v.tolist()]
-    if isinstance(v, (list, tuple)):
-        return [_text(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
+from .files import GP_KEYS, THEORY_KEYS, attrs, read, same_temperature, temperature_index, text  # noqa: F401
 
 
-def attrs(obj) -> dict:
-    """All attributes of a group as Python values (strings decoded, 1-element arrays kept as lists)."""
-    out = {}
-    for k, v in obj.attrs.items():
-        v = _text(v)
-        if isinstance(v, np.ndarray):
-            v = v.tolist()
-        out[k] = v
-    return out
-
-
-def read(f, path, default=None):
-    """Dataset `path` of the open file `f` as a numpy array (or default when absent)."""
-    if path in f and isinstance(f[path], h5py.Dataset):
-        return np.asarray(f[path][()])
-    return default
+# The low-level readers and the temperature rule live in files.py (the one reader of the formats).
+_text = text
 
 
 @dataclass
@@ -118,17 +94,6 @@ class Theory:
         return self.cells.get((it, iw), self.source)
 
 
-THEORY_KEYS = {  # report name -> path inside the file, grid arrays [nT, nW, ...]
-    "U1": "theory/U1", "Ua": "theory/Ua", "action": "theory/action", "energy": "theory/energy",
-    "entropy": "theory/entropy", "iterations": "theory/iterations", "grad_max": "theory/grad_max",
-    "converged": "theory/converged",
-    "accuracy": "predictor/theory/accuracy", "bias": "predictor/theory/bias",
-    "variance": "predictor/theory/variance",
-    "accuracy_diagonal": "predictor/theory_diagonal/accuracy",
-}
-GP_KEYS = {"accuracy": "predictor/gp/accuracy", "bias": "predictor/gp/bias", "variance": "predictor/gp/variance"}
-
-
 def _path_labels(data_attrs, h_tot_guess=None):
     labels = data_attrs.get("path_labels")
     if isinstance(labels, str):
@@ -180,7 +145,11 @@ def _load_theory_file(path, name):
 def _merge_cells(parts, name, source):
     """Merges per-cell theory files (each one width, one temperature) into one grid; missing cells are NaN."""
     widths = np.array(sorted({int(w) for p in parts for w in p.widths}), dtype=np.int64)
-    temps = np.array(sorted({float(x) for p in parts for x in p.temperatures}), dtype=float)
+    temps = []
+    for x in sorted(float(x) for p in parts for x in p.temperatures):
+        if temperature_index(temps, x) is None:   # one grid temperature per same_temperature class
+            temps.append(x)
+    temps = np.array(temps, dtype=float)
     nT, nW = len(temps), len(widths)
     first = parts[0]
     m = Theory(name=name, source=source, files=[r for p in parts for r in p.files], widths=widths,
@@ -192,7 +161,7 @@ def _merge_cells(parts, name, source):
 
     for p in parts:
         for a, temp in enumerate(p.temperatures):
-            it = int(np.where(temps == float(temp))[0][0])
+            it = temperature_index(temps, float(temp))
             for b, w in enumerate(p.widths):
                 iw = int(np.where(widths == int(w))[0][0])
                 m.cells[(it, iw)] = p.source

@@ -23,6 +23,9 @@ import zlib
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "analysis"))
+from attnreport.files import same_temperature  # noqa: E402  (the one temperature-matching rule)
+
 FAILURES = []
 CHECKED = {"numbers": 0, "strings": 0, "tables": 0}
 
@@ -173,7 +176,7 @@ class Theory:
 
     def t_key(self, T):
         for t in self.gp_t:
-            if math.isclose(t, T, rel_tol=1e-12):
+            if same_temperature(t, T):
                 return t
         raise KeyError(f"temperature {T} not in {self.src}")
 
@@ -403,7 +406,7 @@ class Checker:
             sacc = None
             if sf:
                 s = sample_values(sf)
-                if math.isclose(s["T"], T) and s["acc"] is not None:
+                if same_temperature(s["T"], T) and s["acc"] is not None:
                     sacc = 100 * s["acc"]
             num_equal(w + "/sampled", r[cols["sampled acc."]], sacc)
             for col, d in [("bias", "predictor/theory/bias"), ("variance", "predictor/theory/variance"),

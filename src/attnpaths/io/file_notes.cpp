@@ -83,6 +83,43 @@ std::vector<h5::DatasetNote> theory_file_notes(int layers) {
   add_predictor_notes(n, "/predictor", "#test_examples", "test");
   add_predictor_notes(n, "/predictor/validation", "#validation_examples", "validation");
   add_predictor_notes(n, "/predictor/ood/*", "#ood_{1}_examples", "out-of-distribution '{1}'");
+  for (const char* set : {"validation", "ood/*"}) {
+    const std::string b = std::string("/baselines/*/") + set, which = std::string(set) == "validation" ? "validation" : "out-of-distribution '{2}'";
+    n.push_back({b + "/mean", "GP predictor mean of the baseline '{1}' on its " + which + " examples [temperature, example]", {kT, ""}});
+    n.push_back({b + "/var", "GP predictor variance of the baseline '{1}' on its " + which + " examples [temperature, example]", {kT, ""}});
+    n.push_back({b + "/accuracy", "GP " + which + " accuracy of the baseline '{1}' [temperature]", {kT}});
+    n.push_back({b + "/bias", "GP mean (mean - y)^2 of the baseline '{1}' on its " + which + " examples [temperature]", {kT}});
+    n.push_back({b + "/variance", "GP mean predictor variance of the baseline '{1}' on its " + which + " examples [temperature]", {kT}});
+  }
+  const auto selection = selection_file_notes();
+  n.insert(n.end(), selection.begin(), selection.end());
+  return n;
+}
+
+std::vector<h5::DatasetNote> selection_file_notes() {
+  const std::string T = "/selection/temperatures", W = "/selection/widths";
+  std::vector<h5::DatasetNote> n = {
+      {T, "every temperature Temp of the theory grid(s) the selection chose from, ascending"},
+      {W, "network widths N"},
+      {"/selection/theory/temperature", "the Temp with the best validation accuracy of the theory predictor at "
+                                        "each width (ties: the lowest) [width]", {W}},
+      {"/selection/theory/temperature_index", "index of that Temp in /selection/temperatures (-1: none) [width]", {W}},
+      {"/selection/theory/validation_accuracy", "validation accuracy of the theory at the chosen Temp [width]", {W}},
+      {"/selection/theory/converged", "1 = the chosen grid point met the stopping rule [width]", {W}},
+      {"/selection/theory/accuracy/test", "test accuracy of the theory at the chosen Temp [width]", {W}},
+      {"/selection/theory/accuracy/ood/*", "accuracy on the out-of-distribution set '{1}' of the theory at the "
+                                           "chosen Temp [width]", {W}},
+  };
+  for (const std::string g : {"/selection/gp", "/selection/baselines/*"}) {
+    const std::string who = g == "/selection/gp" ? "the GP" : "the GP baseline '{1}'";
+    const std::string set = g == "/selection/gp" ? "{1}" : "{2}";
+    n.push_back({g + "/temperature", "the Temp with the best validation accuracy of " + who + " (ties: the lowest) [1]"});
+    n.push_back({g + "/temperature_index", "index of that Temp in /selection/temperatures [1]"});
+    n.push_back({g + "/validation_accuracy", "validation accuracy of " + who + " at that Temp [1]"});
+    n.push_back({g + "/accuracy/test", "test accuracy of " + who + " at that Temp [1]"});
+    n.push_back({g + "/accuracy/ood/*", "accuracy on the out-of-distribution set '" + set + "' of " + who +
+                                            " at that Temp [1]"});
+  }
   return n;
 }
 

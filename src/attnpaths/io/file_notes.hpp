@@ -10,6 +10,9 @@ namespace attnpaths {
 
 // `attnpaths theory` output (format "attnpaths-theory") of an L-layer network.
 std::vector<h5::DatasetNote> theory_file_notes(int layers);
+// The /selection group (temperature selection on the validation set): in a theory file, or the whole
+// output of `attnpaths select` (format "attnpaths-selection").
+std::vector<h5::DatasetNote> selection_file_notes();
 // `attnpaths sample` output (format "attnpaths-samples").
 std::vector<h5::DatasetNote> samples_file_notes();
 // `attnpaths compare` output (format "attnpaths-compare").

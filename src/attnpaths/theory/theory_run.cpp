@@ -16,6 +16,9 @@
 #include "attnpaths/io/run_record.hpp"
 #include "attnpaths/model/path_inputs.hpp"
 #include "attnpaths/predict/predictor.hpp"
+#include "attnpaths/results/theory_file.hpp"
+#include "attnpaths/selection/selection.hpp"
+#include "attnpaths/theory/action.hpp"
 
 namespace attnpaths {
 
@@ -78,70 +81,24 @@ Config TheoryOptions::to_config() const {
 TheoryRun::TheoryRun(TheoryOptions options, const Comm& comm, std::vector<std::string> command_line)
     : options_(std::move(options)), comm_(comm), command_line_(std::move(command_line)) {}
 
-// ---------------------------------------------------------------------------------------------- helpers
+// ---------------------------------------------------------------------------------------------- stages
 
 namespace {
 
 // One evaluation set with its place in the output file.
 struct EvaluationSet {
-  std::string group;  // "/predictor" (test), "/predictor/validation", "/predictor/ood/<name>"
+  std::string name;   // "test", "validation", "ood/<name>"
+  std::string group;  // predictor_group(name)
   PathInputs inputs;
 };
 
 // A GP baseline; its kernel refers to its path inputs, so a Baseline never moves (held by pointer).
 struct Baseline {
-  std::string name, path, checksum;
-  std::vector<std::string> labels;
-  PathInputs train, test;
+  BaselineLayout layout;
+  PathInputs train;
+  std::vector<EvaluationSet> sets;
   std::unique_ptr<RenormalizedKernel> kernel;
 };
-
-std::string evaluation_group(const std::string& set_name) {
-  if (set_name == "test") return "/predictor";
-  if (set_name == "validation") return "/predictor/validation";
-  return "/predictor/" + set_name;  // "ood/<name>"
-}
-
-// Writes into datasets shaped [lead..., tail...] at index `lead`.
-class GridWriter {
- public:
-  GridWriter(const h5::File& file, const Comm& comm) : file_(file), comm_(comm) {}
-
-  // Replicated values (identical on every rank): rank 0 writes.
-  template <class T>
-  void replicated(const std::string& path, const h5::Dims& lead, const std::vector<T>& values) const {
-    const h5::Dataset d = file_.dataset(path);
-    const h5::Dims dims = d.dims();
-    h5::Dims start(dims.size(), 0), count(dims.size(), 1);
-    for (std::size_t i = 0; i < lead.size(); ++i) start[i] = lead[i];
-    for (std::size_t i = lead.size(); i < dims.size(); ++i) count[i] = dims[i];
-    if (!comm_.is_root()) std::fill(count.begin(), count.end(), 0);
-    d.write_slab<T>(start, count, values.data());
-  }
-  void scalar(const std::string& path, const h5::Dims& lead, double v) const {
-    replicated<double>(path, lead, std::vector<double>{v});
-  }
-  // Distributed rows of the last dimension: each rank writes its block [local.begin, local.end).
-  void rows(const std::string& path, const h5::Dims& lead, const Range& local, const std::vector<double>& v) const {
-    const h5::Dataset d = file_.dataset(path);
-    h5::Dims start(lead), count(lead.size(), 1);
-    start.push_back(static_cast<hsize_t>(local.begin));
-    count.push_back(static_cast<hsize_t>(local.size()));
-    if (local.size() == 0) std::fill(count.begin(), count.end(), 0);
-    d.write_slab<double>(start, count, v.data());
-  }
-
- private:
-  const h5::File& file_;
-  const Comm& comm_;
-};
-
-std::vector<double> flatten(const Eigen::MatrixXd& U) {
-  std::vector<double> v(static_cast<size_t>(U.size()));
-  for (Eigen::Index i = 0; i < U.rows(); ++i)
-    for (Eigen::Index j = 0; j < U.cols(); ++j) v[static_cast<size_t>(i * U.cols() + j)] = U(i, j);
-  return v;
-}
 
 std::vector<double> padded(std::vector<double> v, std::size_t n) {
   v.resize(n, std::nan(""));
@@ -156,372 +113,392 @@ std::string fingerprint(const Config& config, const std::string& data_checksum) 
   return s;
 }
 
-const char* statistic_names[] = {"accuracy", "bias", "variance"};
+// The path inputs of every evaluation set of `data` (test, validation, OOD).
+std::vector<EvaluationSet> evaluation_inputs(const Dataset& data) {
+  std::vector<EvaluationSet> sets;
+  for (const ExampleSet* set : data.evaluation_sets())
+    sets.push_back({set->name, predictor_group(set->name),
+                    compute_path_inputs(*set, data.attention, data.tokens, data.token_dim)});
+  return sets;
+}
+
+std::vector<std::string> path_labels(const AttentionSpec& attention) {
+  return attention.path_labels.empty() ? attention.default_path_labels() : attention.path_labels;
+}
+
+// The largest off-diagonal entry of U_1, named by the dataset's path labels (progress and summary lines).
+std::string strongest_cross_path(const Eigen::MatrixXd& U1, const std::vector<std::string>& labels) {
+  Eigen::Index bi = -1, bj = -1;
+  for (Eigen::Index i = 0; i < U1.rows(); ++i)
+    for (Eigen::Index j = i + 1; j < U1.cols(); ++j)
+      if (bi < 0 || std::abs(U1(i, j)) > std::abs(U1(bi, bj))) bi = i, bj = j;
+  if (bi < 0) return "";
+  return fmt::format(", U1[{},{}] = {:+.4f}", labels[static_cast<size_t>(bi)], labels[static_cast<size_t>(bj)],
+                     U1(bi, bj));
+}
+
+// A class-sorted subset of training examples for the kernel figures: the first ceil(m/2) with y > 0, then y <= 0.
+std::vector<std::int64_t> kernel_subset(const std::vector<double>& y, int m) {
+  std::vector<std::int64_t> subset;
+  for (int cls = 0; cls < 2; ++cls) {
+    const int want = cls == 0 ? (m + 1) / 2 : m / 2;
+    int got = 0;
+    for (std::size_t i = 0; i < y.size() && got < want; ++i)
+      if ((y[i] > 0) == (cls == 0)) {
+        subset.push_back(static_cast<std::int64_t>(i));
+        ++got;
+      }
+  }
+  return subset;
+}
 
 }  // namespace
 
-// ---------------------------------------------------------------------------------------------- run
+// Everything one run builds, stage by stage (docs/theory.md: load → attention → path inputs → kernel →
+// output → for each grid point: minimise → predict → alignment → write).
+struct TheoryRun::State {
+  const Log log;
+  StageTimers timers;
+  Provenance provenance;
+  Config config;
+  double start = wall_seconds();
+  // load
+  Dataset data;
+  std::vector<double> variances, ratios;
+  std::vector<std::string> labels;
+  // path inputs and kernels
+  PathInputs train;
+  std::vector<EvaluationSet> evaluation;
+  std::vector<std::unique_ptr<Baseline>> baselines;
+  KernelForm form = KernelForm::automatic;
+  std::unique_ptr<RenormalizedKernel> kernel;
+  // output
+  std::vector<std::int64_t> widths;
+  std::unique_ptr<h5::OutputFile> output;
+  std::unique_ptr<TheoryFileWriter> writer;
+  std::vector<std::int64_t> subset;
+  int not_converged = 0;
+
+  State(const Comm& comm, const std::vector<std::string>& command_line, const TheoryOptions& options)
+      : log(comm), provenance(Provenance::collect(comm, command_line)), config(options.to_config()) {}
+};
+
+TheoryRun::~TheoryRun() = default;
 
 int TheoryRun::run() {
   options_.validate();
   h5::OutputPolicy policy{options_.overwrite, options_.resume, {options_.data}};
   for (const auto& b : options_.baselines) policy.inputs.push_back(b.substr(b.find('=') + 1));
   const h5::OutputClaim claim = h5::OutputFile::claim(options_.output, comm_, policy);
-  const Log log(comm_);
-  StageTimers timers;
-  Provenance provenance = Provenance::collect(comm_, command_line_);
-  Config config = options_.to_config();
-  config.echo(log, "attnpaths theory — resolved options:");
-  const double start = wall_seconds();
+  s_ = std::make_unique<State>(comm_, command_line_, options_);
+  s_->config.echo(s_->log, "attnpaths theory — resolved options:");
+  load();
+  compute_inputs();
+  set_up_baselines();
+  set_up_kernel();
+  open_output();
+  solve_grid();
+  finish();
+  return s_->not_converged;
+}
 
-  // 1. Load the dataset (validated on read).
-  Dataset data;
+// 1. The dataset (validated on read) and the prior resolved against its depth L.
+void TheoryRun::load() {
+  State& s = *s_;
   {
-    auto s = timers.stage("load");
-    data = read_dataset(options_.data, comm_);
+    auto t = s.timers.stage("load");
+    s.data = read_dataset(options_.data, comm_);
   }
-  const AttentionSpec& attention = data.attention;
-  const int L = attention.depth(), H = attention.paths(), N0 = data.token_dim;
-  std::vector<double> variances = options_.variances, ratios = options_.width_ratios;
-  if (variances.empty()) variances.assign(static_cast<size_t>(L + 2), 1.0);
-  if (ratios.empty()) ratios.assign(static_cast<size_t>(L + 1), 1.0);
-  ATTN_REQUIRE(static_cast<int>(variances.size()) == L + 2, InputError,
+  const AttentionSpec& attention = s.data.attention;
+  const int L = attention.depth();
+  s.variances = options_.variances;
+  s.ratios = options_.width_ratios;
+  if (s.variances.empty()) s.variances.assign(static_cast<size_t>(L + 2), 1.0);
+  if (s.ratios.empty()) s.ratios.assign(static_cast<size_t>(L + 1), 1.0);
+  ATTN_REQUIRE(static_cast<int>(s.variances.size()) == L + 2, InputError,
                "--variances needs {} values (σ0², …, σ{}², σa²) for the L = {} network of '{}', got {}", L + 2, L, L,
-               options_.data, variances.size());
-  ATTN_REQUIRE(static_cast<int>(ratios.size()) == L + 1, InputError,
+               options_.data, s.variances.size());
+  ATTN_REQUIRE(static_cast<int>(s.ratios.size()) == L + 1, InputError,
                "--width-ratios needs {} values (w_0 … w_{} relative to N) for '{}', got {}", L + 1, L, options_.data,
-               ratios.size());
-  const std::vector<std::string> labels =
-      attention.path_labels.empty() ? attention.default_path_labels() : attention.path_labels;
-  config.set("data_checksum", data.checksum);
-  config.set("variances_resolved", variances);
-  config.set("width_ratios_resolved", ratios);
-  log.info("dataset '{}' ({}): P = {}, Q = {}, T = {}, N0 = {}, L = {}, heads = [{}], {} paths [{}]", options_.data,
-           data.task, data.train.count, data.test.count, data.tokens, N0, L, fmt::join(attention.heads(), ", "), H,
-           fmt::join(labels, ", "));
+               s.ratios.size());
+  s.labels = path_labels(attention);
+  s.config.set("data_checksum", s.data.checksum);
+  s.config.set("variances_resolved", s.variances);
+  s.config.set("width_ratios_resolved", s.ratios);
+  s.log.info("dataset '{}' ({}): P = {}, Q = {}, T = {}, N0 = {}, L = {}, heads = [{}], {} paths [{}]", options_.data,
+             s.data.task, s.data.train.count, s.data.test.count, s.data.tokens, s.data.token_dim, L,
+             fmt::join(attention.heads(), ", "), attention.paths(), fmt::join(s.labels, ", "));
+}
 
-  // 2. Path inputs Ξ, once for every set.
-  PathInputs train;
-  std::vector<EvaluationSet> evaluation;
-  {
-    auto s = timers.stage("path inputs");
-    train = compute_path_inputs(data.train, attention, data.tokens, N0);
-    for (const ExampleSet* set : data.evaluation_sets())
-      evaluation.push_back({evaluation_group(set->name), compute_path_inputs(*set, attention, data.tokens, N0)});
-  }
+// 2. Attention → path inputs Ξ, once for every set (docs/model.md §1.3).
+void TheoryRun::compute_inputs() {
+  State& s = *s_;
+  auto t = s.timers.stage("path inputs");
+  s.train = compute_path_inputs(s.data.train, s.data.attention, s.data.tokens, s.data.token_dim);
+  s.evaluation = evaluation_inputs(s.data);
+}
 
-  // 3. GP baselines on other attention (e.g. the good path alone), same temperatures.
-  std::vector<std::unique_ptr<Baseline>> baselines;
+// 3. GP baselines on other attention (e.g. the good path alone), same temperatures, on every
+// evaluation set of their own dataset.
+void TheoryRun::set_up_baselines() {
+  State& s = *s_;
   for (const auto& spec : options_.baselines) {
-    auto s = timers.stage("baselines");
-    Baseline& b = *baselines.emplace_back(std::make_unique<Baseline>());
-    b.name = spec.substr(0, spec.find('='));
-    b.path = spec.substr(spec.find('=') + 1);
-    const Dataset bd = read_dataset(b.path, comm_);
-    ATTN_REQUIRE(bd.attention.depth() == L, InputError,
+    auto t = s.timers.stage("baselines");
+    Baseline& b = *s.baselines.emplace_back(std::make_unique<Baseline>());
+    b.layout.name = spec.substr(0, spec.find('='));
+    b.layout.file = spec.substr(spec.find('=') + 1);
+    const Dataset bd = read_dataset(b.layout.file, comm_);
+    ATTN_REQUIRE(bd.attention.depth() == s.data.attention.depth(), InputError,
                  "GP baseline '{}' ({}) has L = {} layers, the main dataset {}: the prior variances would not apply",
-                 b.name, b.path, bd.attention.depth(), L);
-    b.checksum = bd.checksum;
-    b.labels = bd.attention.path_labels.empty() ? bd.attention.default_path_labels() : bd.attention.path_labels;
+                 b.layout.name, b.layout.file, bd.attention.depth(), s.data.attention.depth());
+    b.layout.checksum = bd.checksum;
+    b.layout.path_labels = path_labels(bd.attention);
     b.train = compute_path_inputs(bd.train, bd.attention, bd.tokens, bd.token_dim);
-    b.test = compute_path_inputs(bd.test, bd.attention, bd.tokens, bd.token_dim);
-    b.kernel = make_renormalized_kernel(KernelForm::automatic, b.train, variances[0], comm_);
+    b.layout.paths = b.train.paths;
+    b.sets = evaluation_inputs(bd);
+    for (const auto& e : b.sets) b.layout.sets.emplace_back(e.name, e.inputs.count);
+    b.kernel = make_renormalized_kernel(KernelForm::automatic, b.train, s.variances[0], comm_);
   }
+}
 
-  // 4. The renormalised kernel of the training set.
-  const KernelForm form =
-      resolve_kernel_form(parse_kernel_form(options_.form), train.count, static_cast<std::int64_t>(H) * N0);
-  std::unique_ptr<RenormalizedKernel> kernel;
+// 4. The renormalised kernel of the training set (docs/model.md §3.4).
+void TheoryRun::set_up_kernel() {
+  State& s = *s_;
+  const std::int64_t r = static_cast<std::int64_t>(s.train.paths) * s.train.dim;
+  s.form = resolve_kernel_form(parse_kernel_form(options_.form), s.train.count, r);
   {
-    auto s = timers.stage("kernel setup");
-    kernel = make_renormalized_kernel(form, train, variances[0], comm_);
+    auto t = s.timers.stage("kernel setup");
+    s.kernel = make_renormalized_kernel(s.form, s.train, s.variances[0], comm_);
   }
-  config.set("form_resolved", to_string(form));
-  log.info("kernel form: {} (P = {}, r = N0·H_tot = {}), {} MPI rank(s)", to_string(form), train.count,
-           static_cast<std::int64_t>(H) * N0, comm_.size());
+  s.config.set("form_resolved", to_string(s.form));
+  s.log.info("kernel form: {} (P = {}, r = N0·H_tot = {}), {} MPI rank(s)", to_string(s.form), s.train.count, r,
+             comm_.size());
+}
 
-  // 5. The output file: layout created up front, filled point by point.
-  const std::vector<std::int64_t> widths = options_.gp_only ? std::vector<std::int64_t>{} : options_.widths;
-  const hsize_t nT = options_.temperatures.size(), nW = widths.size(), Hs = static_cast<hsize_t>(H);
-  const int k_align = options_.alignment;
-  const int m_kernel = static_cast<int>(std::min<std::int64_t>(options_.kernel_subset, train.count));
-  const std::string print = fingerprint(config, data.checksum);
-  h5::OutputFile output(options_.output, comm_, options_.resume);
-  const h5::File& file = output.file();
-  const bool resuming = options_.resume && file.exists("progress/gp");
-  if (resuming) {
+// The /data group: what the results were computed on.
+void TheoryRun::write_data_description() const {
+  const State& s = *s_;
+  auto d = s.output->file().create_group("data");
+  d.set_attr("task", s.data.task);
+  d.set_attr("file", options_.data);
+  d.set_attr("checksum", s.data.checksum);
+  d.set_attr("P", s.train.count);
+  d.set_attr("Q", s.data.test.count);
+  d.set_attr("T", std::int64_t{s.data.tokens});
+  d.set_attr("N0", std::int64_t{s.data.token_dim});
+  d.set_attr("L", std::int64_t{s.data.attention.depth()});
+  const auto heads = s.data.attention.heads();
+  d.set_attr("heads", std::vector<std::int64_t>(heads.begin(), heads.end()));
+  d.set_attr("H_tot", std::int64_t{s.train.paths});
+  d.set_attr("path_labels", s.labels);
+  d.set_attr("readout", to_string(s.data.attention.readout));
+  d.set_attr("nonlinearity", to_string(s.data.attention.nonlinearity));
+  d.set_attr("kernel_form", to_string(s.form));
+}
+
+// The kernels of a class-sorted training subset, for figures (docs/files.md §2).
+void TheoryRun::write_kernel_subset() {
+  State& s = *s_;
+  const int m = static_cast<int>(std::min<std::int64_t>(options_.kernel_subset, s.train.count));
+  if (m <= 0) return;
+  const auto y = comm_.allgather_blocks(s.train.y);
+  s.subset = kernel_subset(y, m);
+  std::vector<double> subset_y, path_kernels;
+  for (auto i : s.subset) subset_y.push_back(y[static_cast<size_t>(i)]);
+  const int H = s.train.paths;
+  for (int p = 0; p < H; ++p) {
+    Eigen::MatrixXd E = Eigen::MatrixXd::Zero(H, H);
+    E(p, p) = 1.0;
+    const auto block = s.kernel->kernel_block(E, s.subset);
+    path_kernels.insert(path_kernels.end(), block.begin(), block.end());
+  }
+  s.writer->create_kernels(s.subset, subset_y, path_kernels, H, s.kernel->kernel_block(gp_U1(s.variances, H), s.subset),
+                           !s.widths.empty(), options_.temperatures.size(), s.widths.size());
+}
+
+// 5. The output file: the layout created up front and filled point by point, or a resumed one.
+void TheoryRun::open_output() {
+  State& s = *s_;
+  s.widths = options_.gp_only ? std::vector<std::int64_t>{} : options_.widths;
+  const std::string print = fingerprint(s.config, s.data.checksum);
+  s.output = std::make_unique<h5::OutputFile>(options_.output, comm_, options_.resume);
+  const h5::File& file = s.output->file();
+  s.writer = std::make_unique<TheoryFileWriter>(file, comm_);
+  if (options_.resume && file.exists("progress/gp")) {
     ATTN_REQUIRE(file.group("config").attr_string("fingerprint") == print, InputError,
                  "cannot resume '{}': it was started with different options or data (remove it to start afresh)",
                  h5::OutputFile::partial_path(options_.output));
-    log.info("resuming from {}", h5::OutputFile::partial_path(options_.output));
-  } else {
-    auto s = timers.stage("write");
-    write_format(file, "attnpaths-theory", 1);
-    write_config(file, config);
-    file.group("config").set_attr("fingerprint", print);
-    auto d = file.create_group("data");
-    d.set_attr("task", data.task);
-    d.set_attr("file", options_.data);
-    d.set_attr("checksum", data.checksum);
-    d.set_attr("P", train.count);
-    d.set_attr("Q", data.test.count);
-    d.set_attr("T", std::int64_t{data.tokens});
-    d.set_attr("N0", std::int64_t{N0});
-    d.set_attr("L", std::int64_t{L});
-    const auto heads = attention.heads();
-    d.set_attr("heads", std::vector<std::int64_t>(heads.begin(), heads.end()));
-    d.set_attr("H_tot", std::int64_t{H});
-    d.set_attr("path_labels", labels);
-    d.set_attr("readout", to_string(attention.readout));
-    d.set_attr("nonlinearity", to_string(attention.nonlinearity));
-    d.set_attr("kernel_form", to_string(form));
-    file.create_dataset<std::int8_t>("progress/gp", {nT});
-    if (nW) {
-      file.write<std::int64_t>("theory/widths", {nW}, widths);
-      file.create_dataset<std::int8_t>("progress/theory", {nT, nW});
-    }
-    file.write<double>("theory/temperatures", {nT}, options_.temperatures);
-    if (nW) {
-      file.create_dataset<double>("theory/U1", {nT, nW, Hs, Hs});
-      const Architecture shape{attention.heads(), {}, variances};
-      for (int l = 2; l <= L; ++l) {
-        const hsize_t order = static_cast<hsize_t>(shape.order(l));
-        file.create_dataset<double>(fmt::format("theory/U{}", l), {nT, nW, order, order});
-      }
-      for (const char* name : {"Ua", "action", "energy", "entropy", "grad_max", "seconds"})
-        file.create_dataset<double>(fmt::format("theory/{}", name), {nT, nW});
-      for (const char* name : {"iterations", "newton_steps", "evaluations"})
-        file.create_dataset<std::int64_t>(fmt::format("theory/{}", name), {nT, nW});
-      file.create_dataset<std::int8_t>("theory/converged", {nT, nW});
-      file.group("theory").set_attr("grad_tol", options_.minimiser.grad_tol);
-      file.group("theory").set_attr("stopping_rule", "max_l max|dS/dU_l| < grad_tol (S normalised by max_l w_l)");
-    }
-    for (const auto& e : evaluation) {
-      const hsize_t Q = static_cast<hsize_t>(e.inputs.count);
-      const std::vector<std::string> variants =
-          nW ? std::vector<std::string>{"theory", "theory_diagonal"} : std::vector<std::string>{};
-      for (const auto& v : variants) {
-        file.create_dataset<double>(e.group + "/" + v + "/mean", {nT, nW, Q});
-        file.create_dataset<double>(e.group + "/" + v + "/var", {nT, nW, Q});
-        for (const char* stat : statistic_names) file.create_dataset<double>(e.group + "/" + v + "/" + stat, {nT, nW});
-      }
-      file.create_dataset<double>(e.group + "/gp/mean", {nT, Q});
-      file.create_dataset<double>(e.group + "/gp/var", {nT, Q});
-      for (const char* stat : statistic_names) file.create_dataset<double>(e.group + "/gp/" + stat, {nT});
-    }
-    for (const auto& bp : baselines) {
-      const Baseline& b = *bp;
-      auto g = file.create_group("baselines/" + b.name);
-      g.set_attr("file", b.path);
-      g.set_attr("checksum", b.checksum);
-      g.set_attr("path_labels", b.labels);
-      g.set_attr("H_tot", std::int64_t{b.train.paths});
-      file.create_dataset<double>("baselines/" + b.name + "/mean", {nT, static_cast<hsize_t>(b.test.count)});
-      file.create_dataset<double>("baselines/" + b.name + "/var", {nT, static_cast<hsize_t>(b.test.count)});
-      for (const char* stat : statistic_names) file.create_dataset<double>("baselines/" + b.name + "/" + stat, {nT});
-    }
-    if (k_align > 0) {
-      file.create_dataset<double>("alignment/gp", {nT, static_cast<hsize_t>(k_align)});
-      if (nW) file.create_dataset<double>("alignment/theory", {nT, nW, static_cast<hsize_t>(k_align)});
-      file.group("alignment").set_attr("definition", "|v_k . y| / sqrt(P), v_k eigenvectors of the train kernel "
-                                                     "(no Temp) by decreasing eigenvalue");
-    }
-    if (m_kernel > 0) {
-      // A class-sorted subset of training examples: the first ceil(m/2) with y > 0, then y <= 0.
-      const auto y = comm_.allgather_blocks(train.y);
-      std::vector<std::int64_t> subset;
-      for (int cls = 0; cls < 2; ++cls) {
-        const int want = cls == 0 ? (m_kernel + 1) / 2 : m_kernel / 2;
-        int got = 0;
-        for (std::size_t i = 0; i < y.size() && got < want; ++i)
-          if ((y[i] > 0) == (cls == 0)) {
-            subset.push_back(static_cast<std::int64_t>(i));
-            ++got;
-          }
-      }
-      const hsize_t m = subset.size();
-      std::vector<double> subset_y;
-      for (auto i : subset) subset_y.push_back(y[static_cast<size_t>(i)]);
-      file.write<std::int64_t>("kernels/subset", {m}, subset);
-      file.write<double>("kernels/labels", {m}, subset_y);
-      std::vector<double> path_kernels;
-      for (int p = 0; p < H; ++p) {
-        Eigen::MatrixXd E = Eigen::MatrixXd::Zero(H, H);
-        E(p, p) = 1.0;
-        const auto block = kernel->kernel_block(E, subset);
-        path_kernels.insert(path_kernels.end(), block.begin(), block.end());
-      }
-      file.write<double>("kernels/path", {Hs, m, m}, path_kernels);
-      file.write<double>("kernels/gp", {m, m}, kernel->kernel_block(gp_U1(variances, H), subset));
-      if (nW) file.create_dataset<double>("kernels/renormalized", {nT, nW, m, m});
-      file.group("kernels").set_attr("definition", "sum_pp' U_pp' C_pp' on the subset (no Temp); path[p] = C_pp");
-    }
-    file.flush();
+    s.log.info("resuming from {}", h5::OutputFile::partial_path(options_.output));
+    if (file.exists("kernels/subset")) s.subset = file.dataset("kernels/subset").read_all<std::int64_t>();
+    return;
   }
+  auto t = s.timers.stage("write");
+  write_format(file, "attnpaths-theory", 1);
+  write_config(file, s.config);
+  file.group("config").set_attr("fingerprint", print);
+  write_data_description();
+  TheoryFileLayout layout{s.widths, options_.temperatures, s.data.attention.depth(), s.train.paths, {}, {}, {},
+                          options_.alignment, options_.minimiser.grad_tol};
+  const Architecture shape{s.data.attention.heads(), {}, s.variances};
+  for (int l = 2; l <= layout.depth; ++l) layout.U_orders.push_back(shape.order(l));
+  for (const auto& e : s.evaluation) layout.sets.emplace_back(e.name, e.inputs.count);
+  for (const auto& b : s.baselines) layout.baselines.push_back(b->layout);
+  s.writer->create(layout);
+  write_kernel_subset();
+  file.flush();
+}
 
-  // Progress of a resumed run.
-  std::vector<std::int8_t> gp_done = file.dataset("progress/gp").read_all<std::int8_t>();
-  std::vector<std::int8_t> theory_done =
-      nW ? file.dataset("progress/theory").read_all<std::int8_t>() : std::vector<std::int8_t>{};
-  std::vector<std::int64_t> subset =
-      m_kernel > 0 ? file.dataset("kernels/subset").read_all<std::int64_t>() : std::vector<std::int64_t>{};
-
-  // 6. The grid: for each temperature the GP point, then each width.
-  const GridWriter put(file, comm_);
-  const auto label_index = [&](const std::string& name) -> int {
-    const auto it = std::find(labels.begin(), labels.end(), name);
-    return it == labels.end() ? -1 : static_cast<int>(it - labels.begin());
-  };
-  const int ig = label_index("g"), id = label_index("d");
-  auto write_statistics = [&](const std::string& base, const h5::Dims& lead, const PredictorStatistics& st,
-                              const Range& local) {
-    put.rows(base + "/mean", lead, local, st.mean);
-    put.rows(base + "/var", lead, local, st.var);
-    put.scalar(base + "/accuracy", lead, st.accuracy);
-    put.scalar(base + "/bias", lead, st.bias);
-    put.scalar(base + "/variance", lead, st.variance);
-  };
-  const Eigen::MatrixXd U1_gp = gp_U1(variances, H);  // the GP point does not depend on the widths
-  std::vector<double> gp_alignment;
-  int not_converged = 0;
-  Progress progress(log, "theory grid", static_cast<long>(nT * std::max<hsize_t>(nW, 1)), 0.0);
+// 6. The grid: for each temperature the GP point, then each width (a resumed run skips what is done).
+void TheoryRun::solve_grid() {
+  State& s = *s_;
+  const std::vector<std::int8_t> gp_done = s.writer->gp_progress(), point_done = s.writer->theory_progress();
+  const std::size_t nT = options_.temperatures.size(), nW = s.widths.size();
+  Progress progress(s.log, "theory grid", static_cast<long>(nT * std::max<std::size_t>(nW, 1)), 0.0);
   long points = 0;
-
-  for (hsize_t t = 0; t < nT; ++t) {
-    const double temp = options_.temperatures[t];
-    if (!gp_done[t]) {
-      {
-        auto s = timers.stage("predict");
-        kernel->factor(U1_gp, temp);
-        for (const auto& e : evaluation)
-          write_statistics(e.group + "/gp", {t}, predictor_statistics(*kernel, e.inputs, comm_), e.inputs.local);
-        for (auto& bp : baselines) {
-          Baseline& b = *bp;
-          b.kernel->factor(gp_U1(variances, b.train.paths), temp);
-          write_statistics("/baselines/" + b.name, {t}, predictor_statistics(*b.kernel, b.test, comm_), b.test.local);
-        }
-      }
-      if (k_align > 0) {
-        auto s = timers.stage("alignment");
-        if (gp_alignment.empty()) gp_alignment = kernel->alignment(U1_gp, k_align);
-        put.replicated<double>("/alignment/gp", {t}, padded(gp_alignment, static_cast<size_t>(k_align)));
-      }
-      put.replicated<std::int8_t>("/progress/gp", {t}, {1});
-      file.flush();
-    }
-
-    for (hsize_t w = 0; w < nW; ++w) {
+  for (std::size_t t = 0; t < nT; ++t) {
+    if (!gp_done[t]) solve_gp_point(t);
+    for (std::size_t w = 0; w < nW; ++w) {
       ++points;
-      if (theory_done[t * nW + w]) continue;
-      const double N = static_cast<double>(widths[w]);
-      Architecture arch{attention.heads(), {}, variances};
-      for (double r : ratios) arch.widths.push_back(r * N);
-      arch.validate();
-      const double t0 = wall_seconds();
-      MinimiserResult result;
-      {
-        auto s = timers.stage("minimise");
-        Action action(arch, *kernel, temp);
-        result = minimise_action(action, gp_point(arch), options_.minimiser, comm_);
-      }
-      const double seconds = wall_seconds() - t0;
-      if (!result.converged) ++not_converged;
-      const h5::Dims at{t, w};
-      double acc_theory = 0, acc_diag = 0;
-      {
-        auto s = timers.stage("predict");
-        kernel->factor(result.op.U1(), temp);
-        for (const auto& e : evaluation) {
-          const PredictorStatistics st = predictor_statistics(*kernel, e.inputs, comm_);
-          if (e.group == "/predictor") acc_theory = st.accuracy;
-          write_statistics(e.group + "/theory", at, st, e.inputs.local);
-        }
-        kernel->factor(diagonal_only(result.op.U1()), temp);
-        for (const auto& e : evaluation) {
-          const PredictorStatistics st = predictor_statistics(*kernel, e.inputs, comm_);
-          if (e.group == "/predictor") acc_diag = st.accuracy;
-          write_statistics(e.group + "/theory_diagonal", at, st, e.inputs.local);
-        }
-      }
-      if (k_align > 0) {
-        auto s = timers.stage("alignment");
-        put.replicated<double>("/alignment/theory", at,
-                               padded(kernel->alignment(result.op.U1(), k_align), static_cast<size_t>(k_align)));
-      }
-      {
-        auto s = timers.stage("write");
-        if (m_kernel > 0) put.replicated<double>("/kernels/renormalized", at, kernel->kernel_block(result.op.U1(), subset));
-        put.replicated<double>("/theory/U1", at, flatten(result.op.U1()));
-        for (int l = 2; l <= L; ++l)
-          put.replicated<double>(fmt::format("/theory/U{}", l), at, flatten(result.op.U[static_cast<size_t>(l - 1)]));
-        put.scalar("/theory/Ua", at, result.op.Ua);
-        put.scalar("/theory/action", at, result.value.action);
-        put.scalar("/theory/energy", at, result.value.energy);
-        put.scalar("/theory/entropy", at, result.value.entropy);
-        put.scalar("/theory/grad_max", at, result.value.grad_max);
-        put.scalar("/theory/seconds", at, seconds);
-        put.replicated<std::int64_t>("/theory/iterations", at, {result.iterations});
-        put.replicated<std::int64_t>("/theory/newton_steps", at, {result.newton_steps});
-        put.replicated<std::int64_t>("/theory/evaluations", at, {result.evaluations});
-        put.replicated<std::int8_t>("/theory/converged", at, {static_cast<std::int8_t>(result.converged ? 1 : 0)});
-        put.replicated<std::int8_t>("/progress/theory", at, {1});
-        file.flush();
-      }
-      progress.update(points, fmt::format("Temp {:g}, N {}: S = {:.6f}, accuracy {:.3f} (diagonal {:.3f}){}, {}{}",
-                                          temp, widths[w], result.value.action, acc_theory, acc_diag,
-                                          ig >= 0 && id >= 0 ? fmt::format(", U1[g,d] = {:+.4f}", result.op.U1()(ig, id))
-                                                             : std::string(),
-                                          result.reason, result.converged ? "" : "  ** NOT CONVERGED **"));
+      if (point_done[t * nW + w]) continue;
+      progress.update(points, solve_grid_point(t, w));
     }
   }
+}
 
-  // 7. Provenance, then the file becomes final.
-  provenance.finish();
-  write_provenance(file, provenance, timers);
-  // 8. The summary table (read back from the file, so a resumed run prints every point).
-  std::vector<double> gp_acc = file.dataset("/predictor/gp/accuracy").read_all<double>();
-  std::vector<double> acc, acc_diag, u1, sec;
-  std::vector<std::int64_t> its, newton;
-  std::vector<std::int8_t> conv;
-  if (nW) {
-    acc = file.dataset("/predictor/theory/accuracy").read_all<double>();
-    acc_diag = file.dataset("/predictor/theory_diagonal/accuracy").read_all<double>();
-    u1 = file.dataset("/theory/U1").read_all<double>();
-    sec = file.dataset("/theory/seconds").read_all<double>();
-    its = file.dataset("/theory/iterations").read_all<std::int64_t>();
-    newton = file.dataset("/theory/newton_steps").read_all<std::int64_t>();
-    conv = file.dataset("/theory/converged").read_all<std::int8_t>();
+// The GP point of temperature t (it does not depend on the widths): predict → alignment → write.
+void TheoryRun::solve_gp_point(std::size_t t) {
+  State& s = *s_;
+  const double temp = options_.temperatures[t];
+  const Eigen::MatrixXd U1_gp = gp_U1(s.variances, s.train.paths);
+  {
+    auto st = s.timers.stage("predict");
+    s.kernel->factor(U1_gp, temp);
+    for (const auto& e : s.evaluation)
+      s.writer->statistics(e.group + "/gp", {t}, predictor_statistics(*s.kernel, e.inputs, comm_), e.inputs.local);
+    for (auto& bp : s.baselines) {
+      Baseline& b = *bp;
+      b.kernel->factor(gp_U1(s.variances, b.train.paths), temp);
+      for (const auto& e : b.sets)
+        s.writer->statistics(predictor_group(e.name, "/baselines/" + b.layout.name), {t},
+                             predictor_statistics(*b.kernel, e.inputs, comm_), e.inputs.local);
+    }
   }
-  std::vector<std::vector<double>> baseline_acc;
-  for (const auto& b : baselines)
-    baseline_acc.push_back(file.dataset("/baselines/" + b->name + "/accuracy").read_all<double>());
-  for (const auto& p : h5::annotate(file, theory_file_notes(L), labels))
-    log.warn("no description for dataset {} (docs/files.md)", p);
-  output.commit();
+  if (options_.alignment > 0) {
+    auto st = s.timers.stage("alignment");
+    if (gp_alignment_.empty()) gp_alignment_ = s.kernel->alignment(U1_gp, options_.alignment);
+    s.writer->gp_alignment(t, padded(gp_alignment_, static_cast<size_t>(options_.alignment)));
+  }
+  s.writer->mark_gp_done(t);
+  s.output->file().flush();
+}
 
-  for (hsize_t t = 0; t < nT; ++t) {
-    log.info("");
-    log.info("Temp = {:g}   (accuracy on the {} test examples; GP = infinite width)", options_.temperatures[t],
-             data.test.count);
+// One grid point (Temp t, width w): minimise the action → predict (theory, diagonal only) → alignment
+// → write. Returns its progress line.
+std::string TheoryRun::solve_grid_point(std::size_t t, std::size_t w) {
+  State& s = *s_;
+  const double temp = options_.temperatures[t], N = static_cast<double>(s.widths[w]);
+  Architecture arch{s.data.attention.heads(), {}, s.variances};
+  for (double r : s.ratios) arch.widths.push_back(r * N);
+  arch.validate();
+  const double t0 = wall_seconds();
+  MinimiserResult result;
+  {
+    auto st = s.timers.stage("minimise");
+    Action action(arch, *s.kernel, temp);
+    result = minimise_action(action, gp_point(arch), options_.minimiser, comm_);
+  }
+  const double seconds = wall_seconds() - t0;
+  if (!result.converged) ++s.not_converged;
+  const double acc_theory = predict(t, w, "/theory", result.op.U1());
+  const double acc_diag = predict(t, w, "/theory_diagonal", diagonal_only(result.op.U1()));
+  if (options_.alignment > 0) {
+    auto st = s.timers.stage("alignment");
+    s.writer->theory_alignment(t, w, padded(s.kernel->alignment(result.op.U1(), options_.alignment),
+                                            static_cast<size_t>(options_.alignment)));
+  }
+  {
+    auto st = s.timers.stage("write");
+    if (!s.subset.empty()) s.writer->renormalized_kernel(t, w, s.kernel->kernel_block(result.op.U1(), s.subset));
+    s.writer->point(t, w, {result.op.U, result.op.Ua, result.value.action, result.value.energy, result.value.entropy,
+                           result.value.grad_max, seconds, result.iterations, result.newton_steps, result.evaluations,
+                           result.converged});
+    s.writer->mark_point_done(t, w);
+    s.output->file().flush();
+  }
+  return fmt::format("Temp {:g}, N {}: S = {:.6f}, accuracy {:.3f} (diagonal {:.3f}){}, {}{}", temp, s.widths[w],
+                     result.value.action, acc_theory, acc_diag, strongest_cross_path(result.op.U1(), s.labels),
+                     result.reason, result.converged ? "" : "  ** NOT CONVERGED **");
+}
+
+// The predictor with order parameter U1 on every evaluation set, written under <set>/<variant>.
+// Returns the test accuracy.
+double TheoryRun::predict(std::size_t t, std::size_t w, const std::string& variant, const Eigen::MatrixXd& U1) {
+  State& s = *s_;
+  auto st = s.timers.stage("predict");
+  s.kernel->factor(U1, options_.temperatures[t]);
+  double test_accuracy = 0;
+  for (const auto& e : s.evaluation) {
+    const PredictorStatistics stats = predictor_statistics(*s.kernel, e.inputs, comm_);
+    if (e.name == "test") test_accuracy = stats.accuracy;
+    s.writer->statistics(e.group + variant, {t, w}, stats, e.inputs.local);
+  }
+  return test_accuracy;
+}
+
+// 7. Temperature selection (when possible), provenance, descriptions; the file becomes final; summary.
+void TheoryRun::finish() {
+  State& s = *s_;
+  const h5::File& file = s.output->file();
+  if (options_.temperatures.size() >= 2 && s.data.validation && !s.data.regression) {
+    auto t = s.timers.stage("selection");
+    file.flush();
+    const TemperatureSelection selection = select_temperatures({read_theory_results(file, options_.output)});
+    write_selection(file, selection);
+    log_selection(s.log, selection);
+  }
+  s.provenance.finish();
+  write_provenance(file, s.provenance, s.timers);
+  const TheoryResults results = read_theory_results(file, options_.output);  // a resumed run prints every point
+  for (const auto& p : h5::annotate(file, theory_file_notes(s.data.attention.depth()), s.labels))
+    s.log.warn("no description for dataset {} (docs/files.md)", p);
+  s.output->commit();
+  print_summary(results);
+  s.log.info("");
+  s.log.info("wrote {} ({:.2f} s)", options_.output, wall_seconds() - s.start);
+}
+
+// 8. The summary table, per temperature (from the file, so a resumed run prints every point). The
+// U_1 column is the cross-path entry that is largest anywhere on the grid, named by the path labels.
+void TheoryRun::print_summary(const TheoryResults& r) const {
+  const State& s = *s_;
+  const std::size_t nW = r.widths.size(), H = static_cast<std::size_t>(r.paths);
+  std::size_t pi = 0, pj = 0;
+  for (std::size_t k = 0; k < r.U1.size(); ++k) {
+    const std::size_t i = (k / H) % H, j = k % H;
+    if (i < j && (pi == pj || std::abs(r.U1[k]) > std::abs(r.U1[(k / (H * H)) * H * H + pi * H + pj]))) pi = i, pj = j;
+  }
+  const bool cross = pi != pj;
+  const std::string column = cross ? fmt::format("U1[{},{}]", r.path_labels[pi], r.path_labels[pj]) : "";
+  for (std::size_t t = 0; t < r.temperatures.size(); ++t) {
+    s.log.info("");
+    s.log.info("Temp = {:g}   (accuracy on the {} test examples; GP = infinite width)", r.temperatures[t],
+               s.data.test.count);
+    const double gp = r.gp_accuracy.at("test")[t];
     if (nW) {
-      const std::string gd = ig >= 0 && id >= 0 ? fmt::format("{:>10}", "U1[g,d]") : "";
-      log.info("{:>7} {:>10} {:>10} {:>8}{} {:>11} {:>9}", "N", "theory", "diagonal", "GP", gd, "iterations", "seconds");
-      for (hsize_t w = 0; w < nW; ++w) {
-        const hsize_t i = t * nW + w;
-        const double g_d = ig >= 0 && id >= 0 ? u1[(i * Hs + static_cast<hsize_t>(ig)) * Hs + static_cast<hsize_t>(id)] : 0;
-        log.info("{:>7} {:>10.3f} {:>10.3f} {:>8.3f}{} {:>7}+{:<3} {:>9.3f}{}", widths[w], acc[i], acc_diag[i], gp_acc[t],
-                 ig >= 0 && id >= 0 ? fmt::format("{:>10.4f}", g_d) : "", its[i], newton[i], sec[i],
-                 conv[i] ? "" : "  NOT CONVERGED");
+      s.log.info("{:>7} {:>10} {:>10} {:>8}{} {:>11} {:>9}", "N", "theory", "diagonal", "GP",
+                 cross ? fmt::format("{:>10}", column) : "", "iterations", "seconds");
+      for (std::size_t w = 0; w < nW; ++w) {
+        const std::size_t i = r.grid_index(t, w);
+        s.log.info("{:>7} {:>10.3f} {:>10.3f} {:>8.3f}{} {:>7}+{:<3} {:>9.3f}{}", r.widths[w],
+                   r.theory_accuracy.at("test")[i], r.diagonal_accuracy[i], gp,
+                   cross ? fmt::format("{:>10.4f}", r.U1[(i * H + pi) * H + pj]) : "", r.iterations[i],
+                   r.newton_steps[i], r.seconds[i], r.converged[i] ? "" : "  NOT CONVERGED");
       }
     }
-    std::string line = fmt::format("GP baselines: all paths {:.3f}", gp_acc[t]);
-    for (std::size_t b = 0; b < baselines.size(); ++b)
-      line += fmt::format(", {} {:.3f}", baselines[b]->name, baseline_acc[b][t]);
-    log.info("{}", line);
+    std::string line = fmt::format("GP baselines: all paths {:.3f}", gp);
+    for (const auto& [name, sets] : r.baseline_accuracy) line += fmt::format(", {} {:.3f}", name, sets.at("test")[t]);
+    s.log.info("{}", line);
   }
-  log.info("");
-  log.info("wrote {} ({:.2f} s)", options_.output, wall_seconds() - start);
-  return not_converged;
 }
 
 }  // namespace attnpaths

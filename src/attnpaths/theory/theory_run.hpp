@@ -6,7 +6,10 @@
 // end), so a killed run keeps every finished point and `--resume` continues where it stopped.
 #pragma once
 
+#include <Eigen/Dense>
+
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,8 @@
 #include "attnpaths/theory/minimiser.hpp"
 
 namespace attnpaths {
+
+struct TheoryResults;
 
 struct TheoryOptions {
   std::string data;                        // dataset file (docs/files.md §1)
@@ -41,14 +46,34 @@ struct TheoryOptions {
 class TheoryRun {
  public:
   TheoryRun(TheoryOptions options, const Comm& comm, std::vector<std::string> command_line);
+  ~TheoryRun();
   // Runs everything and writes the output. Returns the number of grid points whose minimisation
   // did not meet the stopping rule (written and flagged in /theory/converged).
   int run();
 
  private:
+  struct State;  // what the stages build: dataset, path inputs, kernels, output file
+  // The stages, in the order run() calls them.
+  void load();
+  void compute_inputs();
+  void set_up_baselines();
+  void set_up_kernel();
+  void open_output();
+  void solve_grid();  // for each Temp: solve_gp_point, then solve_grid_point for each N
+  void solve_gp_point(std::size_t t);
+  std::string solve_grid_point(std::size_t t, std::size_t w);
+  double predict(std::size_t t, std::size_t w, const std::string& variant, const Eigen::MatrixXd& U1);
+  void finish();
+  // Helpers of the stages.
+  void write_data_description() const;
+  void write_kernel_subset();
+  void print_summary(const TheoryResults& results) const;
+
   TheoryOptions options_;
   const Comm& comm_;
   std::vector<std::string> command_line_;
+  std::unique_ptr<State> s_;
+  std::vector<double> gp_alignment_;  // the GP alignment does not depend on Temp: computed once
 };
 
 }  // namespace attnpaths
