@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 
+from attnreport import files  # noqa: E402
 from attnreport import image as I  # noqa: E402
 from attnreport import image_figures as IF  # noqa: E402
 from attnreport.markdown import MISSING, num, table  # noqa: E402
@@ -84,6 +85,13 @@ class ImageReport(Report):
         self.w(*table("image-inputs", ".", ["input", "file", "state"], rows, align=[":--", ":--", ":--"]))
         self.jobs()
 
+    def theory_accuracy_at(self, width, temperature):
+        """The theory's test accuracy at (width, temperature) of the grid; NaN when not a grid point."""
+        th = self.main
+        it = files.temperature_index(th.temperatures, temperature) if th is not None else None
+        hit = np.nonzero(th.widths == int(width))[0] if th is not None else []
+        return self.ir.accuracy["test"][0][it, hit[0]] if it is not None and len(hit) else np.nan
+
     def relpath(self, p):
         return os.path.relpath(p, self.results)
 
@@ -94,8 +102,8 @@ class ImageReport(Report):
             self.w(f"**Missing**: {'no theory results' if th is None else 'no temperature selection'} "
                    f"(`{self.relpath(ir.selection_path)}`; `attnpaths select`).", "")
             return
-        self.w(f"Validation set: `{sel.validation_set}`. Rule: {sel.rule}", "",
-               f"Read from `{self.relpath(sel.source)}`; the accuracies are the theory file's at the picked "
+        self.w(f"Validation set: `{sel.attrs.get('validation_set', '')}`. Rule: {sel.attrs.get('rule', '')}", "",
+               f"Read from `{self.relpath(sel.path)}`; the accuracies are the theory file's at the picked "
                "temperature.", "")
         oods = [s for s in ir.sets if s.startswith("ood/")]
         rows = []
@@ -105,10 +113,10 @@ class ImageReport(Report):
             rows.append([num(N, "int"), num(th.temperatures[it], "exact") if it is not None else MISSING]
                         + [num(v, "pct") for v in vals])
         ig = IF.gp_index(ir)
-        rows.append(["GP", num(sel.gp_temperature, "exact")]
+        rows.append(["GP", num(sel.gp["temperature"], "exact")]
                     + [num(ir.accuracy[s][1][ig], "pct") if ig is not None else MISSING
                        for s in ["validation", "test"] + oods])
-        self.w(*table("image-selection", self.relpath(sel.source),
+        self.w(*table("image-selection", self.relpath(sel.path),
                       ["N", "picked Temp", "validation acc.", "test acc."] + [f"{s} acc." for s in oods], rows))
 
     def accuracy_section(self):
@@ -146,10 +154,7 @@ class ImageReport(Report):
             d = s.diagnostics
             rhat = d.get("U1/rhat")
             ess = d.get("U1/ess_bulk")
-            it = int(np.argmin(np.abs(th.temperatures - s.temperature))) if th is not None else None
-            hit = np.nonzero(th.widths == s.width)[0] if th is not None else []
-            t_acc = ir.accuracy["test"][0][it, hit[0]] if len(hit) and np.isclose(th.temperatures[it], s.temperature) \
-                else np.nan
+            t_acc = self.theory_accuracy_at(s.width, s.temperature)
             rows.append([num(s.width, "int"), num(s.temperature, "exact"), num(s.chains, "int"), num(s.draws, "int"),
                          num(s.accuracy, "pct"), num(t_acc, "pct"),
                          num(100 * (s.accuracy - t_acc), "pts") if s.accuracy is not None else MISSING,
@@ -222,11 +227,10 @@ class ImageReport(Report):
         for s in ir.samples:
             if th is None or s.accuracy is None:
                 continue
-            hit = np.nonzero(th.widths == s.width)[0]
-            it = int(np.argmin(np.abs(th.temperatures - s.temperature)))
-            if not len(hit) or not np.isclose(th.temperatures[it], s.temperature):
+            t_acc = self.theory_accuracy_at(s.width, s.temperature)
+            if not np.isfinite(t_acc):
                 continue
-            d = 100 * (s.accuracy - ir.accuracy["test"][0][it, hit[0]])
+            d = 100 * (s.accuracy - t_acc)
             passed = int(np.asarray(s.diagnostics.get("@passed", 0)).item()) == 1
             rows.append([f"sampled − theory test accuracy at N = {s.width} (points)", num(d, "pts"),
                          "\\|·\\| ≤ 3 with R̂ ≤ 1.01 (diagnostics passed)",

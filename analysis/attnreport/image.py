@@ -16,16 +16,8 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
+from . import files
 from . import results as R
-
-# evaluation sets of the theory files: name -> group under /predictor (the test set has none)
-TEST = "test"
-VALIDATION = "validation"
-
-
-def predictor_group(set_name):
-    return "predictor" if set_name == TEST else f"predictor/{set_name}"
-
 
 def ood_sets(path):
     """The OOD sets of a theory file, as 'ood/<name>'."""
@@ -38,14 +30,14 @@ def set_accuracy(th, set_name):
     files (one grid file, or per-temperature / per-cell files); NaN where a file lacks the set."""
     nT, nW = len(th.temperatures), len(th.widths)
     theory, gp = np.full((nT, nW), np.nan), np.full(nT, np.nan)
-    g = predictor_group(set_name)
+    g = files.predictor_group(set_name)
     for path in sorted(set(th.cells.values())):
         with h5py.File(path, "r") as f:
             temps = np.atleast_1d(R.read(f, "theory/temperatures", np.array([])))
             widths = np.atleast_1d(R.read(f, "theory/widths", np.array([])))
             t_acc, g_acc = R.read(f, f"{g}/theory/accuracy"), R.read(f, f"{g}/gp/accuracy")
         for a, T in enumerate(temps):
-            it = int(np.argmin(np.abs(th.temperatures - T)))
+            it = files.temperature_index(th.temperatures, T)
             if g_acc is not None:
                 gp[it] = g_acc[a]
             for b, N in enumerate(widths):
@@ -55,38 +47,20 @@ def set_accuracy(th, set_name):
     return theory, gp
 
 
-@dataclass
-class Selection:
-    """Temperatures picked on the validation set: per width for the theory, one for the GP."""
-    source: str                 # the file read
-    widths: np.ndarray          # [nW]
-    theory_temperature: np.ndarray   # [nW] (NaN: no pick)
-    gp_temperature: float
-    validation_set: str         # "<data file>:/validation"
-    rule: str
-    converged: np.ndarray | None = None
-
-    def temperature_at(self, width):
-        hit = np.nonzero(self.widths == int(width))[0]
-        if not len(hit):
-            raise KeyError(f"width {width} is not in the selection {self.source} (widths {list(self.widths)})")
-        return float(self.theory_temperature[hit[0]])
-
-
 def load_selection(path):
-    """The /selection group of `attnpaths select` output (or of a theory file that holds one); None when the
-    file or the group is absent."""
+    """The temperature selection (files.Selection) of `attnpaths select` output or of a theory file that
+    holds /selection; None when the file or the group is absent."""
     if not path or not os.path.isfile(path):
         return None
-    with h5py.File(path, "r") as f:
-        if "selection" not in f or "selection/theory/temperature" not in f:
-            return None
-        a = R.attrs(f["selection"])
-        gp = R.read(f, "selection/gp/temperature", np.array([np.nan]))
-        return Selection(source=path, widths=np.atleast_1d(R.read(f, "selection/widths")).astype(np.int64),
-                         theory_temperature=np.atleast_1d(R.read(f, "selection/theory/temperature")).astype(float),
-                         gp_temperature=float(np.atleast_1d(gp)[0]), validation_set=str(a.get("validation_set", "")),
-                         rule=str(a.get("rule", "")), converged=R.read(f, "selection/theory/converged"))
+    return files.load_selection(path)
+
+
+def selected_temperature(sel, width):
+    """The temperature `sel` picked for `width` (NaN: no pick); KeyError when the width is not in it."""
+    hit = np.nonzero(np.asarray(sel.widths) == int(width))[0]
+    if not len(hit):
+        raise KeyError(f"width {width} is not in the selection {sel.path} (widths {list(sel.widths)})")
+    return float(sel.theory_temperature[hit[0]])
 
 
 def gd_accuracy(model_path):
@@ -171,7 +145,7 @@ def load(results, name="image", selection=None, pruning=None, model=None, sample
     model_path = os.path.join(results, model or "train/model.h5")
     sets, acc = [], {}
     if th is not None and th.full:
-        sets = [TEST, VALIDATION] + ood_sets(th.cell_file(0, 0))
+        sets = ["test", "validation"] + ood_sets(th.cell_file(0, 0))
         acc = {s: set_accuracy(th, s) for s in sets}
     return ImageResults(results=results, theory=th, selection=load_selection(sel_path), selection_path=sel_path,
                         samples=R.load_samples(results, samples or f"samples/{name}_N*.h5"),

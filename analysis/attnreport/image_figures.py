@@ -10,6 +10,8 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
+from . import files
+from . import image as I
 from .figures import COLORS, Skip, _save, _width_axis
 
 GD_COLOR = "#2a9d4b"
@@ -18,15 +20,16 @@ GD_COLOR = "#2a9d4b"
 def selected_index(ir, iw):
     """Temperature index of the theory grid picked for width index iw (None if no pick)."""
     th, sel = ir.theory, ir.selection
-    hit = np.nonzero(sel.widths == int(th.widths[iw]))[0]
-    if not len(hit) or not np.isfinite(sel.theory_temperature[hit[0]]):
+    try:
+        t = I.selected_temperature(sel, th.widths[iw])
+    except KeyError:
         return None
-    return int(np.argmin(np.abs(th.temperatures - sel.theory_temperature[hit[0]])))
+    return files.temperature_index(th.temperatures, t) if np.isfinite(t) else None
 
 
 def gp_index(ir):
-    t = ir.selection.gp_temperature
-    return None if not np.isfinite(t) else int(np.argmin(np.abs(ir.theory.temperatures - t)))
+    t = ir.selection.gp["temperature"]
+    return files.temperature_index(ir.theory.temperatures, t) if np.isfinite(t) else None
 
 
 def at_selected(ir, set_name):
@@ -65,7 +68,7 @@ def accuracy_vs_n(ir, outdir):
     for ax, s in zip(axes[0], sets):
         th, gp = at_selected(ir, s)
         ax.plot(W, 100 * th, "o-", color=COLORS["theory"], lw=2, label="theory (selected Temp per N)")
-        ax.axhline(100 * gp, color=COLORS["gp"], ls="--", lw=1.6, label=f"GP (Temp {ir.selection.gp_temperature:g})")
+        ax.axhline(100 * gp, color=COLORS["gp"], ls="--", lw=1.6, label=f"GP (Temp {ir.selection.gp['temperature']:g})")
         if s in ir.gd:
             ax.axhline(100 * ir.gd[s], color=GD_COLOR, ls=":", lw=2, label="GD network (trained)")
         if s == "test":
@@ -79,7 +82,7 @@ def accuracy_vs_n(ir, outdir):
         ax.grid(True, alpha=0.25)
     legend_of_all(axes[0])
     cap = ("Accuracy of the mean predictor vs width N at the temperatures picked on the validation set "
-           f"({ir.selection.validation_set or 'the dataset’s /validation'}): the finite-width theory (each N at its "
+           f"({ir.selection.attrs.get('validation_set') or 'the dataset’s /validation'}): the finite-width theory (each N at its "
            "own Temp), the GP limit at the GP's Temp, the HMC-sampled predictor (the sampler stores the test "
            "predictor only, so the OOD panel has no sampled dots) and the trained GD network as a reference.")
     return _save(fig, outdir, "accuracy_vs_n", "Accuracy vs N, in and out of distribution", cap)

@@ -5,7 +5,7 @@
         the temperature `attnpaths select` picked on the validation set for WIDTH
     results_query.py theory-file THEORY TEMPERATURE
         THEORY itself when it is a file; for a directory of per-temperature or per-cell theory files
-        (jobs/theory_array.sbatch) the file whose grid holds TEMPERATURE (relative 1e-9)
+        (jobs/theory_array.sbatch) the file whose grid holds TEMPERATURE (files.same_temperature: relative 1e-9)
     results_query.py samples-temperature SAMPLES.h5
         the temperature a samples file was drawn at (/config)
 Prints the answer on stdout; exits 2 with a message naming the file when it cannot answer.
@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
+from attnreport import files  # noqa: E402
 from attnreport import image as I  # noqa: E402
 from attnreport import results as R  # noqa: E402
 
@@ -33,7 +34,7 @@ def selected_temperature(path, width):
     if sel is None:
         die(f"{path}: no /selection/theory/temperature (not an `attnpaths select` output?)")
     try:
-        t = sel.temperature_at(int(width))
+        t = I.selected_temperature(sel, width)
     except KeyError as e:
         die(str(e))
     if not np.isfinite(t):
@@ -48,7 +49,7 @@ def theory_file(path, temperature):
     for p in sorted(glob.glob(os.path.join(path, "*.h5"))):
         with h5py.File(p, "r") as f:
             temps = np.atleast_1d(R.read(f, "theory/temperatures", np.array([])))
-        if np.any(np.abs(temps - t) <= 1e-9 * abs(t)):
+        if files.temperature_index(temps, t) is not None:
             return p
     die(f"{path}: no theory file holds temperature {temperature}")
 
