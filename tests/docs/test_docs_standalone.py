@@ -16,7 +16,7 @@ SRC = os.environ.get('ATTNPATHS_SOURCE_DIR', '.')
 BIN = os.environ.get('ATTNPATHS_BINARY', os.path.join(SRC, 'build', 'bin', 'attnpaths'))
 FORBIDDEN = re.compile(r'\.\./shared|/work/shared|shared/spec|(?<![\w/.-])(theory|io|style|platform|architecture)\.md §'
                        r'|(?<![\w/.-])(io|style|platform|architecture)\.md\b|DEVELOPERS\.md|docs/cli\.md')
-HELP = [[], ['data'], ['data', 'markov'], ['theory'], ['sample'], ['compare']]
+HELP = [[], ['data'], ['data', 'markov'], ['theory'], ['sample'], ['compare'], ['prune']]
 
 
 def repo_texts():

@@ -20,6 +20,7 @@ enum class RngDomain : std::uint64_t {
   attention_init = 22,   // the placeholder "qk" heads written by `data omniglot`
   training_init = 30,       // train: initial weights (index = parameter block)
   training_synthetic = 31,  // train: the synthetic episode stream (index = episode)
+  pruning_order = 40,       // prune: the random head orders (index = order)
   test = 99,
 };
 

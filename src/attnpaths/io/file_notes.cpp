@@ -177,3 +177,57 @@ std::vector<h5::DatasetNote> compare_file_notes() {
 }
 
 }  // namespace attnpaths
+
+namespace attnpaths {
+
+namespace {
+
+// The pruning results of one side and set (docs/files.md §6); `g` = "/pruning/*/*" or "/pruning/*/ood/*",
+// `set` names the set's wildcard.
+void add_pruning_notes(std::vector<h5::DatasetNote>& n, const std::string& g, const std::string& set) {
+  const std::vector<std::string> LH = {"/heads/layer", "/heads/head"}, K = {"/pruning/removed"};
+  const std::string on = " (side {1}, set " + set + ")";
+  n.push_back({g + "/full", "accuracy with no head removed" + on});
+  n.push_back({g + "/full_loss", "mean (prediction - y)^2 with no head removed" + on});
+  n.push_back({g + "/count", "number of examples of the set" + on});
+  n.push_back({g + "/single", "accuracy with only this head removed, NaN where it cannot be removed" + on + " [layer, head]", LH});
+  n.push_back({g + "/single_loss", "mean (prediction - y)^2 with only this head removed" + on + " [layer, head]", LH});
+  n.push_back({g + "/drop", "full - single: accuracy lost by removing this head alone" + on + " [layer, head]", LH});
+  n.push_back({g + "/spearman", "Spearman rank correlation of /heads/score and drop over the removable heads" + on});
+  n.push_back({g + "/ascending", "accuracy with the first k heads of /pruning/ascending_heads removed" + on + " [k]", K});
+  n.push_back({g + "/descending", "accuracy with the first k heads of /pruning/descending_heads removed" + on + " [k]", K});
+  n.push_back({g + "/random", "accuracy with the first k heads of each random order removed" + on + " [order, k]",
+               {"#orders", K[0]}});
+  for (const char* stat : {"mean", "std", "min", "max"})
+    n.push_back({g + "/random_" + stat, std::string(stat) + " over the random orders of the accuracy" +
+                                            (std::string(stat) == "std" ? " (n - 1 denominator)" : "") + on + " [k]", K});
+}
+
+}  // namespace
+
+std::vector<h5::DatasetNote> prune_file_notes() {
+  std::vector<h5::DatasetNote> n = {
+      {"/heads/layer", "layer index l of the head axes (1 = first attention layer)"},
+      {"/heads/head", "head index h within a layer (from 0)"},
+      {"/heads/score", "head score: sum of |U_1| (symmetrised) over the path pairs through the head, divided by the "
+                       "largest score; NaN for a padding entry [layer, head]", {"/heads/layer", "/heads/head"}},
+      {"/heads/score_raw", "head score before normalisation [layer, head]", {"/heads/layer", "/heads/head"}},
+      {"/heads/order", "every head (layer, head) by ascending score [rank, (layer, head)]", {"#rank", ""}},
+      {"/pruning/removed", "number of heads removed k (progressive pruning)"},
+      {"/pruning/ascending_heads", "the k-th head removed in ascending score order, (layer, head); heads that would "
+                                   "empty their layer are skipped [k, (layer, head)]", {"#steps", ""}},
+      {"/pruning/descending_heads", "the k-th head removed in descending score order [k, (layer, head)]", {"#steps", ""}},
+      {"/pruning/random_heads", "the k-th head removed in each random order [order, k, (layer, head)]",
+       {"#orders", "#steps", ""}},
+      {"/theory/U1", "the theory's order parameter U_1 at the chosen width and temperature [path, path]",
+       {kPaths, kPaths}},
+      {"/gd/U1", "GD order parameter U^GD = W_p . W_p', W_p = a^T V_L^{h_L} ... V_1^{h_1} of the trained network "
+                 "[path, path]", {kPaths, kPaths}},
+      {"/gd/U1_normalised", "U^GD divided by its largest absolute entry [path, path]", {kPaths, kPaths}},
+  };
+  add_pruning_notes(n, "/pruning/*/ood/*", "ood/{2}");
+  add_pruning_notes(n, "/pruning/*/*", "{2}");
+  return n;
+}
+
+}  // namespace attnpaths

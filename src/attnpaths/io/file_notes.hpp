@@ -17,5 +17,7 @@ std::vector<h5::DatasetNote> selection_file_notes();
 std::vector<h5::DatasetNote> samples_file_notes();
 // `attnpaths compare` output (format "attnpaths-compare").
 std::vector<h5::DatasetNote> compare_file_notes();
+// `attnpaths prune` output (format "attnpaths-prune").
+std::vector<h5::DatasetNote> prune_file_notes();
 
 }  // namespace attnpaths

@@ -263,6 +263,20 @@ void GdNetwork<Real>::forward(const Real* x, int n, Real* f) {
   }
 }
 
+template <class Real>
+void GdNetwork<Real>::path_terms(int n, double* g) const {
+  const int N0 = shape_.input_dim;
+  const std::size_t pn = sz(paths_) * sz(N0);
+  for (int mu = 0; mu < n; ++mu)
+    for (int pi = 0; pi < paths_; ++pi) {
+      const Real* x = xt_.data() + sz(mu) * pn + sz(pi) * sz(N0);
+      const Real* u = U_.data() + sz(pi) * sz(N0);
+      double s = 0;
+      for (int i = 0; i < N0; ++i) s += double(x[i]) * double(u[i]);
+      g[sz(mu) * sz(paths_) + sz(pi)] = s;
+    }
+}
+
 // Per example: dv^{(1)}_π[s] = df·(x_s·U_π); down the levels dΩ^{l,h} = Dᵀ V^{(l+1)}, dV^{(l+1)} += D Ω^{l,h};
 // the readout adjoint at layer L; softmax backward; Y^{l,h} = dS X [T × N0] into ys.
 template <class Real>
@@ -348,7 +362,7 @@ void GdNetwork<Real>::weight_gradient(const Real* theta, const double* partial, 
 }
 
 template <class Real>
-void predict(GdNetwork<Real>& net, const double* x, std::int64_t count, double* f) {
+void predict(GdNetwork<Real>& net, const double* x, std::int64_t count, double* f, double* terms) {
   constexpr int block = 32;
   const std::size_t per = sz(net.shape().tokens) * sz(net.shape().input_dim);
   AlignedVector<Real> xb(block * per), fb(block);
@@ -357,12 +371,13 @@ void predict(GdNetwork<Real>& net, const double* x, std::int64_t count, double* 
     std::transform(x + sz(b) * per, x + sz(b + n) * per, xb.begin(), [](double v) { return Real(v); });
     net.forward(xb.data(), n, fb.data());
     for (int i = 0; i < n; ++i) f[b + i] = double(fb[sz(i)]);
+    if (terms) net.path_terms(n, terms + sz(b) * sz(net.shape().paths()));
   }
 }
 
 template class GdNetwork<float>;
 template class GdNetwork<double>;
-template void predict<float>(GdNetwork<float>&, const double*, std::int64_t, double*);
-template void predict<double>(GdNetwork<double>&, const double*, std::int64_t, double*);
+template void predict<float>(GdNetwork<float>&, const double*, std::int64_t, double*, double*);
+template void predict<double>(GdNetwork<double>&, const double*, std::int64_t, double*, double*);
 
 }  // namespace attnpaths

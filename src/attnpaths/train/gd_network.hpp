@@ -85,6 +85,10 @@ class GdNetwork {
   void weight_gradient(const Real* theta, const double* partial, Real* grad);
   // Path inputs x̃ [n, H_tot, N0] of the last forward() (tests).
   const AlignedVector<Real>& path_inputs() const { return xt_; }
+  // The per-path terms of the last forward() on n examples: g [n, H_tot], g[μ,π] = U_π·x̃^μ_π, so that
+  // f[μ] = Σ_π g[μ,π]. f is linear in the path coefficients c_π: prepared with every c_π = 1, the output
+  // with any coefficients c is Σ_π c_π g[μ,π] (network-side head pruning, prune/).
+  void path_terms(int n, double* g) const;
 
  private:
   void attention(const Real* x, int n);
@@ -99,7 +103,8 @@ class GdNetwork {
 };
 
 // f for `count` examples of a set (double inputs converted to Real), in blocks; prepare() first.
+// With `terms` non-null, also the per-path terms [count, H_tot] (GdNetwork::path_terms).
 template <class Real>
-void predict(GdNetwork<Real>& net, const double* x, std::int64_t count, double* f);
+void predict(GdNetwork<Real>& net, const double* x, std::int64_t count, double* f, double* terms = nullptr);
 
 }  // namespace attnpaths
