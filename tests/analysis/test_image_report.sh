@@ -31,7 +31,7 @@ cd "$R"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 run "$BIN" --config "$CONF/data.toml" data omniglot -o data/omniglot.h5
 run "$BIN" --config "$CONF/train.toml" train --data data/omniglot.h5 --steps 40 -o train/model.h5 --output-data data/trained.h5
-run mpirun -n 2 "$BIN" --config "$CONF/theory.toml" theory --data data/trained.h5 -o theory/image.h5
+run "$BIN" --config "$CONF/theory.toml" theory --data data/trained.h5 -o theory/image.h5
 run "$BIN" select theory/image.h5 -o select/image.h5
 T10=$("$PY" "$SRC/jobs/lib/results_query.py" selected-temperature select/image.h5 10)
 run mpirun -n 2 "$BIN" --config "$CONF/sample.toml" sample --data data/trained.h5 --width 10 --temperature "$T10" \
