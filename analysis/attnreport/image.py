@@ -2,7 +2,7 @@
 
 A results directory of jobs/image_pipeline.sbatch (or scripts/image.sh) holds
     theory/image.h5 (or theory/image/T<t>.h5 …)   the theory grid on the trained attention
-    select/image.h5                                `attnpaths select`: /selection (docs/files.md §2.1)
+    select/image.h5                                `attnpaths select`: /selection
     samples/image_N<w>.h5, compare/image.h5        HMC samples at the selected temperatures
     prune/image.h5                                 `attnpaths prune`: /heads, /pruning, /gd (docs/pruning.md)
     train/model.h5                                 `attnpaths train`: /evaluation/<set> (the GD network)
