@@ -212,11 +212,12 @@ def load_baseline(main, key):
                   path_labels=_path_labels(a, a.get("H_tot")), full=False, gp=gp, group=f"/baselines/{key}")
 
 
-_CELL = re.compile(r"N(\d+)_T([^/]+)\.h5$")
+_CELL = re.compile(r"/(?:N(\d+)_)?T([^/]+)\.h5$")   # one cell N<w>_T<t>.h5, or every width T<t>.h5
 
 
 def load_theory(results_dir, name):
-    """The theory of experiment `name`: theory/<name>.h5, else the cells theory/<name>/N*_T*.h5 merged;
+    """The theory of experiment `name`: theory/<name>.h5, else the cells theory/<name>/N*_T*.h5 (or the
+    per-temperature files theory/<name>/T*.h5 of jobs/theory_array.sbatch ARRAY_OVER=temperatures) merged;
     the same directly under the results directory (e.g. scripts/main.sh's flat layout); None if absent."""
     for base in (os.path.join(results_dir, "theory"), results_dir):
         single = os.path.join(base, name + ".h5")
@@ -235,7 +236,7 @@ def theory_names(results_dir):
     for p in glob.glob(os.path.join(results_dir, "theory", "*")):
         if p.endswith(".h5"):
             out.add(os.path.basename(p)[:-3])
-        elif os.path.isdir(p) and glob.glob(os.path.join(p, "N*_T*.h5")):
+        elif os.path.isdir(p) and any(_CELL.search(c) for c in glob.glob(os.path.join(p, "*.h5"))):
             out.add(os.path.basename(p))
     return sorted(out)
 

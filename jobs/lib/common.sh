@@ -5,7 +5,7 @@
 #   ATTNPATHS_JOBS   this jobs/ directory                 (default: found from the job's script path)
 #   RESULTS          the results directory                (default: the job's working directory, sbatch --chdir)
 #   CONFIG           the options directory: one TOML file per command, data.toml, theory.toml,
-#                    sample.toml (CLI11 format)           (default: $ATTNPATHS_JOBS/config/markov)
+#                    sample.toml, … (CLI11 format)        (default: $ATTNPATHS_JOBS/config/markov)
 #   ATTNPATHS_LAUNCHER  srun (default) or mpirun
 #   ATTNPATHS_ENV_SETUP a file sourced at job start (e.g. your `module load` lines)
 #   PYTHON           the Python with numpy, h5py, matplotlib (default: /usr/bin/python3)
@@ -120,4 +120,35 @@ attn_toml() {
   local f=$CONFIG/$1.toml
   shift
   "$PYTHON" "$ATTNPATHS_JOBS/lib/toml_get.py" "$f" "$@"
+}
+
+# attn_requeue_after RC WHAT — after a checkpointing command (`attnpaths sample`, `attnpaths train`) ended
+# with RC: exit 75 after the pre-timeout SIGUSR1 requeues this very job (same job id, so the jobs that
+# depend on it keep waiting; it restarts with SLURM_RESTART_COUNT+1 and continues with --resume);
+# exit 75 after SIGTERM (scancel, hard limit) is only recorded. Returns RC (the job's exit code).
+attn_requeue_after() {
+  local rc=$1 what=$2
+  if ((rc == 75)) && [[ ${ATTN_SIGNALLED:-} == USR1 ]]; then
+    echo "$what checkpointed (exit 75): requeueing job $SLURM_JOB_ID to continue with --resume"
+    ATTN_FINAL_STATE=requeued
+    if scontrol requeue "$SLURM_JOB_ID"; then
+      sleep 300 &   # Slurm ends this shell now; wait for it without consuming the exit status
+      wait $!
+      return 0
+    fi
+    echo "scontrol requeue failed: continue by hand with  RESUME=1 sbatch …  (same script and arguments)" >&2
+  elif ((rc == 75)); then
+    ATTN_FINAL_STATE="checkpointed (SIG${ATTN_SIGNALLED:-?})"
+    echo "$what checkpointed (exit 75) after SIG${ATTN_SIGNALLED:-?}: not requeued; continue with" \
+      " RESUME=1 sbatch …  (same script and arguments)" >&2
+  fi
+  return "$rc"
+}
+
+# attn_resume_flag OUT — prints --resume when this run continues OUT.partial: after a requeue
+# (SLURM_RESTART_COUNT > 0) or with RESUME=1.
+attn_resume_flag() {
+  if [[ ${SLURM_RESTART_COUNT:-0} -gt 0 || ${RESUME:-0} == 1 ]] && [[ -f $1.partial ]]; then
+    echo "--resume"
+  fi
 }

@@ -570,6 +570,32 @@ def _pct(v):
     return None if v is None else 100 * float(v)
 
 
+def check_figures(md, report_dir, figures, skipped):
+    """Every linked PNG is valid with its PDF; the comma-separated stems in `figures` are shown and those
+    in `skipped` are skipped with a note. Returns the PNGs shown."""
+    shown = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", md)
+    for png in shown:
+        path = os.path.join(report_dir, png)
+        if not os.path.isfile(path):
+            fail(f"figure {png} linked but missing")
+            continue
+        check_png(path)
+        check_pdf(path[:-4] + ".pdf")
+        if f"]({png[:-4]}.pdf)" not in md:
+            fail(f"figure {png}: no link to its PDF")
+    stems = {os.path.basename(p)[:-4] for p in shown}
+    for f in filter(None, figures.split(",")):
+        if f not in stems:
+            fail(f"figure '{f}' expected but not in the report"
+                 + (f" (skipped: {re.search(rf'skipped.*{f}.*', md)[0]})" if re.search(rf"skipped.*{f}", md) else ""))
+    for f in filter(None, skipped.split(",")):
+        if f in stems:
+            fail(f"figure '{f}' should have been skipped")
+        elif not re.search(rf"Figure skipped\*\* \({f}\)", md):
+            fail(f"figure '{f}' is neither shown nor skipped with a note")
+    return shown
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("report")
@@ -583,28 +609,7 @@ def main():
         print(f"check_report: {md_path} missing")
         return 1
     md = open(md_path).read()
-
-    # figures
-    shown = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", md)
-    for png in shown:
-        path = os.path.join(a.report, png)
-        if not os.path.isfile(path):
-            fail(f"figure {png} linked but missing")
-            continue
-        check_png(path)
-        check_pdf(path[:-4] + ".pdf")
-        if f"]({png[:-4]}.pdf)" not in md:
-            fail(f"figure {png}: no link to its PDF")
-    stems = {os.path.basename(p)[:-4] for p in shown}
-    for f in filter(None, a.figures.split(",")):
-        if f not in stems:
-            fail(f"figure '{f}' expected but not in the report"
-                 + (f" (skipped: {re.search(rf'skipped.*{f}.*', md)[0]})" if re.search(rf"skipped.*{f}", md) else ""))
-    for f in filter(None, a.skipped.split(",")):
-        if f in stems:
-            fail(f"figure '{f}' should have been skipped")
-        elif not re.search(rf"Figure skipped\*\* \({f}\)", md):
-            fail(f"figure '{f}' is neither shown nor skipped with a note")
+    shown = check_figures(md, a.report, a.figures, a.skipped)
 
     # tables
     tables = parse_tables(md)

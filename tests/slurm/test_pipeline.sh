@@ -20,19 +20,10 @@ SCRATCH=${ATTNPATHS_TEST_TMP:?}/slurm_pipeline
 RES=$SCRATCH/results
 CLUSTER=$SCRATCH/cluster
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-elapsed() { echo $(($(date +%s) - T0)); }
-log() { echo "[$(printf '%4s' "$(elapsed)")s] $*"; }
+source "$SRC/tests/slurm/pipeline_test_lib.sh"
 
 # ---- preconditions: a clear failure, never a silent pass ----------------------------------------
-for b in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/bin/sbatch /usr/sbin/munged; do
-  [[ -x $b ]] || fail "SLURM/munge not installed ($b missing): run scripts/setup.sh (apt-get install slurmctld slurmd slurm-client munge)"
-done
-[[ -x $BIN ]] || fail "attnpaths binary $BIN missing (build first)"
-for c in "data markov" theory sample compare; do
-  # shellcheck disable=SC2086
-  "$BIN" $c --help >/dev/null 2>&1 || fail "'attnpaths $c' is not available in $BIN"
-done
+require_cluster_and_commands "$BIN" "data markov" theory sample compare
 
 # the job scripts' contract (docs/jobs.md): shared set-up, srun --mpi=pmix, threads from the
 # allocation, the pre-timeout signal and requeueing for sampling
@@ -40,7 +31,7 @@ grep -q 'srun --mpi=pmix' "$SRC/jobs/lib/common.sh" || fail "jobs/lib/common.sh 
 grep -q 'export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK' "$SRC/jobs/lib/common.sh" &&
   grep -q 'export OPENBLAS_NUM_THREADS=' "$SRC/jobs/lib/common.sh" || fail "jobs do not export the thread counts"
 for s in "$SRC"/jobs/*.sbatch; do
-  [[ $s == */markov_pipeline.sbatch ]] && continue
+  [[ $s == */*_pipeline.sbatch ]] && continue   # (the pipelines only submit)
   grep -q 'source "$ATTNPATHS_JOBS/lib/common.sh"' "$s" && grep -q '^attn_init ' "$s" ||
     fail "$s does not use jobs/lib/common.sh (attn_init)"
 done
@@ -50,23 +41,6 @@ grep -q '^#SBATCH --signal=B:USR1@' "$SRC/jobs/sample.sbatch" && grep -q '^#SBAT
 rm -rf "$SCRATCH"
 mkdir -p "$SCRATCH"
 
-cleanup() {
-  local rc=$?
-  if ((rc != 0)); then
-    echo "---- diagnostics (test failed with $rc) ----"
-    export SLURM_CONF=$CLUSTER/slurm.conf
-    squeue -a -o '%.10i %.20j %.8T %.10M %R' 2>/dev/null || true
-    for f in "$RES"/logs/*.out "$RES"/logs/*.exit "$SCRATCH"/pipeline-*.out; do
-      [[ -f $f ]] && { echo "---- $f"; tail -25 "$f"; }
-    done
-    for f in "$CLUSTER"/log/slurmctld.log "$CLUSTER"/log/slurmd.log; do
-      [[ -f $f ]] && { echo "---- $f"; grep -E "error|fatal|Killing|requeue" "$f" | tail -15; }
-    done
-  fi
-  "$SRC/tests/slurm/local_cluster.sh" stop "$CLUSTER" || true
-  log "done (exit $rc)"
-  exit "$rc"
-}
 trap cleanup EXIT
 trap 'fail "interrupted"' INT TERM
 
@@ -86,25 +60,11 @@ pipe=$(CONFIG=$SRC/tests/slurm/tiny ATTNPATHS=$BIN PYTHON=$PY \
 pipe=${pipe%%;*}
 log "submitted the pipeline job $pipe"
 
-job_field() {  # job_field JOBID FIELD -> value(s) of FIELD= in scontrol show job (one line per array task)
-  scontrol show job "$1" 2>/dev/null | grep -oP "(?<=\b$2=)\S+"
-}
-wait_until() {  # wait_until DESCRIPTION COMMAND… ; polls every 0.5 s within the deadline
-  local what=$1
-  shift
-  until "$@"; do
-    (($(elapsed) < DEADLINE_S)) || fail "timed out after $(elapsed) s waiting for: $what"
-    sleep 0.5
-  done
-}
 pipeline_done() { [[ $(job_field "$pipe" JobState) == COMPLETED || $(job_field "$pipe" JobState) == FAILED ]]; }
 wait_until "the pipeline job to submit the stages" pipeline_done
 [[ $(job_field "$pipe" JobState) == COMPLETED ]] || fail "the pipeline job $pipe did not complete: $(job_field "$pipe" JobState)"
 [[ -s $RES/logs/pipeline_jobs.tsv ]] || fail "the pipeline wrote no logs/pipeline_jobs.tsv"
-declare -A JOB=()
-while IFS=$'\t' read -r stage id; do
-  [[ $stage == stage ]] || JOB[$stage]=$id
-done <"$RES/logs/pipeline_jobs.tsv"
+read_pipeline_jobs
 for st in data theory_markov4 theory_markov2_noisy theory_markov_g theory_markov_gd sample_markov4 report; do
   [[ -n ${JOB[$st]:-} ]] || fail "the pipeline did not submit stage '$st'"
 done
@@ -144,40 +104,14 @@ wait_until "sampling task $s0 to checkpoint and requeue itself" restarted
 log "$s0 requeued itself (Restarts=$(job_field "$s0" Restarts | head -1))"
 
 # ---- 4. wait for everything ---------------------------------------------------------------------------
-ids=$(printf '%s,' "${JOB[@]}")
-queue_empty() {
-  local bad
-  [[ -z $(squeue -h -j "${ids%,}" -o %i 2>/dev/null) ]] && return 0
-  # a failed stage cancels its dependants (--kill-on-invalid-dep): report it at once
-  bad=$(for st in "${!JOB[@]}"; do job_field "${JOB[$st]}" JobState | grep -qE "FAILED|TIMEOUT|NODE_FAIL|OUT_OF_ME" && echo "$st"; done)
-  [[ -z $bad ]] || fail "stage(s) failed: $bad"
-  return 1
-}
 wait_until "all pipeline jobs to finish" queue_empty
 log "all jobs finished"
 
-# job states from the controller (no accounting storage here, so not sacct)
-for st in "${!JOB[@]}"; do
-  states=$(job_field "${JOB[$st]}" JobState | sort -u | tr '\n' ' ')
-  codes=$(job_field "${JOB[$st]}" ExitCode | sort -u | tr '\n' ' ')
-  [[ $states == "COMPLETED " && $codes == "0:0 " ]] || fail "stage $st (job ${JOB[$st]}): JobState=$states ExitCode=$codes"
-done
+check_all_completed
 log "every job COMPLETED with ExitCode 0:0"
 [[ $(job_field "$s0" Restarts | head -1) == 1 ]] || fail "$s0 should have restarted exactly once"
 
 # the chain data -> theory -> sampling -> report (afterok): no stage started before its predecessors ended
-epoch() { date -d "$1" +%s; }
-first_start() { job_field "$1" StartTime | while read -r t; do epoch "$t"; done | sort -n | head -1; }
-last_end() { job_field "$1" EndTime | while read -r t; do epoch "$t"; done | sort -n | tail -1; }
-check_order() {  # check_order LATER EARLIER…
-  local later=$1 s e
-  shift
-  s=$(first_start "${JOB[$later]}")
-  for earlier in "$@"; do
-    e=$(last_end "${JOB[$earlier]}")
-    ((s >= e)) || fail "stage $later started ($s) before $earlier ended ($e): dependency not honoured"
-  done
-}
 check_order theory_markov4 data
 check_order theory_markov2_noisy data
 check_order sample_markov4 theory_markov4 theory_markov2_noisy theory_markov_g theory_markov_gd
@@ -185,11 +119,7 @@ check_order report sample_markov4 theory_markov4 theory_markov2_noisy theory_mar
 log "dependencies honoured: data -> theory -> sampling -> report"
 
 # exit markers written by the job scripts (jobs/lib/common.sh)
-markers=("$RES"/logs/*.exit)
-((${#markers[@]} == 1 + 2 + 1 + 1 + 1 + 2 + 1)) || fail "expected 9 exit markers, found ${#markers[@]}: ${markers[*]}"
-for m in "${markers[@]}"; do
-  grep -qx 'state=ok' "$m" && grep -qx 'exit=0' "$m" || fail "$m does not record success: $(tr '\n' ' ' <"$m")"
-done
+check_markers 9
 grep -qx 'restart=1' "$RES/logs/sample_markov4_0.exit" || fail "the resumed sampling task did not record restart=1"
 grep -q 'received SIGUSR1' "$RES"/logs/attn-sample-*_0.out || fail "the sampling log does not show the forwarded signal"
 grep -q 'continuing the chains' "$RES"/logs/attn-sample-*_0.out || fail "the requeued sampling task did not resume"
