@@ -16,6 +16,7 @@
 #include "attnpaths/io/run_record.hpp"
 #include "attnpaths/model/path_inputs.hpp"
 #include "attnpaths/predict/predictor.hpp"
+#include "attnpaths/theory/stream_inputs.hpp"
 
 namespace attnpaths {
 
@@ -41,6 +42,7 @@ void TheoryOptions::validate() const {
   ATTN_REQUIRE(minimiser.max_iterations > 0, InputError, "--max-iterations must be positive");
   ATTN_REQUIRE(alignment >= 0, InputError, "--alignment must be non-negative");
   ATTN_REQUIRE(kernel_subset >= 0, InputError, "--kernel-subset must be non-negative");
+  ATTN_REQUIRE(block_mb > 0 && std::isfinite(block_mb), InputError, "--block-size must be positive (got {} MiB)", block_mb);
   std::vector<std::string> names;
   for (const auto& b : baselines) {
     const auto eq = b.find('=');
@@ -69,6 +71,7 @@ Config TheoryOptions::to_config() const {
   c.set("max_iterations", minimiser.max_iterations);
   c.set("alignment", alignment);
   c.set("kernel_subset", kernel_subset);
+  c.set("block_size", block_mb);
   c.set("gp_baselines", baselines);
   c.set("resume", resume);
   c.set("overwrite", overwrite);
@@ -152,7 +155,8 @@ std::vector<double> padded(std::vector<double> v, std::size_t n) {
 std::string fingerprint(const Config& config, const std::string& data_checksum) {
   std::string s = data_checksum;
   for (const auto& [key, value] : config.entries())
-    if (key != "resume" && key != "output" && key != "overwrite") s += "|" + key + "=" + Config::to_string(value);
+    if (key != "resume" && key != "output" && key != "overwrite" && key != "block_size")
+      s += "|" + key + "=" + Config::to_string(value);
   return s;
 }
 
@@ -174,12 +178,10 @@ int TheoryRun::run() {
   config.echo(log, "attnpaths theory — resolved options:");
   const double start = wall_seconds();
 
-  // 1. Load the dataset (validated on read).
-  Dataset data;
-  {
-    auto s = timers.stage("load");
-    data = read_dataset(options_.data, comm_);
-  }
+  // 1–2. Stream the dataset (validated on read) in blocks: attention, path inputs Ξ, the dual form's sums.
+  StreamedInputs in = stream_inputs(options_.data, parse_kernel_form(options_.form), options_.block_mb,
+                                          options_.kernel_subset, comm_, timers);
+  const Dataset& data = in.data;  // sizes and attention; no examples
   const AttentionSpec& attention = data.attention;
   const int L = attention.depth(), H = attention.paths(), N0 = data.token_dim;
   std::vector<double> variances = options_.variances, ratios = options_.width_ratios;
@@ -200,15 +202,9 @@ int TheoryRun::run() {
            data.task, data.train.count, data.test.count, data.tokens, N0, L, fmt::join(attention.heads(), ", "), H,
            fmt::join(labels, ", "));
 
-  // 2. Path inputs Ξ, once for every set.
-  PathInputs train;
+  const PathInputs& train = in.train;
   std::vector<EvaluationSet> evaluation;
-  {
-    auto s = timers.stage("path inputs");
-    train = compute_path_inputs(data.train, attention, data.tokens, N0);
-    for (const ExampleSet* set : data.evaluation_sets())
-      evaluation.push_back({evaluation_group(set->name), compute_path_inputs(*set, attention, data.tokens, N0)});
-  }
+  for (PathInputs& e : in.evaluation) evaluation.push_back({evaluation_group(e.set_name), std::move(e)});
 
   // 3. GP baselines on other attention (e.g. the good path alone), same temperatures.
   std::vector<std::unique_ptr<Baseline>> baselines;
@@ -229,16 +225,16 @@ int TheoryRun::run() {
   }
 
   // 4. The renormalised kernel of the training set.
-  const KernelForm form =
-      resolve_kernel_form(parse_kernel_form(options_.form), train.count, static_cast<std::int64_t>(H) * N0);
+  const KernelForm form = in.form;
   std::unique_ptr<RenormalizedKernel> kernel;
   {
     auto s = timers.stage("kernel setup");
-    kernel = make_renormalized_kernel(form, train, variances[0], comm_);
+    kernel = make_streamed_kernel(in, variances[0], comm_);
   }
   config.set("form_resolved", to_string(form));
-  log.info("kernel form: {} (P = {}, r = N0·H_tot = {}), {} MPI rank(s)", to_string(form), train.count,
-           static_cast<std::int64_t>(H) * N0, comm_.size());
+  log.info("kernel form: {} (P = {}, r = N0·H_tot = {}), {} MPI rank(s), {} blocks of ≤ {} examples per rank",
+           to_string(form), train.count, static_cast<std::int64_t>(H) * N0, comm_.size(), in.blocks,
+           in.block_examples);
 
   // 5. The output file: layout created up front, filled point by point.
   const std::vector<std::int64_t> widths = options_.gp_only ? std::vector<std::int64_t>{} : options_.widths;
