@@ -377,12 +377,18 @@ ExampleSet DatasetReader::read_rows(const std::string& name, std::int64_t begin,
 std::vector<Range> DatasetReader::blocks(const std::string& name, std::int64_t block_examples) const {
   const ExampleSet& whole = set(name);
   const std::int64_t b = std::max<std::int64_t>(1, block_examples);
-  // Rank 0's shard is the largest (block_range): every rank makes as many blocks as rank 0.
-  const std::int64_t n = std::max<std::int64_t>(1, (block_range(whole.count, 0, comm_.size()).size() + b - 1) / b);
+  // Blocks start at global multiples of b (clipped to the shard); every rank makes as many as the rank
+  // whose shard spans the most of them.
+  const auto spanned = [b](const Range& r) { return r.size() == 0 ? 0 : (r.end + b - 1) / b - r.begin / b; };
+  std::int64_t n = 1;
+  for (int rank = 0; rank < comm_.size(); ++rank)
+    n = std::max(n, spanned(block_range(whole.count, rank, comm_.size())));
   std::vector<Range> out;
+  std::int64_t lo = whole.local.begin;
   for (std::int64_t k = 0; k < n; ++k) {
-    const std::int64_t lo = std::min(whole.local.end, whole.local.begin + k * b);
-    out.push_back(Range{lo, std::min(whole.local.end, lo + b)});
+    const std::int64_t hi = std::min(whole.local.end, (lo / b + 1) * b);
+    out.push_back(Range{lo, std::max(lo, hi)});
+    lo = std::max(lo, hi);
   }
   return out;
 }

@@ -1,5 +1,7 @@
 #include "attnpaths/theory/stream_inputs.hpp"
 
+#include <algorithm>
+
 #include "attnpaths/data/dataset_file.hpp"
 
 namespace attnpaths {
@@ -47,7 +49,9 @@ StreamedInputs stream_inputs(const std::string& path, KernelForm form, double bl
   s.data = reader->header();
   const int H = s.data.attention.paths(), N0 = s.data.token_dim;
   s.form = resolve_kernel_form(form, s.data.train.count, std::int64_t{H} * N0);
-  s.block_examples = block_examples_for(block_mb, s.data.tokens, N0);
+  // A whole number of path-input batches per block (no padded batches inside the stream).
+  const std::int64_t batch = path_input_batch(s.data.tokens);
+  s.block_examples = std::max<std::int64_t>(1, block_examples_for(block_mb, s.data.tokens, N0) / batch) * batch;
   const bool dual = s.form == KernelForm::dual;
   if (dual) s.sums.emplace(H, N0, keep_per_class);
   s.train = stream_set(*reader, "train", s.block_examples, !dual, dual ? &*s.sums : nullptr, s.blocks, timers);
