@@ -76,7 +76,18 @@ class Xxh64 {
       n -= fill;
       used_ = 0;
     }
-    for (; n >= 32; p += 32, n -= 32) stripe(p);
+    // The lanes in registers: stores to v_ could alias the input bytes, which keeps them in memory.
+    std::uint64_t v0 = v_[0], v1 = v_[1], v2 = v_[2], v3 = v_[3];
+    for (; n >= 32; p += 32, n -= 32) {
+      v0 = round(v0, read64(p));
+      v1 = round(v1, read64(p + 8));
+      v2 = round(v2, read64(p + 16));
+      v3 = round(v3, read64(p + 24));
+    }
+    v_[0] = v0;
+    v_[1] = v1;
+    v_[2] = v2;
+    v_[3] = v3;
     std::memcpy(buf_, p, n);
     used_ = n;
   }
