@@ -226,7 +226,7 @@ bool Location::is_group(const std::string& path) const {
 
 template <class T>
 Dataset Location::create_dataset(const std::string& path, const Dims& dims, const Dims& maxdims,
-                                 const Dims& chunk) const {
+                                 const Dims& chunk, bool fill) const {
   const std::string full = child_name(path);
   Id space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxdims.empty() ? nullptr : maxdims.data()),
                  "create dataspace", file_path_, full),
@@ -244,7 +244,7 @@ Dataset Location::create_dataset(const std::string& path, const Dims& dims, cons
     const double nan = std::nan("");
     H5Pset_fill_value(dcpl.get(), H5T_NATIVE_DOUBLE, &nan);
   }
-  H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_ALLOC);
+  H5Pset_fill_time(dcpl.get(), fill ? H5D_FILL_TIME_ALLOC : H5D_FILL_TIME_NEVER);
   Id d(check(H5Dcreate2(get(), path.c_str(), native_type<T>(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
              "create dataset", file_path_, full),
        H5Dclose);
@@ -812,7 +812,7 @@ void OutputFile::commit() {
 // ---------------------------------------------------------------------------------------------- instantiations
 
 #define ATTN_H5_INSTANTIATE(T)                                                                                    \
-  template Dataset Location::create_dataset<T>(const std::string&, const Dims&, const Dims&, const Dims&) const; \
+  template Dataset Location::create_dataset<T>(const std::string&, const Dims&, const Dims&, const Dims&, bool) const; \
   template void Location::write<T>(const std::string&, const Dims&, const std::vector<T>&) const;               \
   template void Dataset::write_slab<T>(const Dims&, const Dims&, const T*) const;                                \
   template void Dataset::write_rows<T>(std::int64_t, std::int64_t, const T*) const;                              \

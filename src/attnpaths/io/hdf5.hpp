@@ -66,10 +66,12 @@ class Location {
   bool is_group(const std::string& path) const;
 
   // Datasets. `maxdims` empty = fixed size; with H5S_UNLIMITED entries the dataset is chunked
-  // with `chunk` (required then) and can be extended.
+  // with `chunk` (required then) and can be extended. `fill` = false skips writing the fill value
+  // (NaN for floating point) at creation: for datasets that are then written completely.
   template <class T>
   Dataset create_dataset(const std::string& path, const Dims& dims, const Dims& maxdims = {},
-                         const Dims& chunk = {}) const;
+                         const Dims& chunk = {},
+                         bool fill = true) const;
   Dataset dataset(const std::string& path) const;
 
   // Attributes (collective writes; every rank passes the same value).
