@@ -3,6 +3,7 @@
 //   mpirun -n 2 attnpaths data markov --heads 2paths --noise-out-of-plane 5 -o markov2.h5
 //   attnpaths data omniglot -o omniglot.h5
 // Each rank generates and writes its own block of examples; the file does not depend on the rank count.
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
@@ -23,10 +24,11 @@ namespace {
 
 // The stages every `data` subcommand shares, after its options are validated: echo the resolved
 // options, fail early on an unwritable output path, generate (each rank its own rows; `generate`
-// returns the summary logged after its time), write (<output>.partial, renamed when complete).
+// returns the summary logged after its time), write (<output>.partial, renamed when complete). `write`
+// finishes the provenance and times its own stages ("generate" too when it generates while writing).
 int run_data_stages(const Runtime& runtime, const std::string& task, Config config, const std::string& output,
                     bool overwrite, const std::function<std::string()>& generate,
-                    const std::function<void(const Config&, const Provenance&, const StageTimers&)>& write) {
+                    const std::function<void(const Config&, Provenance&, StageTimers&)>& write) {
   const Comm& world = runtime.world();
   const Log log(world);
   Provenance provenance = Provenance::collect(world, runtime.app_args());
@@ -42,12 +44,8 @@ int run_data_stages(const Runtime& runtime, const std::string& task, Config conf
     summary = generate();
   }
   log.info("generate: done in {:.3f} s ({})", timers.seconds("generate"), summary);
-  provenance.finish();
-  {
-    auto stage = timers.stage("write");
-    write(config, provenance, timers);
-  }
-  log.info("write: done in {:.3f} s", timers.seconds("write"));
+  write(config, provenance, timers);
+  log.info("write: done in {:.3f} s (generate in total {:.3f} s)", timers.seconds("write"), timers.seconds("generate"));
   log.info("wrote dataset file {}", output);
   return 0;
 }
@@ -56,27 +54,41 @@ struct MarkovCommand {
   MarkovOptions options;
   std::string output;
   bool overwrite = false;
+  double block_mb = 256;
+  std::string dtype = "float64";
   CLI::Option* perturbation = nullptr;
 
   int run(const Runtime& runtime) const {
     const Comm& world = runtime.world();
     const Log log(world);
     options.validate();
+    ATTN_REQUIRE(block_mb > 0 && std::isfinite(block_mb), InputError, "--block-size must be positive (got {} MiB)",
+                 block_mb);
+    ATTN_REQUIRE(dtype == "float64" || dtype == "float32", InputError,
+                 "--dtype must be float64 or float32 (got '{}')", dtype);
     if (perturbation->count() > 0 && (options.heads == "2paths" || options.heads == "good"))
       log.warn("--perturbation has no effect with --heads {} (it has no random head)", options.heads);
-    Dataset dataset;
+    Config config = options.to_config();
+    config.set("dtype", dtype);
+    config.set("block_size", block_mb);
+    Dataset header;
     return run_data_stages(
-        runtime, "markov", options.to_config(), output, overwrite,
+        runtime, "markov", config, output, overwrite,
         [&] {
-          log.info("generate: {} train + {} test + {} validation sequences, heads {}, on {} rank(s)",
+          header = markov_header(options, world);
+          log.info("generate and write: {} train + {} test + {} validation sequences, heads {}, on {} rank(s), in "
+                   "blocks of {} examples per rank, x as {}",
                    options.train_examples, options.test_examples, options.validation_examples, options.heads,
-                   world.size());
-          dataset = generate_markov(options, world);
-          return fmt::format("T = {} tokens with BOS, N0 = {}, H_tot = {} paths", dataset.tokens, dataset.token_dim,
-                             dataset.attention.paths());
+                   world.size(), block_examples_for(block_mb, header.tokens, header.token_dim), dtype);
+          return fmt::format("T = {} tokens with BOS, N0 = {}, H_tot = {} paths", header.tokens, header.token_dim,
+                             header.attention.paths());
         },
-        [&](const Config& config, const Provenance& provenance, const StageTimers& timers) {
-          write_dataset(output, dataset, world, config, provenance, timers);
+        [&](const Config& c, Provenance& provenance, StageTimers& timers) {
+          const StreamedWrite how{block_examples_for(block_mb, header.tokens, header.token_dim), dtype == "float32"};
+          const RowSource fill = [&](const ExampleSet& set, const Range& rows, double* x, double* y) {
+            markov_rows(options, set, rows, x, y);
+          };
+          write_dataset_streamed(output, header, fill, how, world, c, provenance, timers);
         });
   }
 };
@@ -104,7 +116,9 @@ struct OmniglotCommand {
           return fmt::format("training bank: {} images of {} classes; T = {}, N0 = {}", data.train_bank.size(),
                              data.train_bank.classes, data.dataset.tokens, data.dataset.token_dim);
         },
-        [&](const Config& config, const Provenance& provenance, const StageTimers& timers) {
+        [&](const Config& config, Provenance& provenance, StageTimers& timers) {
+          provenance.finish();
+          auto stage = timers.stage("write");
           write_omniglot(output, data, world, config, provenance, timers);
         });
   }
@@ -205,6 +219,13 @@ void add_data_command(CLI::App& app, CommandSet& commands) {
   markov
       ->add_option("--noise-out-of-plane", o.noise_out_of_plane,
                    "Noise strength s_oop out of the (v+, v-) plane (>= 0; the \"noisier\" task uses 5)")
+      ->capture_default_str();
+  markov->add_option("--dtype", cmd->dtype, "Storage type of x: float64 or float32 (halves the file; y stays float64; "
+                     "the theory computes in float64)")
+      ->capture_default_str();
+  markov->add_option("--block-size", cmd->block_mb,
+                     "MiB of examples (as float64) generated and written at a time per rank; the file does not "
+                     "depend on it nor on the rank count")
       ->capture_default_str();
   markov->add_option("--beta", o.beta, "Inverse temperature β multiplying every head's W")->capture_default_str();
   cmd->perturbation =

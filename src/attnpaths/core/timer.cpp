@@ -2,12 +2,23 @@
 
 #include <petscsys.h>
 
+#include <fstream>
 #include <map>
+#include <string>
 
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/log.hpp"
 
 namespace attnpaths {
+
+double peak_resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) * 1024.0;  // "VmHWM:  123456 kB"
+  return 0.0;
+}
+
 
 namespace {
 // PETSc stages are process-global and may be registered only once per name.

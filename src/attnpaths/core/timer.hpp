@@ -7,6 +7,9 @@
 
 namespace attnpaths {
 
+// This process's peak resident memory in bytes (VmHWM of /proc/self/status; 0 where unavailable).
+double peak_resident_bytes();
+
 class StageTimers {
  public:
   struct Entry {

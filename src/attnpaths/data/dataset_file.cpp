@@ -44,8 +44,9 @@ h5::Dataset numeric_dataset(const h5::Location& g, const std::string& name) {
   return d;
 }
 
-// Reads the local rows of /<name>/{x,y}; T and N0 are set by the first set and checked after.
-ExampleSet read_set(const h5::File& file, const std::string& name, const Comm& comm, int& T, int& N0) {
+// Opens /<name>/{x,y} and validates their shapes; T and N0 are set by the first set and checked after.
+// The returned set has its count and local rows (block_range), x and y empty.
+ExampleSet open_set(const h5::File& file, const std::string& name, const Comm& comm, int& T, int& N0) {
   const std::string& path = file.file_path();
   ATTN_REQUIRE(file.is_group(name), InputError, "dataset file '{}': {} (expected /{}/x [n, T, N0] and /{}/y [n])", path,
                file.exists(name) ? fmt::format("'/{}' is not a group", name) : fmt::format("missing group '/{}'", name),
@@ -68,32 +69,47 @@ ExampleSet read_set(const h5::File& file, const std::string& name, const Comm& c
   ATTN_REQUIRE(xs[1] == hsize_t(T) && xs[2] == hsize_t(N0), InputError,
                "dataset file '{}': dataset '{}' has shape {}, expected [n, {}, {}] (T and N0 of /train/x)", path,
                xd.name(), dims_string(xs), T, N0);
-
   ExampleSet set;
   set.name = name;
   set.count = static_cast<std::int64_t>(xs[0]);
   set.local = block_range(set.count, comm.rank(), comm.size());
-  set.x = xd.read_rows<double>(set.local.begin, set.local.size());
-  set.y = yd.read_rows<double>(set.local.begin, set.local.size());
+  return set;
+}
+
+// Checks the values of rows [set.local) just read from /<set.name>/{x,y} (collective): finite x and y,
+// and squared example norms that do not overflow. One pass: the norm of an example with a NaN or
+// Inf is not finite, so the entries are searched only then.
+void check_values(const ExampleSet& set, const std::string& path, int T, int N0, const Comm& comm) {
   const std::int64_t per_example = std::int64_t{T} * N0;
-  if (const std::int64_t bad = first_nonfinite(set.x, set.local.begin * per_example, comm); bad >= 0)
-    throw InputError(fmt::format(
-        "dataset file '{}': dataset '{}' has a non-finite value (NaN or Inf) at example {}, token {}, feature {} "
-        "(expected finite values)",
-        path, xd.name(), bad / per_example, (bad / N0) % T, bad % N0));
+  std::vector<double> norm2(sz(set.local.size()), 0.0);
+  for (std::size_t mu = 0; mu < norm2.size(); ++mu) {
+    const double* x = set.x.data() + mu * sz(per_example);
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (std::int64_t i = 0; i < per_example; ++i) s += x[i] * x[i];
+    norm2[mu] = s;
+  }
+  const std::string x_name = "/" + set.name + "/x", y_name = "/" + set.name + "/y";
+  const bool suspect = comm.any(std::any_of(norm2.begin(), norm2.end(), [](double v) { return !std::isfinite(v); }));
+  if (suspect) {
+    if (const std::int64_t bad = first_nonfinite(set.x, set.local.begin * per_example, comm); bad >= 0)
+      throw InputError(fmt::format(
+          "dataset file '{}': dataset '{}' has a non-finite value (NaN or Inf) at example {}, token {}, feature {} "
+          "(expected finite values)",
+          path, x_name, bad / per_example, (bad / N0) % T, bad % N0));
+  }
   if (const std::int64_t bad = first_nonfinite(set.y, set.local.begin, comm); bad >= 0)
     throw InputError(fmt::format(
         "dataset file '{}': dataset '{}' has a non-finite value (NaN or Inf) at example {} (expected finite targets)",
-        path, yd.name(), bad));
+        path, y_name, bad));
   // The kernels are sums of products of x entries: an example whose squared norm overflows cannot be used.
-  std::vector<double> norm2(sz(set.local.size()), 0.0);
-  for (std::size_t i = 0; i < set.x.size(); ++i) norm2[i / sz(per_example)] += set.x[i] * set.x[i];
-  if (const std::int64_t bad = first_nonfinite(norm2, set.local.begin, comm); bad >= 0)
-    throw InputError(fmt::format(
-        "dataset file '{}': dataset '{}' is too large in magnitude: the squared norm of example {} overflows "
-        "(|x| must stay well below 1e154; rescale the inputs)",
-        path, xd.name(), bad));
-  return set;
+  if (suspect) {
+    if (const std::int64_t bad = first_nonfinite(norm2, set.local.begin, comm); bad >= 0)
+      throw InputError(fmt::format(
+          "dataset file '{}': dataset '{}' is too large in magnitude: the squared norm of example {} overflows "
+          "(|x| must stay well below 1e154; rescale the inputs)",
+          path, x_name, bad));
+  }
 }
 
 // Classification targets must be ±1 (accuracy is the sign agreement f̄·y > 0): an InputError naming the
@@ -217,6 +233,39 @@ void write_set(const h5::File& file, const ExampleSet& set, int T, int N0, const
   y.write_rows<double>(set.local.begin, n, n ? set.y.data() : &dummy);
 }
 
+// /<set>/x and /<set>/y filled block by block by `fill` (collective: every rank writes as many blocks).
+void write_streamed_set(const h5::File& file, const ExampleSet& set, int T, int N0, const RowSource& fill,
+                        const StreamedWrite& how, const Comm& comm, StageTimers& timers) {
+  const auto count = static_cast<hsize_t>(set.count);
+  const h5::Dims dims{count, static_cast<hsize_t>(T), static_cast<hsize_t>(N0)};
+  // Every row is written below: no fill value written first (that would double the I/O).
+  const h5::Dataset x = how.float32 ? file.create_dataset<float>(set.name + "/x", dims, {}, {}, false)
+                                    : file.create_dataset<double>(set.name + "/x", dims, {}, {}, false);
+  const h5::Dataset y = file.create_dataset<double>(set.name + "/y", {count}, {}, {}, false);
+  const std::int64_t b = std::max<std::int64_t>(1, how.block_examples);
+  const std::int64_t blocks = std::max<std::int64_t>(1, (block_range(set.count, 0, comm.size()).size() + b - 1) / b);
+  const std::size_t per_example = sz(T) * sz(N0);
+  std::vector<double> xb, yb;
+  std::vector<float> xf;
+  for (std::int64_t k = 0; k < blocks; ++k) {
+    const std::int64_t lo = std::min(set.local.end, set.local.begin + k * b), hi = std::min(set.local.end, lo + b);
+    xb.resize(sz(hi - lo) * per_example + 1);  // + 1: a valid pointer for an empty block
+    yb.resize(sz(hi - lo) + 1);
+    {
+      auto t = timers.stage("generate");
+      fill(set, Range{lo, hi}, xb.data(), yb.data());
+    }
+    auto t = timers.stage("write");
+    if (how.float32) {
+      xf.assign(xb.begin(), xb.end());
+      x.write_rows<float>(lo, hi - lo, xf.data());
+    } else {
+      x.write_rows<double>(lo, hi - lo, xb.data());
+    }
+    y.write_rows<double>(lo, hi - lo, yb.data());
+  }
+}
+
 // /attention (docs/files.md §1): attributes, then layer_<l> with style and weights (replicated; rank 0 writes).
 void write_attention(const h5::File& file, const AttentionSpec& spec, int N0) {
   const auto group = file.create_group("attention");
@@ -242,43 +291,121 @@ void write_attention(const h5::File& file, const AttentionSpec& spec, int N0) {
 
 }  // namespace
 
-Dataset read_dataset(const std::string& path, const Comm& comm) {
-  const h5::File file(path, comm, h5::File::Mode::read);
-  const std::string format = file.attr_string("format");
+void write_dataset_streamed(const std::string& path, const Dataset& header, const RowSource& fill,
+                            const StreamedWrite& how, const Comm& comm, const Config& config, Provenance& prov,
+                            StageTimers& timers) {
+  h5::OutputFile out(path, comm);
+  const h5::File& file = out.file();
+  write_format(file, format_name, format_version);
+  file.set_attr("task", header.task);
+  file.set_attr("targets", header.regression ? "regression" : "classification");
+  std::vector<const ExampleSet*> sets{&header.train, &header.test};
+  if (header.validation) sets.push_back(&*header.validation);
+  for (const auto& o : header.ood) sets.push_back(&o);
+  for (const ExampleSet* set : sets)
+    write_streamed_set(file, *set, header.tokens, header.token_dim, fill, how, comm, timers);
+  auto t = timers.stage("write");
+  write_attention(file, header.attention, header.token_dim);
+  write_config(file, config);
+  prov.finish();
+  write_provenance(file, prov, timers);
+  out.commit();
+}
+
+DatasetReader::DatasetReader(const std::string& path, const Comm& comm)
+    : file_(path, comm, h5::File::Mode::read), comm_(comm) {
+  const std::string format = file_.attr_string("format");
   ATTN_REQUIRE(format == format_name, InputError, "dataset file '{}': root attribute format = '{}', expected '{}'", path,
                format, format_name);
-  const std::int64_t version = file.attr_int("version");
+  const std::int64_t version = file_.attr_int("version");
   ATTN_REQUIRE(version == format_version, InputError,
                "dataset file '{}': root attribute version = {}, expected {} (this attnpaths reads version {})", path,
                version, format_version, format_version);
-
-  Dataset d;
+  Dataset& d = header_;
   d.path = path;
-  d.task = file.attr_string("task");
+  d.task = file_.attr_string("task");
   int T = -1, N0 = -1;
-  d.train = read_set(file, "train", comm, T, N0);
-  d.test = read_set(file, "test", comm, T, N0);
-  if (file.exists("validation")) d.validation = read_set(file, "validation", comm, T, N0);
-  if (file.exists("ood")) {
-    ATTN_REQUIRE(file.is_group("ood"), InputError, "dataset file '{}': '/ood' is not a group (expected /ood/<name>/x, y)",
-                 path);
-    for (const auto& name : file.group("ood").children()) d.ood.push_back(read_set(file, "ood/" + name, comm, T, N0));
+  d.train = open_set(file_, "train", comm, T, N0);
+  d.test = open_set(file_, "test", comm, T, N0);
+  if (file_.exists("validation")) d.validation = open_set(file_, "validation", comm, T, N0);
+  if (file_.exists("ood")) {
+    ATTN_REQUIRE(file_.is_group("ood"), InputError,
+                 "dataset file '{}': '/ood' is not a group (expected /ood/<name>/x, y)", path);
+    for (const auto& name : file_.group("ood").children()) d.ood.push_back(open_set(file_, "ood/" + name, comm, T, N0));
   }
   d.tokens = T;
   d.token_dim = N0;
-  const std::string targets = file.has_attr("targets") ? file.attr_string("targets") : "classification";
+  const std::string targets = file_.has_attr("targets") ? file_.attr_string("targets") : "classification";
   ATTN_REQUIRE(targets == "classification" || targets == "regression", InputError,
                "dataset file '{}': root attribute targets = '{}', expected \"classification\" or \"regression\"", path,
                targets);
   d.regression = targets == "regression";
-  if (!d.regression) {
-    require_plus_minus_one(d.train, path, comm);
-    require_plus_minus_one(d.test, path, comm);
-    if (d.validation) require_plus_minus_one(*d.validation, path, comm);
-    for (const auto& o : d.ood) require_plus_minus_one(o, path, comm);
-  }
-  d.attention = read_attention(file, N0, comm);
+  d.attention = read_attention(file_, N0, comm);
   d.checksum = content_checksum(path, comm);
+}
+
+const ExampleSet& DatasetReader::set(const std::string& name) const {
+  if (name == "train") return header_.train;
+  if (name == "test") return header_.test;
+  if (header_.validation && name == "validation") return *header_.validation;
+  for (const auto& o : header_.ood)
+    if (o.name == name) return o;
+  throw InputError(fmt::format("dataset file '{}' has no example set '{}'", header_.path, name));
+}
+
+ExampleSet DatasetReader::read_rows(const std::string& name, std::int64_t begin, std::int64_t end) const {
+  const ExampleSet& whole = set(name);
+  ATTN_REQUIRE(begin >= whole.local.begin && begin <= end && end <= whole.local.end, LibraryError,
+               "internal: rows [{}, {}) of '{}' are outside this rank's shard [{}, {})", begin, end, name,
+               whole.local.begin, whole.local.end);
+  ExampleSet out;
+  out.name = name;
+  out.count = whole.count;
+  out.local = Range{begin, end};
+  const std::int64_t n = end - begin;
+  out.x.resize(sz(n) * sz(header_.tokens) * sz(header_.token_dim));
+  out.y.resize(sz(n));
+  const h5::Location g = file_.group(name);
+  if (n > 0) {
+    g.dataset("x").read_rows_into<double>(begin, n, out.x.data());
+    g.dataset("y").read_rows_into<double>(begin, n, out.y.data());
+  }
+  check_values(out, header_.path, header_.tokens, header_.token_dim, comm_);
+  if (!header_.regression) require_plus_minus_one(out, header_.path, comm_);
+  return out;
+}
+
+std::vector<Range> DatasetReader::blocks(const std::string& name, std::int64_t block_examples) const {
+  const ExampleSet& whole = set(name);
+  const std::int64_t b = std::max<std::int64_t>(1, block_examples);
+  // Blocks start at global multiples of b (clipped to the shard); every rank makes as many as the rank
+  // whose shard spans the most of them.
+  const auto spanned = [b](const Range& r) { return r.size() == 0 ? 0 : (r.end + b - 1) / b - r.begin / b; };
+  std::int64_t n = 1;
+  for (int rank = 0; rank < comm_.size(); ++rank)
+    n = std::max(n, spanned(block_range(whole.count, rank, comm_.size())));
+  std::vector<Range> out;
+  std::int64_t lo = whole.local.begin;
+  for (std::int64_t k = 0; k < n; ++k) {
+    const std::int64_t hi = std::min(whole.local.end, (lo / b + 1) * b);
+    out.push_back(Range{lo, std::max(lo, hi)});
+    lo = std::max(lo, hi);
+  }
+  return out;
+}
+
+std::int64_t block_examples_for(double block_mb, int T, int N0) {
+  const double bytes = block_mb * 1024.0 * 1024.0, per_example = 8.0 * T * N0;
+  return std::max<std::int64_t>(1, static_cast<std::int64_t>(bytes / per_example));
+}
+
+Dataset read_dataset(const std::string& path, const Comm& comm) {
+  const DatasetReader reader(path, comm);
+  Dataset d = reader.header();
+  d.train = reader.read_rows("train", d.train.local.begin, d.train.local.end);
+  d.test = reader.read_rows("test", d.test.local.begin, d.test.local.end);
+  if (d.validation) d.validation = reader.read_rows("validation", d.validation->local.begin, d.validation->local.end);
+  for (auto& o : d.ood) o = reader.read_rows(o.name, o.local.begin, o.local.end);
   return d;
 }
 

@@ -19,6 +19,51 @@ namespace attnpaths {
 // Every rank throws the same InputError naming the file, the dataset and what was expected.
 Dataset read_dataset(const std::string& path, const Comm& comm);
 
+// Fills rows [rows.begin, rows.end) (global indices) of `set`: x [rows × T × N0] and y [rows].
+using RowSource = std::function<void(const ExampleSet& set, const Range& rows, double* x, double* y)>;
+
+// How write_dataset_streamed stores the examples.
+struct StreamedWrite {
+  std::int64_t block_examples = 1;  // rows generated and written at a time per rank
+  bool float32 = false;             // store x as float32 (y stays float64); readers convert to float64
+};
+
+// Writes the dataset `header` (sizes, sharding, attention; no examples) whose rows `fill` produces block
+// by block: every rank generates and writes only its rows, one block at a time (collective), so the
+// memory is one block. Times the stages "generate" and "write"; finishes `prov` (end time) after the
+// examples, then writes /config and /provenance and renames `<path>.partial` to `path`.
+void write_dataset_streamed(const std::string& path, const Dataset& header, const RowSource& fill,
+                            const StreamedWrite& how, const Comm& comm, const Config& config, Provenance& prov,
+                            StageTimers& timers);
+
+// A dataset file opened for reading in blocks (streaming; docs/files.md §1.3). Opening (collective)
+// validates the root attributes, the attention and the shape of every example set and computes the
+// content checksum; example rows are read and validated on demand, so nothing holds the whole set.
+class DatasetReader {
+ public:
+  DatasetReader(const std::string& path, const Comm& comm);
+  // The dataset without examples: every set has its name, count and local rows (block_range), x, y empty.
+  const Dataset& header() const { return header_; }
+  // The set named `name` of header() ("train", "test", "validation", "ood/<name>").
+  const ExampleSet& set(const std::string& name) const;
+  // Rows [begin, end) (global indices inside this rank's shard) of set `name`, validated as read_dataset
+  // does. Collective: every rank calls it equally often (an empty range is fine). Each MPI-IO call stays
+  // below 2 GiB.
+  ExampleSet read_rows(const std::string& name, std::int64_t begin, std::int64_t end) const;
+  // This rank's rows of `name` cut into consecutive blocks of at most `block_examples`, at global
+  // multiples of it; every rank gets the same number of blocks (empty ones after the end of a shorter
+  // shard), as read_rows needs.
+  std::vector<Range> blocks(const std::string& name, std::int64_t block_examples) const;
+
+ private:
+  h5::File file_;
+  const Comm& comm_;
+  Dataset header_;
+};
+
+// Examples per block of at most `block_mb` MiB of float64 x (T × N0 per example); at least 1.
+std::int64_t block_examples_for(double block_mb, int T, int N0);
+
 // Writes `d` in the docs/files.md §1 layout plus /config and /provenance (io/run_record.hpp), as
 // `<path>.partial` renamed to `path` on success (collective; each rank writes its own rows).
 // `extra` (optional) writes task-specific groups (e.g. /episodes, /bank) into the open file before

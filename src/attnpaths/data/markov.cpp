@@ -114,20 +114,11 @@ HeadSet head_set(const std::string& name) {
                                fmt::join(markov_head_sets(), ", ")));
 }
 
-ExampleSet make_set(const MarkovOptions& o, MarkovSet which, const std::string& name, std::int64_t count,
-                    const Comm& comm) {
-  ExampleSet set;
-  set.name = name;
-  set.count = count;
-  set.local = block_range(count, comm.rank(), comm.size());
-  const int T = o.tokens + 1, N0 = o.feature_dim + o.tokens + 1;
-  const std::int64_t n = set.local.size();
-  set.x.assign(sz(n) * sz(T) * sz(N0), 0.0);
-  set.y.assign(sz(n), 0.0);
-#pragma omp parallel for schedule(static) if (n >= 8)
-  for (std::int64_t mu = 0; mu < n; ++mu)
-    set.y[sz(mu)] = markov_example(o, which, count, set.local.begin + mu, set.x.data() + sz(mu) * sz(T) * sz(N0));
-  return set;
+MarkovSet markov_set_of(const std::string& name) {
+  if (name == "train") return MarkovSet::train;
+  if (name == "test") return MarkovSet::test;
+  if (name == "validation") return MarkovSet::validation;
+  throw LibraryError(fmt::format("internal: the markov task has no example set '{}'", name));
 }
 
 }  // namespace
@@ -263,17 +254,45 @@ AttentionSpec markov_attention(const MarkovOptions& o) {
   return spec;
 }
 
-Dataset generate_markov(const MarkovOptions& o, const Comm& comm) {
+void markov_rows(const MarkovOptions& o, const ExampleSet& set, const Range& rows, double* x, double* y) {
+  const MarkovSet which = markov_set_of(set.name);
+  const std::size_t per_example = sz(o.tokens + 1) * sz(o.feature_dim + o.tokens + 1);
+  const std::int64_t n = rows.size();
+#pragma omp parallel for schedule(static) if (n >= 8)
+  for (std::int64_t mu = 0; mu < n; ++mu)
+    y[sz(mu)] = markov_example(o, which, set.count, rows.begin + mu, x + sz(mu) * per_example);
+}
+
+Dataset markov_header(const MarkovOptions& o, const Comm& comm) {
   o.validate();
   Dataset d;
   d.task = "markov";
   d.tokens = o.tokens + 1;
   d.token_dim = o.feature_dim + o.tokens + 1;
-  d.train = make_set(o, MarkovSet::train, "train", o.train_examples, comm);
-  d.test = make_set(o, MarkovSet::test, "test", o.test_examples, comm);
-  if (o.validation_examples > 0)
-    d.validation = make_set(o, MarkovSet::validation, "validation", o.validation_examples, comm);
+  const auto header = [&](const std::string& name, std::int64_t count) {
+    ExampleSet set;
+    set.name = name;
+    set.count = count;
+    set.local = block_range(count, comm.rank(), comm.size());
+    return set;
+  };
+  d.train = header("train", o.train_examples);
+  d.test = header("test", o.test_examples);
+  if (o.validation_examples > 0) d.validation = header("validation", o.validation_examples);
   d.attention = markov_attention(o);
+  return d;
+}
+
+Dataset generate_markov(const MarkovOptions& o, const Comm& comm) {
+  Dataset d = markov_header(o, comm);
+  const std::size_t per_example = sz(d.tokens) * sz(d.token_dim);
+  std::vector<ExampleSet*> sets{&d.train, &d.test};
+  if (d.validation) sets.push_back(&*d.validation);
+  for (ExampleSet* set : sets) {
+    set->x.assign(sz(set->local.size()) * per_example, 0.0);
+    set->y.assign(sz(set->local.size()), 0.0);
+    markov_rows(o, *set, set->local, set->x.data(), set->y.data());
+  }
   return d;
 }
 

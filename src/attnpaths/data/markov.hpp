@@ -62,6 +62,15 @@ enum class MarkovSet : std::uint64_t { train = 0, test = 1, validation = 2 };
 // attention heads (replicated). Task "markov", readout last_token, softmax.
 Dataset generate_markov(const MarkovOptions& options, const Comm& comm);
 
+// The dataset without its examples (every set's count and local rows; x, y empty), for writing it
+// block by block with markov_rows (write_dataset_streamed).
+Dataset markov_header(const MarkovOptions& options, const Comm& comm);
+
+// Rows [rows.begin, rows.end) (global indices) of `set` (named train, test or validation; its count
+// set): x [rows × (T+1) × N0] and y. Each example depends only on its set and index (counter-based
+// RNG), so the file does not depend on the block size nor the rank count.
+void markov_rows(const MarkovOptions& options, const ExampleSet& set, const Range& rows, double* x, double* y);
+
 // The attention of the head set (docs/model.md §5.1; identical on every rank).
 AttentionSpec markov_attention(const MarkovOptions& options);
 

@@ -119,6 +119,8 @@ hsize_t product(const Dims& d) {
 template <>
 hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
 template <>
+hid_t native_type<float>() { return H5T_NATIVE_FLOAT; }
+template <>
 hid_t native_type<std::int64_t>() { return H5T_NATIVE_INT64; }
 template <>
 hid_t native_type<std::int8_t>() { return H5T_NATIVE_INT8; }
@@ -244,7 +246,7 @@ bool Location::is_group(const std::string& path) const {
 
 template <class T>
 Dataset Location::create_dataset(const std::string& path, const Dims& dims, const Dims& maxdims,
-                                 const Dims& chunk) const {
+                                 const Dims& chunk, bool fill) const {
   const std::string full = child_name(path);
   Id space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxdims.empty() ? nullptr : maxdims.data()),
                  "create dataspace", file_path_, full),
@@ -261,7 +263,8 @@ Dataset Location::create_dataset(const std::string& path, const Dims& dims, cons
     const double nan = std::nan("");
     check_status(H5Pset_fill_value(dcpl.get(), H5T_NATIVE_DOUBLE, &nan), "H5Pset_fill_value", file_path_, full);
   }
-  check_status(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_ALLOC), "H5Pset_fill_time", file_path_, full);
+  check_status(H5Pset_fill_time(dcpl.get(), fill ? H5D_FILL_TIME_ALLOC : H5D_FILL_TIME_NEVER), "H5Pset_fill_time",
+               file_path_, full);
   Id d(check(H5Dcreate2(get(), path.c_str(), native_type<T>(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
              "create dataset", file_path_, full),
        H5Dclose);
@@ -554,13 +557,40 @@ void Dataset::write_slab(const Dims& start, const Dims& count, const T* data) co
                name_);
 }
 
+namespace {
+// MPI-IO counts bytes in an int: one call must stay below 2 GiB (1 GiB by default; tests lower it).
+std::size_t max_transfer_bytes = std::size_t{1} << 30;
+
+// Rows per MPI-IO call of a dataset shaped `d`.
+std::int64_t rows_per_transfer(const Dims& d, std::size_t element_bytes) {
+  std::size_t row_bytes = element_bytes;
+  for (std::size_t i = 1; i < d.size(); ++i) row_bytes *= static_cast<std::size_t>(d[i]);
+  return std::max<std::int64_t>(1, static_cast<std::int64_t>(max_transfer_bytes / std::max<std::size_t>(row_bytes, 1)));
+}
+}  // namespace
+
+std::size_t set_transfer_limit(std::size_t bytes) {
+  const std::size_t old = max_transfer_bytes;
+  max_transfer_bytes = std::max<std::size_t>(bytes, 1);
+  return old;
+}
+
 template <class T>
 void Dataset::write_rows(std::int64_t row_begin, std::int64_t rows, const T* data) const {
   Dims d = dims();
   Dims start(d.size(), 0), count = d;
-  start[0] = static_cast<hsize_t>(row_begin);
-  count[0] = static_cast<hsize_t>(rows);
-  write_slab<T>(start, count, data);
+  const std::int64_t per_call = rows_per_transfer(d, sizeof(T));
+  // Collective: every rank makes as many calls as the rank with the most rows (empty ones after its end).
+  std::int64_t calls = (rows + per_call - 1) / per_call;
+  if (comm_ != nullptr) calls = comm_->max(calls);
+  std::size_t row_elements = 1;
+  for (std::size_t i = 1; i < d.size(); ++i) row_elements *= static_cast<std::size_t>(d[i]);
+  for (std::int64_t c = 0; c < std::max<std::int64_t>(calls, 1); ++c) {
+    const std::int64_t lo = std::min(rows, c * per_call), hi = std::min(rows, lo + per_call);
+    start[0] = static_cast<hsize_t>(row_begin + lo);
+    count[0] = static_cast<hsize_t>(hi - lo);
+    write_slab<T>(start, count, data + static_cast<std::size_t>(lo) * row_elements);
+  }
 }
 
 template <class T>
@@ -588,9 +618,15 @@ void Dataset::write_root(const T* data) const {
 
 template <class T>
 std::vector<T> Dataset::read_slab(const Dims& start, const Dims& count) const {
+  std::vector<T> out(product(count));
+  read_slab_into<T>(start, count, out.data());
+  return out;
+}
+
+template <class T>
+void Dataset::read_slab_into(const Dims& start, const Dims& count, T* out) const {
   Id fspace = dataset_space(get(), file_path_, name_);
   hsize_t n = product(count);
-  std::vector<T> out(n);
   if (!count.empty())
     check_status(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
                  "select hyperslab", file_path_, name_);
@@ -599,18 +635,36 @@ std::vector<T> Dataset::read_slab(const Dims& start, const Dims& count) const {
     select_none(fspace, file_path_, name_);
     select_none(mspace, file_path_, name_);
   }
-  check_status(H5Dread(get(), native_type<T>(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data()), "read",
+  T dummy{};
+  check_status(H5Dread(get(), native_type<T>(), mspace.get(), fspace.get(), H5P_DEFAULT, n ? out : &dummy), "read",
                file_path_, name_);
-  return out;
 }
 
 template <class T>
 std::vector<T> Dataset::read_rows(std::int64_t row_begin, std::int64_t rows) const {
   Dims d = dims();
+  std::size_t row_elements = 1;
+  for (std::size_t i = 1; i < d.size(); ++i) row_elements *= static_cast<std::size_t>(d[i]);
+  std::vector<T> out(static_cast<std::size_t>(rows) * row_elements);
+  read_rows_into<T>(row_begin, rows, out.data());
+  return out;
+}
+
+template <class T>
+void Dataset::read_rows_into(std::int64_t row_begin, std::int64_t rows, T* out) const {
+  Dims d = dims();
   Dims start(d.size(), 0), count = d;
-  start[0] = static_cast<hsize_t>(row_begin);
-  count[0] = static_cast<hsize_t>(rows);
-  return read_slab<T>(start, count);
+  std::size_t row_elements = 1;
+  for (std::size_t i = 1; i < d.size(); ++i) row_elements *= static_cast<std::size_t>(d[i]);
+  const std::int64_t per_call = rows_per_transfer(d, sizeof(T));
+  std::int64_t lo = 0;
+  do {  // independent reads, each below MPI-IO's 2 GiB
+    const std::int64_t hi = std::min(rows, lo + per_call);
+    start[0] = static_cast<hsize_t>(row_begin + lo);
+    count[0] = static_cast<hsize_t>(hi - lo);
+    read_slab_into<T>(start, count, out + static_cast<std::size_t>(lo) * row_elements);
+    lo = hi;
+  } while (lo < rows);
 }
 
 template <class T>
@@ -805,16 +859,19 @@ void OutputFile::commit() {
 // ---------------------------------------------------------------------------------------------- instantiations
 
 #define ATTN_H5_INSTANTIATE(T)                                                                                    \
-  template Dataset Location::create_dataset<T>(const std::string&, const Dims&, const Dims&, const Dims&) const; \
+  template Dataset Location::create_dataset<T>(const std::string&, const Dims&, const Dims&, const Dims&, bool) const; \
   template void Location::write<T>(const std::string&, const Dims&, const std::vector<T>&) const;               \
   template void Dataset::write_slab<T>(const Dims&, const Dims&, const T*) const;                                \
   template void Dataset::write_rows<T>(std::int64_t, std::int64_t, const T*) const;                              \
   template void Dataset::write_root<T>(const T*) const;                                                          \
   template std::vector<T> Dataset::read_slab<T>(const Dims&, const Dims&) const;                                 \
   template std::vector<T> Dataset::read_rows<T>(std::int64_t, std::int64_t) const;                               \
+  template void Dataset::read_rows_into<T>(std::int64_t, std::int64_t, T*) const;                               \
+  template void Dataset::read_slab_into<T>(const Dims&, const Dims&, T*) const;                               \
   template std::vector<T> Dataset::read_all<T>() const;
 
 ATTN_H5_INSTANTIATE(double)
+ATTN_H5_INSTANTIATE(float)
 ATTN_H5_INSTANTIATE(std::int64_t)
 ATTN_H5_INSTANTIATE(std::int8_t)
 ATTN_H5_INSTANTIATE(int)

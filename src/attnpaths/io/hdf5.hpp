@@ -66,10 +66,12 @@ class Location {
   bool is_group(const std::string& path) const;
 
   // Datasets. `maxdims` empty = fixed size; with H5S_UNLIMITED entries the dataset is chunked
-  // with `chunk` (required then) and can be extended.
+  // with `chunk` (required then) and can be extended. `fill` = false skips writing the fill value
+  // (NaN for floating point) at creation: for datasets that are then written completely.
   template <class T>
   Dataset create_dataset(const std::string& path, const Dims& dims, const Dims& maxdims = {},
-                         const Dims& chunk = {}) const;
+                         const Dims& chunk = {},
+                         bool fill = true) const;
   Dataset dataset(const std::string& path) const;
 
   // Attributes (collective writes; every rank passes the same value).
@@ -143,6 +145,12 @@ class Dataset {
   std::vector<T> read_slab(const Dims& start, const Dims& count) const;
   template <class T>
   std::vector<T> read_rows(std::int64_t row_begin, std::int64_t rows) const;
+  // Into a caller's buffer; read_rows/write_rows split the transfer into calls below the MPI-IO
+  // 2 GiB limit (set_transfer_limit).
+  template <class T>
+  void read_slab_into(const Dims& start, const Dims& count, T* out) const;
+  template <class T>
+  void read_rows_into(std::int64_t row_begin, std::int64_t rows, T* out) const;
   template <class T>
   std::vector<T> read_all() const;
   // Every entry of a fixed- or variable-length string dataset (trailing NULs removed).
@@ -231,5 +239,9 @@ class OutputFile {
 
 // Throws InputError if `path` cannot be created for writing (checked before long computations).
 void check_writable(const std::string& path);
+
+// Largest transfer of one read_rows/write_rows call in bytes (default 1 GiB: MPI-IO fails above 2 GiB);
+// returns the previous limit. For tests that force many calls.
+std::size_t set_transfer_limit(std::size_t bytes);
 
 }  // namespace attnpaths::h5

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -38,6 +39,8 @@ void write_provenance(const h5::File& file, const Provenance& p, const StageTime
   g.set_attr("start_time", p.start_time);
   g.set_attr("end_time", p.end_time);
   g.set_attr("wall_seconds", p.wall_seconds);
+  // Peak resident memory of every rank so far (VmHWM), gathered: one collective.
+  g.set_attr("peak_memory_bytes", file.comm().allgather_blocks({peak_resident_bytes()}));
   std::vector<std::string> names;
   std::vector<double> seconds;
   std::vector<std::int64_t> calls;
@@ -73,7 +76,18 @@ class Xxh64 {
       n -= fill;
       used_ = 0;
     }
-    for (; n >= 32; p += 32, n -= 32) stripe(p);
+    // The lanes in registers: stores to v_ could alias the input bytes, which keeps them in memory.
+    std::uint64_t v0 = v_[0], v1 = v_[1], v2 = v_[2], v3 = v_[3];
+    for (; n >= 32; p += 32, n -= 32) {
+      v0 = round(v0, read64(p));
+      v1 = round(v1, read64(p + 8));
+      v2 = round(v2, read64(p + 16));
+      v3 = round(v3, read64(p + 24));
+    }
+    v_[0] = v0;
+    v_[1] = v1;
+    v_[2] = v2;
+    v_[3] = v3;
     std::memcpy(buf_, p, n);
     used_ = n;
   }
@@ -137,6 +151,25 @@ void hash_values(Xxh64& hash, const std::vector<double>& v) {
   hash.update(reinterpret_cast<const unsigned char*>(v.data()), v.size() * sizeof(double));
 }
 
+// hash_values(hash, d.read_all<double>()), read in blocks of rows (a dataset may not fit in memory).
+void hash_dataset_values(Xxh64& hash, const h5::Dataset& d) {
+  const h5::Dims dims = d.dims();
+  if (dims.empty()) return hash_values(hash, d.read_all<double>());
+  std::uint64_t n = 1, row = 1;
+  for (auto v : dims) n *= v;
+  for (std::size_t i = 1; i < dims.size(); ++i) row *= dims[i];
+  hash.update(reinterpret_cast<const unsigned char*>(&n), sizeof n);
+  const std::int64_t rows = static_cast<std::int64_t>(dims[0]);
+  const std::int64_t block = std::max<std::int64_t>(1, static_cast<std::int64_t>((std::uint64_t{32} << 20) / std::max<std::uint64_t>(row, 1)));
+  std::vector<double> buf;
+  for (std::int64_t lo = 0; lo < rows; lo += block) {
+    const std::int64_t m = std::min(block, rows - lo);
+    buf.resize(static_cast<std::size_t>(m) * row);
+    d.read_rows_into<double>(lo, m, buf.data());
+    hash.update(reinterpret_cast<const unsigned char*>(buf.data()), buf.size() * sizeof(double));
+  }
+}
+
 void hash_attributes(Xxh64& hash, const h5::Location& loc) {
   for (const auto& name : loc.attr_names()) {
     hash_text(hash, "@" + name);
@@ -162,7 +195,7 @@ void hash_group(Xxh64& hash, const h5::Location& loc) {
     hash_text(hash, "D" + child);
     const h5::Dims dims = d.dims();
     hash_values(hash, std::vector<double>(dims.begin(), dims.end()));
-    if (d.type_class() == H5T_FLOAT || d.type_class() == H5T_INTEGER) hash_values(hash, d.read_all<double>());
+    if (d.type_class() == H5T_FLOAT || d.type_class() == H5T_INTEGER) hash_dataset_values(hash, d);
   }
 }
 

@@ -87,12 +87,24 @@ std::vector<double> RenormalizedKernel::kernel_block(const Eigen::MatrixXd& U,
   // Gather the subset's x̃ rows on every rank, then K_sub = Ξ_sub (U ⊗ I) Ξ_sub^T (one GEMM).
   const std::size_t m = subset.size(), r = static_cast<std::size_t>(paths_) * static_cast<std::size_t>(dim_);
   std::vector<double> rows(m * r, 0.0);
+  std::int64_t missing = -1;
   for (std::size_t a = 0; a < m; ++a) {
     const std::int64_t mu = subset[a];
     ATTN_REQUIRE(mu >= 0 && mu < examples_, InputError, "kernel subset index {} outside [0, {})", mu, examples_);
-    if (mu >= train_.local.begin && mu < train_.local.end)
+    bool found = !(mu >= train_.local.begin && mu < train_.local.end);
+    if (!found && !train_.xt.empty()) {
       std::copy_n(train_.row(mu - train_.local.begin), r, rows.data() + a * r);
+      found = true;
+    }
+    for (std::size_t k = 0; k < kept_index_.size() && !found; ++k)
+      if (kept_index_[k] == mu) {
+        std::copy_n(kept_rows_.data() + k * r, r, rows.data() + a * r);
+        found = true;
+      }
+    if (!found) missing = mu;
   }
+  if (comm_.any(missing >= 0))  // every rank throws
+    throw LibraryError("internal: a training example of the kernel subset was not kept while streaming");
   comm_.sum(rows);
   const std::vector<double> u = row_major(U);
   std::vector<double> contracted(m * r), out(m * m);

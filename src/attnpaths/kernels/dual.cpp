@@ -16,26 +16,63 @@ namespace {
 using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 }
 
-DualKernel::DualKernel(const PathInputs& train, double sigma0_sq, const Comm& comm)
-    : RenormalizedKernel(train, sigma0_sq, comm), r_(train.paths * train.dim) {
-  // B = Σ_μ ξ_μ ξ_μ^T, b = Σ_μ y_μ ξ_μ, y^T y: local sums, then one allreduce (docs/model.md §7).
-  const std::size_t r = static_cast<std::size_t>(r_);
-  const int m = static_cast<int>(train.local.size());
-  gram_.assign(r * r, 0.0);
-  b_.assign(r, 0.0);
-  if (m > 0) {
-    linalg::syrk(true, r_, m, scale_ * scale_, train.xt.data(), r_, 0.0, gram_.data(), r_);
-    linalg::gemm(true, false, r_, 1, m, scale_, train.xt.data(), r_, train.y.data(), 1, 0.0, b_.data(), 1);
-    petsc::log_flops(static_cast<double>(m) * r_ * (r_ + 2.0));
+GramSums::GramSums(int paths_, int dim_, int keep)
+    : paths(paths_), dim(dim_), keep_per_class(keep),
+      gram(static_cast<size_t>(paths_ * dim_) * static_cast<size_t>(paths_ * dim_), 0.0),
+      xy(static_cast<size_t>(paths_ * dim_), 0.0) {}
+
+void GramSums::add(const PathInputs& block) {
+  const int r = paths * dim, m = static_cast<int>(block.local.size());
+  ATTN_REQUIRE(block.paths == paths && block.dim == dim, LibraryError, "internal: Gram sums of {}×{} features, block {}×{}",
+               paths, dim, block.paths, block.dim);
+  if (m == 0) return;
+  // B += X^T X, b += X^T y (docs/model.md §7)
+  linalg::syrk(true, r, m, 1.0, block.xt.data(), r, 1.0, gram.data(), r);
+  linalg::gemm(true, false, r, 1, m, 1.0, block.xt.data(), r, block.y.data(), 1, 1.0, xy.data(), 1);
+  petsc::log_flops(static_cast<double>(m) * r * (r + 2.0));
+  for (double v : block.y) yy += v * v;
+  for (int mu = 0; mu < m && keep_per_class > 0; ++mu) {
+    int& kept = block.y[static_cast<size_t>(mu)] > 0 ? kept_positive : kept_other;
+    if (kept >= keep_per_class) continue;
+    ++kept;
+    kept_index.push_back(block.local.begin + mu);
+    kept_rows.insert(kept_rows.end(), block.row(mu), block.row(mu) + r);
   }
-  double yy = 0;
-  for (double v : train.y) yy += v * v;
-  gram_.push_back(yy);  // one allreduce for all three
-  gram_.insert(gram_.end(), b_.begin(), b_.end());
-  comm.sum(gram_);
-  yy_ = gram_[r * r];
-  std::copy(gram_.begin() + static_cast<std::ptrdiff_t>(r * r + 1), gram_.end(), b_.begin());
+}
+
+void GramSums::reduce(const Comm& comm) {
+  const std::size_t n = gram.size();
+  gram.push_back(yy);  // one allreduce for all three
+  gram.insert(gram.end(), xy.begin(), xy.end());
+  comm.sum(gram);
+  yy = gram[n];
+  std::copy(gram.begin() + static_cast<std::ptrdiff_t>(n + 1), gram.end(), xy.begin());
+  gram.resize(n);
+}
+
+namespace {
+GramSums sums_of(const PathInputs& train, const Comm& comm) {
+  GramSums s(train.paths, train.dim);
+  s.add(train);
+  s.reduce(comm);
+  return s;
+}
+}  // namespace
+
+DualKernel::DualKernel(const PathInputs& train, double sigma0_sq, const Comm& comm)
+    : DualKernel(train, sums_of(train, comm), sigma0_sq, comm) {}
+
+DualKernel::DualKernel(const PathInputs& train, const GramSums& sums, double sigma0_sq, const Comm& comm)
+    : RenormalizedKernel(train, sigma0_sq, comm), r_(train.paths * train.dim) {
+  // B = s² Σ_μ x̃_μ x̃_μ^T, b = s Σ_μ y_μ x̃_μ (ξ = s x̃, s = scale_) and y^T y (docs/model.md §7).
+  ATTN_REQUIRE(sums.paths == paths_ && sums.dim == dim_, LibraryError, "internal: Gram sums do not match the kernel");
+  const std::size_t r = static_cast<std::size_t>(r_);
   gram_.resize(r * r);
+  for (std::size_t i = 0; i < r * r; ++i) gram_[i] = scale_ * scale_ * sums.gram[i];
+  b_.resize(r);
+  for (std::size_t i = 0; i < r; ++i) b_[i] = scale_ * sums.xy[i];
+  yy_ = sums.yy;
+  keep_rows(sums.kept_index, sums.kept_rows);
   gram_trace_ = Eigen::MatrixXd::Zero(paths_, paths_);
   for (int p = 0; p < paths_; ++p)
     for (int q = 0; q < paths_; ++q)

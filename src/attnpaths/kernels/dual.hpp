@@ -10,9 +10,28 @@
 
 namespace attnpaths {
 
+// What the dual form needs of the training set, summed over examples (docs/model.md §7), so that it
+// can be accumulated block by block while the data stream past (theory/stream_inputs.hpp): the
+// unscaled Gram Σ_μ x̃_μ x̃_μ^T [r×r], Σ_μ y_μ x̃_μ [r] and y^T y. It also keeps the rows of the first
+// `keep_per_class` examples with y > 0 and with y ≤ 0 it sees (the kernel figures' subset is chosen
+// among them: RenormalizedKernel::kernel_block).
+struct GramSums {
+  GramSums(int paths, int dim, int keep_per_class = 0);
+  void add(const PathInputs& block);  // the local rows of `block`
+  void reduce(const Comm& comm);      // sums over the ranks (collective, once)
+  int paths, dim, keep_per_class;
+  std::vector<double> gram, xy;
+  double yy = 0;
+  std::vector<std::int64_t> kept_index;  // global example indices of the kept rows
+  std::vector<double> kept_rows;         // their x̃ rows [kept × r]
+  int kept_positive = 0, kept_other = 0;
+};
+
 class DualKernel final : public RenormalizedKernel {
  public:
   DualKernel(const PathInputs& train, double sigma0_sq, const Comm& comm);
+  // From sums already reduced over the ranks; `train` gives P, the sharding and y (its x̃ may be empty).
+  DualKernel(const PathInputs& train, const GramSums& sums, double sigma0_sq, const Comm& comm);
   KernelForm form() const override { return KernelForm::dual; }
   void factor(const Eigen::MatrixXd& U1, double temperature) override;
   double log_det() const override { return log_det_; }

@@ -65,11 +65,19 @@ class RenormalizedKernel {
   void right_multiply(const double* M, const double* x, std::int64_t rows, double scale, double* out) const;
   // g[π,π'] += Σ_μ Σ_i a[μ,(π,i)] b[μ,(π',i)] over `rows` rows (the block traces of a^T b), g H×H row-major.
   void add_block_traces(const double* a, const double* b, std::int64_t rows, double* g) const;
+  // Training rows kept when the kernel was built from streamed sums (the x̃ of `train_` then empty):
+  // kernel_block takes its rows from here.
+  void keep_rows(std::vector<std::int64_t> index, std::vector<double> rows) {
+    kept_index_ = std::move(index);
+    kept_rows_ = std::move(rows);
+  }
   const PathInputs& train_;
   const Comm& comm_;
   double scale_;  // x̃ -> ξ
   int paths_, dim_;
   std::int64_t examples_;
+  std::vector<std::int64_t> kept_index_;
+  std::vector<double> kept_rows_;
 };
 
 // Builds the kernel of `train` (its path inputs, sharded over `comm`). `automatic` picks primal

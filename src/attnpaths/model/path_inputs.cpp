@@ -83,6 +83,8 @@ void path_token_weights(const AttentionSpec& attention, const double* x, int T, 
   path_weights(attention, block, 0, T, a, cur, next);
 }
 
+std::int64_t path_input_batch(int T) { return std::max<std::int64_t>(1, block_tokens / T); }
+
 PathInputs compute_path_inputs(const ExampleSet& set, const AttentionSpec& attention, int T, int N0) {
   check_attention(attention);
   const std::int64_t n = set.local.size();
@@ -103,7 +105,7 @@ PathInputs compute_path_inputs(const ExampleSet& set, const AttentionSpec& atten
   // nb·T rows (rows of other shards, or past the end, are zero): BLAS rounds differently at the edges
   // of a call, so every example must sit at the same position of a call of the same size whatever
   // the rank count. Then x̃ is bitwise independent of the sharding (docs/sampling.md).
-  const std::int64_t nb = std::max<std::int64_t>(1, block_tokens / T);
+  const std::int64_t nb = path_input_batch(T);
   const std::size_t per_example = sz(T) * sz(N0), per_path_row = sz(out.paths) * sz(N0);
   std::vector<double> xb(sz(nb) * per_example);
   BlockAttention block;

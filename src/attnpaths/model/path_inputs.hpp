@@ -31,6 +31,10 @@ struct PathInputs {
 // Token weights of every path for one example: a[pi*T + s]. Workspace-free, for tests and tools.
 void path_token_weights(const AttentionSpec& attention, const double* x, int T, int N0, double* a);
 
+// Examples per canonical batch of compute_path_inputs for T tokens (batches start at multiples of it):
+// blocks of a stream aligned to multiples of it cost no padding.
+std::int64_t path_input_batch(int T);
+
 // x̃ for the local rows of `set` (batched BLAS-3 over blocks of examples, OpenMP over examples).
 PathInputs compute_path_inputs(const ExampleSet& set, const AttentionSpec& attention, int T, int N0);
 

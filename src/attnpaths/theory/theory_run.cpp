@@ -19,6 +19,7 @@
 #include "attnpaths/results/theory_file.hpp"
 #include "attnpaths/selection/selection.hpp"
 #include "attnpaths/theory/action.hpp"
+#include "attnpaths/theory/stream_inputs.hpp"
 
 namespace attnpaths {
 
@@ -44,6 +45,7 @@ void TheoryOptions::validate() const {
   ATTN_REQUIRE(minimiser.max_iterations > 0, InputError, "--max-iterations must be positive");
   ATTN_REQUIRE(alignment >= 0, InputError, "--alignment must be non-negative");
   ATTN_REQUIRE(kernel_subset >= 0, InputError, "--kernel-subset must be non-negative");
+  ATTN_REQUIRE(block_mb > 0 && std::isfinite(block_mb), InputError, "--block-size must be positive (got {} MiB)", block_mb);
   std::vector<std::string> names;
   for (const auto& b : baselines) {
     const auto eq = b.find('=');
@@ -72,6 +74,7 @@ Config TheoryOptions::to_config() const {
   c.set("max_iterations", minimiser.max_iterations);
   c.set("alignment", alignment);
   c.set("kernel_subset", kernel_subset);
+  c.set("block_size", block_mb);
   c.set("gp_baselines", baselines);
   c.set("resume", resume);
   c.set("overwrite", overwrite);
@@ -109,7 +112,8 @@ std::vector<double> padded(std::vector<double> v, std::size_t n) {
 std::string fingerprint(const Config& config, const std::string& data_checksum) {
   std::string s = data_checksum;
   for (const auto& [key, value] : config.entries())
-    if (key != "resume" && key != "output" && key != "overwrite") s += "|" + key + "=" + Config::to_string(value);
+    if (key != "resume" && key != "output" && key != "overwrite" && key != "block_size")
+      s += "|" + key + "=" + Config::to_string(value);
   return s;
 }
 
@@ -167,7 +171,7 @@ struct TheoryRun::State {
   std::vector<double> variances, ratios;
   std::vector<std::string> labels;
   // path inputs and kernels
-  PathInputs train;
+  StreamedInputs in;  // train: y always, x̃ rows in the primal form; the dual form's Gram sums
   std::vector<EvaluationSet> evaluation;
   std::vector<std::unique_ptr<Baseline>> baselines;
   KernelForm form = KernelForm::automatic;
@@ -202,13 +206,13 @@ int TheoryRun::run() {
   return s_->not_converged;
 }
 
-// 1. The dataset (validated on read) and the prior resolved against its depth L.
+// 1–2. The dataset, streamed in blocks (validated on read): attention, path inputs Ξ and, in the dual
+// form, the Gram sums (theory/stream_inputs.hpp); the prior resolved against its depth L.
 void TheoryRun::load() {
   State& s = *s_;
-  {
-    auto t = s.timers.stage("load");
-    s.data = read_dataset(options_.data, comm_);
-  }
+  s.in = stream_inputs(options_.data, parse_kernel_form(options_.form), options_.block_mb, options_.kernel_subset,
+                       comm_, s.timers);
+  s.data = s.in.data;  // header: attention, sizes, checksum; no examples
   const AttentionSpec& attention = s.data.attention;
   const int L = attention.depth();
   s.variances = options_.variances;
@@ -230,12 +234,12 @@ void TheoryRun::load() {
              fmt::join(attention.heads(), ", "), attention.paths(), fmt::join(s.labels, ", "));
 }
 
-// 2. Attention → path inputs Ξ, once for every set (docs/model.md §1.3).
+// 2. The evaluation sets' path inputs Ξ (docs/model.md §1.3), computed while streaming.
 void TheoryRun::compute_inputs() {
   State& s = *s_;
-  auto t = s.timers.stage("path inputs");
-  s.train = compute_path_inputs(s.data.train, s.data.attention, s.data.tokens, s.data.token_dim);
-  s.evaluation = evaluation_inputs(s.data);
+  const auto sets = s.data.evaluation_sets();
+  for (std::size_t i = 0; i < s.in.evaluation.size(); ++i)
+    s.evaluation.push_back({sets[i]->name, predictor_group(sets[i]->name), std::move(s.in.evaluation[i])});
 }
 
 // 3. GP baselines on other attention (e.g. the good path alone), same temperatures, on every
@@ -261,18 +265,18 @@ void TheoryRun::set_up_baselines() {
   }
 }
 
-// 4. The renormalised kernel of the training set (docs/model.md §3.4).
+// 4. The renormalised kernel of the training set (docs/model.md §3.4), from the streamed inputs.
 void TheoryRun::set_up_kernel() {
   State& s = *s_;
-  const std::int64_t r = static_cast<std::int64_t>(s.train.paths) * s.train.dim;
-  s.form = resolve_kernel_form(parse_kernel_form(options_.form), s.train.count, r);
+  const std::int64_t r = static_cast<std::int64_t>(s.in.train.paths) * s.in.train.dim;
+  s.form = s.in.form;
   {
     auto t = s.timers.stage("kernel setup");
-    s.kernel = make_renormalized_kernel(s.form, s.train, s.variances[0], comm_);
+    s.kernel = make_streamed_kernel(s.in, s.variances[0], comm_);
   }
   s.config.set("form_resolved", to_string(s.form));
-  s.log.info("kernel form: {} (P = {}, r = N0·H_tot = {}), {} MPI rank(s)", to_string(s.form), s.train.count, r,
-             comm_.size());
+  s.log.info("kernel form: {} (P = {}, r = N0·H_tot = {}), {} MPI rank(s), {} blocks of ≤ {} examples per rank",
+             to_string(s.form), s.in.train.count, r, comm_.size(), s.in.blocks, s.in.block_examples);
 }
 
 // The /data group: what the results were computed on.
@@ -282,14 +286,14 @@ void TheoryRun::write_data_description() const {
   d.set_attr("task", s.data.task);
   d.set_attr("file", options_.data);
   d.set_attr("checksum", s.data.checksum);
-  d.set_attr("P", s.train.count);
+  d.set_attr("P", s.in.train.count);
   d.set_attr("Q", s.data.test.count);
   d.set_attr("T", std::int64_t{s.data.tokens});
   d.set_attr("N0", std::int64_t{s.data.token_dim});
   d.set_attr("L", std::int64_t{s.data.attention.depth()});
   const auto heads = s.data.attention.heads();
   d.set_attr("heads", std::vector<std::int64_t>(heads.begin(), heads.end()));
-  d.set_attr("H_tot", std::int64_t{s.train.paths});
+  d.set_attr("H_tot", std::int64_t{s.in.train.paths});
   d.set_attr("path_labels", s.labels);
   d.set_attr("readout", to_string(s.data.attention.readout));
   d.set_attr("nonlinearity", to_string(s.data.attention.nonlinearity));
@@ -299,13 +303,13 @@ void TheoryRun::write_data_description() const {
 // The kernels of a class-sorted training subset, for figures (docs/files.md §2).
 void TheoryRun::write_kernel_subset() {
   State& s = *s_;
-  const int m = static_cast<int>(std::min<std::int64_t>(options_.kernel_subset, s.train.count));
+  const int m = static_cast<int>(std::min<std::int64_t>(options_.kernel_subset, s.in.train.count));
   if (m <= 0) return;
-  const auto y = comm_.allgather_blocks(s.train.y);
+  const auto y = comm_.allgather_blocks(s.in.train.y);
   s.subset = kernel_subset(y, m);
   std::vector<double> subset_y, path_kernels;
   for (auto i : s.subset) subset_y.push_back(y[static_cast<size_t>(i)]);
-  const int H = s.train.paths;
+  const int H = s.in.train.paths;
   for (int p = 0; p < H; ++p) {
     Eigen::MatrixXd E = Eigen::MatrixXd::Zero(H, H);
     E(p, p) = 1.0;
@@ -337,7 +341,7 @@ void TheoryRun::open_output() {
   write_config(file, s.config);
   file.group("config").set_attr("fingerprint", print);
   write_data_description();
-  TheoryFileLayout layout{s.widths, options_.temperatures, s.data.attention.depth(), s.train.paths, {}, {}, {},
+  TheoryFileLayout layout{s.widths, options_.temperatures, s.data.attention.depth(), s.in.train.paths, {}, {}, {},
                           options_.alignment, options_.minimiser.grad_tol};
   const Architecture shape{s.data.attention.heads(), {}, s.variances};
   for (int l = 2; l <= layout.depth; ++l) layout.U_orders.push_back(shape.order(l));
@@ -369,7 +373,7 @@ void TheoryRun::solve_grid() {
 void TheoryRun::solve_gp_point(std::size_t t) {
   State& s = *s_;
   const double temp = options_.temperatures[t];
-  const Eigen::MatrixXd U1_gp = gp_U1(s.variances, s.train.paths);
+  const Eigen::MatrixXd U1_gp = gp_U1(s.variances, s.in.train.paths);
   {
     auto st = s.timers.stage("predict");
     s.kernel->factor(U1_gp, temp);

@@ -1,0 +1,69 @@
+#include "attnpaths/theory/stream_inputs.hpp"
+
+#include <algorithm>
+
+#include "attnpaths/data/dataset_file.hpp"
+
+namespace attnpaths {
+
+namespace {
+
+// The path inputs of set `name`, block by block: `sums` (if any) accumulates every block, the x̃ rows
+// are kept only with `keep_rows` (the targets always).
+PathInputs stream_set(const DatasetReader& reader, const std::string& name, std::int64_t block_examples,
+                      bool keep_rows, GramSums* sums, std::int64_t& blocks, StageTimers& timers) {
+  const Dataset& h = reader.header();
+  const ExampleSet& whole = reader.set(name);
+  PathInputs all;
+  all.set_name = name;
+  all.count = whole.count;
+  all.local = whole.local;
+  all.paths = h.attention.paths();
+  all.dim = h.token_dim;
+  for (const Range& b : reader.blocks(name, block_examples)) {
+    ++blocks;
+    ExampleSet block;
+    {
+      auto t = timers.stage("load");
+      block = reader.read_rows(name, b.begin, b.end);
+    }
+    auto t = timers.stage("path inputs");
+    const PathInputs x = compute_path_inputs(block, h.attention, h.tokens, h.token_dim);
+    if (sums) sums->add(x);
+    if (keep_rows) all.xt.insert(all.xt.end(), x.xt.begin(), x.xt.end());
+    all.y.insert(all.y.end(), x.y.begin(), x.y.end());
+  }
+  return all;
+}
+
+}  // namespace
+
+StreamedInputs stream_inputs(const std::string& path, KernelForm form, double block_mb, int keep_per_class,
+                             const Comm& comm, StageTimers& timers) {
+  std::optional<DatasetReader> reader;
+  {
+    auto t = timers.stage("load");
+    reader.emplace(path, comm);
+  }
+  StreamedInputs s;
+  s.data = reader->header();
+  const int H = s.data.attention.paths(), N0 = s.data.token_dim;
+  s.form = resolve_kernel_form(form, s.data.train.count, std::int64_t{H} * N0);
+  // A whole number of path-input batches per block (no padded batches inside the stream).
+  const std::int64_t batch = path_input_batch(s.data.tokens);
+  s.block_examples = std::max<std::int64_t>(1, block_examples_for(block_mb, s.data.tokens, N0) / batch) * batch;
+  const bool dual = s.form == KernelForm::dual;
+  if (dual) s.sums.emplace(H, N0, keep_per_class);
+  s.train = stream_set(*reader, "train", s.block_examples, !dual, dual ? &*s.sums : nullptr, s.blocks, timers);
+  if (dual) s.sums->reduce(comm);
+  for (const ExampleSet* set : s.data.evaluation_sets())
+    s.evaluation.push_back(stream_set(*reader, set->name, s.block_examples, true, nullptr, s.blocks, timers));
+  return s;
+}
+
+std::unique_ptr<RenormalizedKernel> make_streamed_kernel(const StreamedInputs& in, double sigma0_sq, const Comm& comm) {
+  if (in.form == KernelForm::primal) return make_renormalized_kernel(KernelForm::primal, in.train, sigma0_sq, comm);
+  return std::make_unique<DualKernel>(in.train, *in.sums, sigma0_sq, comm);
+}
+
+}  // namespace attnpaths
