@@ -50,6 +50,12 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
   sub->add_option("--polish-tol", o->minimiser.polish_tol,
                   "After the stopping rule is met, Newton steps until max|dS/dU| < polish-tol (0: off)")
       ->capture_default_str();
+  sub->add_option_function<std::string>(
+         "--polish", [o](const std::string& m) { o->minimiser.polish = parse_polish_method(m); },
+         "Hessian of the Newton polish: analytic (the energy's second derivatives in closed form, a few "
+         "gradients' cost) or differences (differences of the gradient, one evaluation per unknown)")
+      ->check(CLI::IsMember({"analytic", "differences"}))
+      ->default_str("analytic");
   sub->add_option("--max-iterations", o->minimiser.max_iterations, "Quasi-Newton iteration limit per grid point")->check(whole())
       ->capture_default_str();
   sub->add_option("--alignment", o->alignment, "Top-k eigenvectors for the kernel-label alignment (0: skip)")->check(whole())

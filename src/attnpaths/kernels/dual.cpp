@@ -113,6 +113,16 @@ Eigen::MatrixXd DualKernel::energy_gradient() {
   return 0.5 * (grad + grad.transpose());
 }
 
+void DualKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
+  // Ξ^T K_T^{-1} Ξ = (B − X X^T)/Temp with X = B' L_A^{-T} (see energy_gradient).
+  work_ = bl_;
+  linalg::lower_transpose_solve_right(r_, r_, chol_.data(), r_, work_.data(), r_);
+  G = gram_;
+  linalg::syrk(false, r_, r_, -1.0, work_.data(), r_, 1.0, G.data(), r_);
+  for (double& v : G) v /= temperature_;
+  c = c_;
+}
+
 PredictorMoments DualKernel::predict(const PathInputs& set) {
   ATTN_REQUIRE(set.paths == paths_ && set.dim == dim_, InputError,
                "the '{}' set has {} paths × {} features, the training set {} × {}", set.set_name, set.paths, set.dim,

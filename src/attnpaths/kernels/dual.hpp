@@ -18,6 +18,7 @@ class DualKernel final : public RenormalizedKernel {
   double log_det() const override { return log_det_; }
   double data_fit() const override { return data_fit_; }
   Eigen::MatrixXd energy_gradient() override;
+  void path_gram(std::vector<double>& G, std::vector<double>& c) override;
   PredictorMoments predict(const PathInputs& set) override;
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
 

@@ -221,6 +221,23 @@ Eigen::MatrixXd PrimalKernel::energy_gradient() {
   return 0.5 * (grad + grad.transpose());
 }
 
+void PrimalKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
+  // Ξ^T K_T^{-1} Ξ = Σ_ranks Ξ_loc^T (K_T^{-1} Ξ)[local rows]
+  compute_inverse();
+  const std::int64_t m = train_.local.size(), P = examples_;
+  const int r = static_cast<int>(features());
+  scratch_.resize(sz(m) * sz(r));
+  G.assign(sz(r) * sz(r), 0.0);
+  if (m > 0) {
+    DenseArray inv(inverse_.get());
+    linalg::gemm(true, false, static_cast<int>(m), r, static_cast<int>(P), 1.0, inv.data(), inv.lda(),
+                 xi_all_.data(), r, 0.0, scratch_.data(), r);
+    linalg::gemm(true, false, r, r, static_cast<int>(m), 1.0, xi_local_.data(), r, scratch_.data(), r, 0.0, G.data(), r);
+  }
+  comm_.sum(G);
+  c = c_;
+}
+
 PredictorMoments PrimalKernel::predict(const PathInputs& set) {
   ATTN_REQUIRE(static_cast<bool>(factor_), LibraryError, "internal: predict() before factor()");
   ATTN_REQUIRE(set.paths == paths_ && set.dim == dim_, InputError,

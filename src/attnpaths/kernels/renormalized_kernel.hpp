@@ -42,6 +42,9 @@ class RenormalizedKernel {
   virtual double data_fit() const = 0;
   // After factor(): ∂E/∂U_1 = Σ_i Ξ_i^T (K_T^{-1} − α α^T) Ξ_i, α = K_T^{-1} y (symmetric H_tot×H_tot).
   virtual Eigen::MatrixXd energy_gradient() = 0;
+  // After factor(): G = Ξ^T K_T^{-1} Ξ [r×r row-major] and c = Ξ^T α [r], on every rank: what the
+  // energy's Hessian needs (energy_hessian in theory/action.hpp).
+  virtual void path_gram(std::vector<double>& G, std::vector<double>& c) = 0;
   // After factor(): f̄ = y^T K_T^{-1} k*, σ² = K** − k*^T K_T^{-1} k* on the local rows of `set`.
   virtual PredictorMoments predict(const PathInputs& set) = 0;
   // |v_k·y|/sqrt(P) for the top-k eigenvectors v_k of K(U_1) (no Temp), by decreasing eigenvalue

@@ -66,6 +66,7 @@ Config TheoryOptions::to_config() const {
   c.set("gp_only", gp_only);
   c.set("grad_tol", minimiser.grad_tol);
   c.set("polish_tol", minimiser.polish_tol);
+  c.set("polish", to_string(minimiser.polish));
   c.set("max_iterations", minimiser.max_iterations);
   c.set("alignment", alignment);
   c.set("kernel_subset", kernel_subset);
