@@ -56,6 +56,11 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
          "gradients' cost) or differences (differences of the gradient, one evaluation per unknown)")
       ->check(CLI::IsMember({"analytic", "differences"}))
       ->default_str("analytic");
+  sub->add_option("--warm-start", o->warm_start,
+                  "Start of each grid point: none (the GP point), temperature (the same width's solution at the "
+                  "previous temperature) or width (the previous width's at the same temperature)")
+      ->check(CLI::IsMember({"none", "temperature", "width"}))
+      ->capture_default_str();
   sub->add_option("--max-iterations", o->minimiser.max_iterations, "Quasi-Newton iteration limit per grid point")->check(whole())
       ->capture_default_str();
   sub->add_option("--alignment", o->alignment, "Top-k eigenvectors for the kernel-label alignment (0: skip)")->check(whole())

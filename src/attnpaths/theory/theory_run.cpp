@@ -39,6 +39,8 @@ void TheoryOptions::validate() const {
   ATTN_REQUIRE(minimiser.grad_tol > 0, InputError, "--grad-tol must be positive (got {})", minimiser.grad_tol);
   ATTN_REQUIRE(minimiser.polish_tol >= 0, InputError, "--polish-tol must be non-negative");
   ATTN_REQUIRE(minimiser.max_iterations > 0, InputError, "--max-iterations must be positive");
+  ATTN_REQUIRE(warm_start == "none" || warm_start == "temperature" || warm_start == "width", InputError,
+               "--warm-start must be none, temperature or width (got '{}')", warm_start);
   ATTN_REQUIRE(alignment >= 0, InputError, "--alignment must be non-negative");
   ATTN_REQUIRE(kernel_subset >= 0, InputError, "--kernel-subset must be non-negative");
   std::vector<std::string> names;
@@ -67,6 +69,7 @@ Config TheoryOptions::to_config() const {
   c.set("grad_tol", minimiser.grad_tol);
   c.set("polish_tol", minimiser.polish_tol);
   c.set("polish", to_string(minimiser.polish));
+  c.set("warm_start", warm_start);
   c.set("max_iterations", minimiser.max_iterations);
   c.set("alignment", alignment);
   c.set("kernel_subset", kernel_subset);
@@ -75,6 +78,18 @@ Config TheoryOptions::to_config() const {
   c.set("overwrite", overwrite);
   return c;
 }
+
+// The starting point of grid point (t, w) (--warm-start): the GP point, or the solution at the same
+// width and the previous temperature (temperature), or at the previous width and the same
+// temperature (width), when that point was solved in this run.
+namespace {
+OrderParameters warm_start(const std::string& mode, const Architecture& arch, const std::vector<OrderParameters>& solved,
+                           const std::vector<hsize_t>& solved_t, hsize_t t, hsize_t w) {
+  if (mode == "temperature" && t > 0 && solved_t[w] == t - 1) return solved[w];
+  if (mode == "width" && w > 0 && solved_t[w - 1] == t) return solved[w - 1];
+  return gp_point(arch);
+}
+}  // namespace
 
 TheoryRun::TheoryRun(TheoryOptions options, const Comm& comm, std::vector<std::string> command_line)
     : options_(std::move(options)), comm_(comm), command_line_(std::move(command_line)) {}
@@ -387,6 +402,8 @@ int TheoryRun::run() {
   int not_converged = 0;
   Progress progress(log, "theory grid", static_cast<long>(nT * std::max<hsize_t>(nW, 1)), 0.0);
   long points = 0;
+  std::vector<OrderParameters> solved(nW);   // the last solution at each width (warm starts)
+  std::vector<hsize_t> solved_t(nW, nT);     // ... and its temperature index
 
   for (hsize_t t = 0; t < nT; ++t) {
     const double temp = options_.temperatures[t];
@@ -423,9 +440,11 @@ int TheoryRun::run() {
       {
         auto s = timers.stage("minimise");
         Action action(arch, *kernel, temp);
-        result = minimise_action(action, gp_point(arch), options_.minimiser, comm_);
+        result = minimise_action(action, warm_start(options_.warm_start, arch, solved, solved_t, t, w), options_.minimiser, comm_);
       }
       const double seconds = wall_seconds() - t0;
+      solved[w] = result.op;
+      solved_t[w] = t;
       if (!result.converged) ++not_converged;
       const h5::Dims at{t, w};
       double acc_theory = 0, acc_diag = 0;

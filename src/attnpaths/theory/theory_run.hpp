@@ -27,6 +27,7 @@ struct TheoryOptions {
   std::string form = "auto";               // kernel form: auto | primal | dual
   bool gp_only = false;                    // only the GP (infinite-width) predictor
   MinimiserOptions minimiser;
+  std::string warm_start = "none";         // start of each grid point: none (GP) | temperature | width
   int alignment = 30;                      // top eigenvectors for the kernel–label alignment (0: skip)
   int kernel_subset = 50;                  // training examples kept for kernel figures (0: skip)
   std::vector<std::string> baselines;      // NAME=FILE: GP baselines on other attention (e.g. g=good.h5)
