@@ -40,7 +40,7 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
                   "Per-layer widths relative to N: w_l = ratio_l·N, l = 0..L (L+1 values; default all 1)")
       ->delimiter(',');
   sub->add_option("--form", o->form,
-                  "Kernel form: primal (P×P, ScaLAPACK), dual (r×r Gram, r = N0·H_tot), or auto (primal iff P <= r)")
+                  "Kernel form: primal (P×P), dual (r×r Gram, r = N0·H_tot), or auto (primal iff P <= r)")
       ->check(CLI::IsMember({"auto", "primal", "dual"}))
       ->capture_default_str();
   sub->add_flag("--gp-only", o->gp_only, "Only the GP (infinite-width) predictor; no minimisation");

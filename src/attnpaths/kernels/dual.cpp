@@ -40,24 +40,6 @@ DualKernel::DualKernel(const PathInputs& train, double sigma0_sq, const Comm& co
         gram_trace_(p, q) += gram_[static_cast<size_t>(p * dim_ + i) * r + static_cast<size_t>(q * dim_ + i)];
 }
 
-std::vector<double> DualKernel::square_root(const Eigen::MatrixXd& U) const {
-  const int H = paths_;
-  std::vector<double> l(static_cast<size_t>(H * H));
-  for (int i = 0; i < H; ++i)
-    for (int j = 0; j < H; ++j) l[static_cast<size_t>(i * H + j)] = U(i, j);
-  if (linalg::cholesky(H, l.data(), H)) return l;
-  // Semi-definite U (e.g. a pruned order parameter): L = V sqrt(max(D, 0)).
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(U);
-  const double tol = 1e-12 * std::max(1.0, es.eigenvalues().cwiseAbs().maxCoeff());
-  ATTN_REQUIRE(es.eigenvalues().minCoeff() >= -tol, NumericalError,
-               "the dual kernel form needs a positive semi-definite U_1 (smallest eigenvalue {})",
-               es.eigenvalues().minCoeff());
-  const Eigen::MatrixXd L = es.eigenvectors() * es.eigenvalues().cwiseMax(0.0).cwiseSqrt().asDiagonal();
-  for (int i = 0; i < H; ++i)
-    for (int j = 0; j < H; ++j) l[static_cast<size_t>(i * H + j)] = L(i, j);
-  return l;
-}
-
 void DualKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
   ATTN_REQUIRE(U1.rows() == paths_ && U1.cols() == paths_, LibraryError, "internal: U_1 is {}×{}, expected {}×{}",
                U1.rows(), U1.cols(), paths_, paths_);

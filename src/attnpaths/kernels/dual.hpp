@@ -23,8 +23,6 @@ class DualKernel final : public RenormalizedKernel {
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
 
  private:
-  // L with U = L L^T (Cholesky; symmetric square root if U is only semi-definite), row-major H×H.
-  std::vector<double> square_root(const Eigen::MatrixXd& U) const;
 
   int r_;
   std::vector<double> gram_, b_;  // B [r×r], b [r]  (scaled inputs)

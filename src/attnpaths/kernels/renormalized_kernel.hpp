@@ -1,7 +1,7 @@
 // The renormalised kernel of the training set (docs/model.md §3.1) and everything computed from its
 // factorisation at (U_1, Temp): the energy (§3.3), its gradient (§3.4), the predictor moments
 // (§3.6) and the kernel–label alignment (§3.7). Two forms (§7), chosen automatically:
-//   primal: K = Ξ (U_1 ⊗ I) Ξ^T as a distributed P×P PETSc matrix, ScaLAPACK Cholesky (P ≤ r);
+//   primal: K = Ξ (U_1 ⊗ I) Ξ^T, P×P on every rank, work split over feature columns (P ≤ r);
 //   dual:   the r×r Gram B = Ξ^T Ξ (r = N0·H_tot), Woodbury and the determinant lemma (P > r).
 // Ξ holds the scaled path inputs ξ_π = sqrt(σ0²/(N0·H_tot)) x̃_π; the P×P path-pair kernels C_ππ'
 // are never formed: U_1 is contracted with Ξ first.
@@ -61,8 +61,11 @@ class RenormalizedKernel {
   // H × N0 block X_μ, becomes scale · M^T X_μ — the rows times (M ⊗ I_{N0}), path index slowest.
   // M is H × H row-major.
   void right_multiply(const double* M, const double* x, std::int64_t rows, double scale, double* out) const;
-  // g[π,π'] += Σ_μ Σ_i a[μ,(π,i)] b[μ,(π',i)] over `rows` rows (the block traces of a^T b), g H×H row-major.
-  void add_block_traces(const double* a, const double* b, std::int64_t rows, double* g) const;
+  // g[π,π'] += Σ_μ Σ_i a[μ,(π,i)] b[μ,(π',i)] over `rows` rows of length H·dim (the block traces of
+  // a^T b), g H×H row-major.
+  void add_block_traces(const double* a, const double* b, std::int64_t rows, int dim, double* g) const;
+  // L with U = L L^T (Cholesky; symmetric square root if U is only semi-definite), row-major H×H.
+  std::vector<double> square_root(const Eigen::MatrixXd& U) const;
   const PathInputs& train_;
   const Comm& comm_;
   double scale_;  // x̃ -> ξ
