@@ -18,9 +18,9 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
       "theory", "Solve the finite-width theory over a grid of widths × temperatures, plus the GP baseline (docs/files.md §2)");
   sub->footer(
       "Minimises the action over the order parameters for every width N and temperature (docs/model.md §3), starting "
-      "from the GP point; predictor statistics on the test (and validation/OOD) sets with the theory U_1, its "
+      "from the GP point (or a neighbouring solution, --warm-start); predictor statistics on the test (and validation/OOD) sets with the theory U_1, its "
       "diagonal and the GP U_1; kernel-label alignment. PETSc options go after these options: -theory_tao_monitor, "
-      "-log_view, -mat_scalapack_block_sizes 128,128. Exit code 5 if a grid point misses the stopping rule (results "
+      "-log_view. Exit code 5 if a grid point misses the stopping rule (results "
       "written and flagged). See docs/theory.md.");
   // No CLI11 required(): CLI11 checks those before it reads an options file (--config); the
   // library's TheoryOptions::validate() reports missing options instead.
