@@ -116,6 +116,23 @@ TEST(Minimiser, ConvergesAndIsRankAndFormInvariant) {
   EXPECT_GT((results[0] - Eigen::MatrixXd::Identity(4, 4)).cwiseAbs().maxCoeff(), 1e-2);
 }
 
+TEST(Minimiser, WarmStartReachesTheSameMinimum) {
+  // theory --warm-start: starting from the solution at another temperature changes the path only.
+  const Comm& comm = test::world();
+  const Architecture arch = two_layer(10);
+  const PathInputs train = test::synthetic_path_inputs(40, 4, 6, comm, 7);
+  auto kernel = make_renormalized_kernel(KernelForm::automatic, train, 1.0, comm);
+  MinimiserOptions opt;
+  opt.polish_tol = 1e-12;
+  Action hot(arch, *kernel, 0.05), cold(arch, *kernel, 0.01);
+  const MinimiserResult previous = minimise_action(hot, gp_point(arch), opt, comm);
+  const MinimiserResult fresh = minimise_action(cold, gp_point(arch), opt, comm);
+  const MinimiserResult warm = minimise_action(cold, previous.op, opt, comm);
+  ASSERT_TRUE(fresh.converged && warm.converged) << fresh.reason << " / " << warm.reason;
+  EXPECT_GT((previous.op.U1() - fresh.op.U1()).cwiseAbs().maxCoeff(), 1e-3);  // a different start
+  EXPECT_LT((warm.op.U1() - fresh.op.U1()).cwiseAbs().maxCoeff(), 1e-10 * fresh.op.U1().cwiseAbs().maxCoeff());
+}
+
 TEST(Minimiser, LargeWidthTendsToTheGpLimit) {
   const Comm& comm = test::world();
   const PathInputs train = test::synthetic_path_inputs(30, 4, 6, comm, 9);
