@@ -18,9 +18,9 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
       "theory", "Solve the finite-width theory over a grid of widths × temperatures, plus the GP baseline (docs/files.md §2)");
   sub->footer(
       "Minimises the action over the order parameters for every width N and temperature (docs/model.md §3), starting "
-      "from the GP point; predictor statistics on the test (and validation/OOD) sets with the theory U_1, its "
+      "from the GP point (or a neighbouring solution, --warm-start); predictor statistics on the test (and validation/OOD) sets with the theory U_1, its "
       "diagonal and the GP U_1; kernel-label alignment. PETSc options go after these options: -theory_tao_monitor, "
-      "-log_view, -mat_scalapack_block_sizes 128,128. Exit code 5 if a grid point misses the stopping rule (results "
+      "-log_view. Exit code 5 if a grid point misses the stopping rule (results "
       "written and flagged). With >= 2 temperatures and a dataset that has a /validation set, also the temperature "
       "selection on the validation set (/selection, docs/files.md §2.1; `attnpaths select` merges files). See "
       "docs/theory.md.");
@@ -42,7 +42,7 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
                   "Per-layer widths relative to N: w_l = ratio_l·N, l = 0..L (L+1 values; default all 1)")
       ->delimiter(',');
   sub->add_option("--form", o->form,
-                  "Kernel form: primal (P×P, ScaLAPACK), dual (r×r Gram, r = N0·H_tot), or auto (primal iff P <= r)")
+                  "Kernel form: primal (P×P), dual (r×r Gram, r = N0·H_tot), or auto (primal iff P <= r)")
       ->check(CLI::IsMember({"auto", "primal", "dual"}))
       ->capture_default_str();
   sub->add_flag("--gp-only", o->gp_only, "Only the GP (infinite-width) predictor; no minimisation");
@@ -51,6 +51,17 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
       ->capture_default_str();
   sub->add_option("--polish-tol", o->minimiser.polish_tol,
                   "After the stopping rule is met, Newton steps until max|dS/dU| < polish-tol (0: off)")
+      ->capture_default_str();
+  sub->add_option_function<std::string>(
+         "--polish", [o](const std::string& m) { o->minimiser.polish = parse_polish_method(m); },
+         "Hessian of the Newton polish: analytic (the energy's second derivatives in closed form, a few "
+         "gradients' cost) or differences (differences of the gradient, one evaluation per unknown)")
+      ->check(CLI::IsMember({"analytic", "differences"}))
+      ->default_str("analytic");
+  sub->add_option("--warm-start", o->warm_start,
+                  "Start of each grid point: none (the GP point), temperature (the same width's solution at the "
+                  "previous temperature) or width (the previous width's at the same temperature)")
+      ->check(CLI::IsMember({"none", "temperature", "width"}))
       ->capture_default_str();
   sub->add_option("--max-iterations", o->minimiser.max_iterations, "Quasi-Newton iteration limit per grid point")->check(whole())
       ->capture_default_str();

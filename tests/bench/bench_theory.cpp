@@ -84,9 +84,9 @@ int main(int argc, char** argv) {
     const PathInputs train = test::synthetic_path_inputs(P, H, N0, world, 5);
     for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
       const double p = static_cast<double>(P);
-      // Fits: the primal form keeps Ξ (P·r) on every rank and K (P²) distributed; cap at ~2 GB/rank.
-      if (form == KernelForm::primal && (p * r + p * p / world.size()) * 8 > 2e9) {
-        if (root) std::printf("%-7ld %-6s %10s   (does not fit: P·r + P²/ranks doubles > 2 GB per rank)\n", P, "primal", "-");
+      // Fits: the primal form keeps Ξ (P·r) and K (P²) on every rank; cap at ~2 GB/rank.
+      if (form == KernelForm::primal && (2 * p * r + p * p) * 8 > 2e9) {
+        if (root) std::printf("%-7ld %-6s %10s   (does not fit: 2P·r + P² doubles > 2 GB per rank)\n", P, "primal", "-");
         continue;
       }
       const double t0 = wall_seconds();
@@ -98,8 +98,8 @@ int main(int argc, char** argv) {
       double f_factor, f_grad, f_chol;
       if (form == KernelForm::primal) {
         f_chol = p * p * p / 3;
-        f_factor = 2 * p * p * r + f_chol;       // K = Ξ(U⊗I)Ξ^T, Cholesky
-        f_grad = 2 * p * p * p / 3 + 2 * p * p * r;  // K_T^{-1} from the factor (pdpotri), K_T^{-1}Ξ
+        f_factor = p * p * r + f_chol;  // K = ZZ^T (SYRK), Cholesky
+        f_grad = p * p * r;             // W = R^{-1}Ξ (triangular solve), block traces
       } else {
         f_chol = r * r * r / 3;
         f_factor = 4 * r * r * H + f_chol;       // Λ = L'^T B L', Cholesky of r×r

@@ -58,29 +58,79 @@ TEST(Action, FullGradientMatchesFiniteDifferences) {
   }
 }
 
+TEST(Action, EnergyHessianMatchesGradientDifferences) {
+  // ∂²E/∂U_1∂U_1 (closed form from the path Gram) applied to a symmetric direction V against the
+  // central difference of the analytic energy gradient along V; primal and dual, every rank count.
+  const Comm& comm = test::world();
+  const int H = 4, N0 = 5;
+  const PathInputs train = test::synthetic_path_inputs(24, H, N0, comm, 31);
+  const Eigen::MatrixXd U = test::random_spd(H, 37);
+  Eigen::MatrixXd V = test::random_spd(H, 41) - Eigen::MatrixXd::Identity(H, H);
+  V = 0.5 * (V + V.transpose());
+  for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+    auto kernel = make_renormalized_kernel(form, train, 1.3, comm);
+    kernel->factor(U, 0.05);
+    std::vector<double> G, c;
+    kernel->path_gram(G, c);
+    const Eigen::MatrixXd E2 = energy_hessian(G, c, H, N0);
+    const Eigen::MatrixXd Vt = V.transpose();  // column-major data of V^T = row-major (a,b) of V
+    const Eigen::VectorXd hv = E2 * Eigen::Map<const Eigen::VectorXd>(Vt.data(), H * H);
+    const double h = 1e-5;
+    kernel->factor(U + h * V, 0.05);
+    const Eigen::MatrixXd gp = kernel->energy_gradient();
+    kernel->factor(U - h * V, 0.05);
+    const Eigen::MatrixXd fd = (gp - kernel->energy_gradient()) / (2 * h);
+    for (int a = 0; a < H; ++a)
+      for (int b = 0; b < H; ++b)
+        EXPECT_NEAR(hv(a * H + b), fd(a, b), 1e-6 * std::max(1.0, fd.cwiseAbs().maxCoeff()))
+            << to_string(form) << " (" << a << "," << b << ")";
+  }
+}
+
 TEST(Minimiser, ConvergesAndIsRankAndFormInvariant) {
   const Comm& world = test::world();
   const Comm self = Comm::view(MPI_COMM_SELF);
   const Architecture arch = two_layer(10);
   const PathInputs dist = test::synthetic_path_inputs(40, 4, 6, world, 7);
   const PathInputs whole = test::synthetic_path_inputs(40, 4, 6, self, 7);
-  MinimiserOptions opt;  // the default stopping rule 1e-5, polished by Newton to 1e-12
+  MinimiserOptions opt;  // the default stopping rule 1e-5, polished by Newton to 1e-12 (both Hessians)
   opt.polish_tol = 1e-12;
   std::vector<Eigen::MatrixXd> results;
-  for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
-    for (const Comm* c : {&world, &self}) {
-      auto kernel = make_renormalized_kernel(form, c == &world ? dist : whole, 1.0, *c);
-      Action action(arch, *kernel, 0.01);
-      const MinimiserResult r = minimise_action(action, gp_point(arch), opt, *c);
-      EXPECT_TRUE(r.converged) << r.reason;
-      EXPECT_LT(r.value.grad_max, 1e-10) << r.reason;
-      results.push_back(r.op.U1());
+  for (PolishMethod polish : {PolishMethod::analytic, PolishMethod::differences}) {
+    opt.polish = polish;
+    for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+      for (const Comm* c : {&world, &self}) {
+        auto kernel = make_renormalized_kernel(form, c == &world ? dist : whole, 1.0, *c);
+        Action action(arch, *kernel, 0.01);
+        const MinimiserResult r = minimise_action(action, gp_point(arch), opt, *c);
+        EXPECT_TRUE(r.converged) << r.reason;
+        EXPECT_LT(r.value.grad_max, 1e-10) << to_string(polish) << ": " << r.reason;
+        EXPECT_GE(r.newton_steps, 1) << r.reason;
+        results.push_back(r.op.U1());
+      }
     }
   }
   for (size_t i = 1; i < results.size(); ++i)
     EXPECT_LT((results[i] - results[0]).cwiseAbs().maxCoeff(), 1e-10) << "result " << i;
   // A finite width moves U_1 away from the GP identity.
   EXPECT_GT((results[0] - Eigen::MatrixXd::Identity(4, 4)).cwiseAbs().maxCoeff(), 1e-2);
+}
+
+TEST(Minimiser, WarmStartReachesTheSameMinimum) {
+  // theory --warm-start: starting from the solution at another temperature changes the path only.
+  const Comm& comm = test::world();
+  const Architecture arch = two_layer(10);
+  const PathInputs train = test::synthetic_path_inputs(40, 4, 6, comm, 7);
+  auto kernel = make_renormalized_kernel(KernelForm::automatic, train, 1.0, comm);
+  MinimiserOptions opt;
+  opt.polish_tol = 1e-12;
+  Action hot(arch, *kernel, 0.05), cold(arch, *kernel, 0.01);
+  const MinimiserResult previous = minimise_action(hot, gp_point(arch), opt, comm);
+  const MinimiserResult fresh = minimise_action(cold, gp_point(arch), opt, comm);
+  const MinimiserResult warm = minimise_action(cold, previous.op, opt, comm);
+  ASSERT_TRUE(fresh.converged && warm.converged) << fresh.reason << " / " << warm.reason;
+  EXPECT_GT((previous.op.U1() - fresh.op.U1()).cwiseAbs().maxCoeff(), 1e-3);  // a different start
+  EXPECT_LT((warm.op.U1() - fresh.op.U1()).cwiseAbs().maxCoeff(), 1e-10 * fresh.op.U1().cwiseAbs().maxCoeff());
 }
 
 TEST(Minimiser, LargeWidthTendsToTheGpLimit) {

@@ -30,8 +30,23 @@ Runtime::Runtime(int argc, char** argv, Deferred) {
   }
 }
 
+std::vector<std::pair<std::string, std::string>> singleton_mpi_settings(const char* (*lookup)(const char*)) {
+  for (const char* launched : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
+    if (lookup(launched) != nullptr) return {};
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"OMPI_MCA_ess_singleton_isolated", "1"}, {"OMPI_MCA_pml", "ob1"}, {"OMPI_MCA_btl", "self"}})
+    if (lookup(name.c_str()) == nullptr) out.emplace_back(name, value);
+  return out;
+}
+
+namespace {
+const char* environment(const char* name) { return std::getenv(name); }
+}  // namespace
+
 void Runtime::start() {
   if (started_) return;
+  for (const auto& [name, value] : singleton_mpi_settings(environment)) ::setenv(name.c_str(), value.c_str(), 0);
   int provided = 0;
   MPI_CALL(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided));
   started_ = true;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attnpaths/core/comm.hpp"
@@ -39,6 +40,12 @@ class Runtime {
   Comm world_;
   bool started_ = false;
 };
+
+// Open MPI settings for a process NOT started by a launcher (a singleton: none of
+// OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_RANK, PMI_SIZE set): an isolated singleton (no runtime
+// daemon) with only the self transport, which starts in ~0.04 s instead of ~0.4 s. Variables the
+// user set are left alone (not returned). `lookup` is getenv or a stand-in (tests).
+std::vector<std::pair<std::string, std::string>> singleton_mpi_settings(const char* (*lookup)(const char*));
 
 // Prints "[rank r] error: <message>" on stderr and aborts every rank with `code` (never hangs).
 [[noreturn]] void abort_all(const std::string& message, int code);

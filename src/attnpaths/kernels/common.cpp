@@ -67,8 +67,9 @@ void RenormalizedKernel::right_multiply(const double* M, const double* x, std::i
   }
 }
 
-void RenormalizedKernel::add_block_traces(const double* a, const double* b, std::int64_t rows, double* g) const {
-  const std::size_t H = static_cast<std::size_t>(paths_), n = static_cast<std::size_t>(dim_), r = H * n;
+void RenormalizedKernel::add_block_traces(const double* a, const double* b, std::int64_t rows, int dim,
+                                          double* g) const {
+  const std::size_t H = static_cast<std::size_t>(paths_), n = static_cast<std::size_t>(dim), r = H * n;
   for (std::int64_t mu = 0; mu < rows; ++mu) {
     const double* ar = a + static_cast<std::size_t>(mu) * r;
     const double* br = b + static_cast<std::size_t>(mu) * r;
@@ -80,6 +81,25 @@ void RenormalizedKernel::add_block_traces(const double* a, const double* b, std:
         g[p * H + q] += s;
       }
   }
+}
+
+std::vector<double> RenormalizedKernel::square_root(const Eigen::MatrixXd& U) const {
+  const int H = paths_;
+  std::vector<double> l(static_cast<size_t>(H * H));
+  for (int i = 0; i < H; ++i)
+    for (int j = 0; j < H; ++j) l[static_cast<size_t>(i * H + j)] = U(i, j);
+  if (linalg::cholesky(H, l.data(), H)) return l;
+  // Semi-definite U (e.g. a pruned order parameter): L = V sqrt(max(D, 0)).
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(U);
+  const double tol = 1e-12 * std::max(1.0, es.eigenvalues().cwiseAbs().maxCoeff());
+  ATTN_REQUIRE(es.eigenvalues().minCoeff() >= -tol, NumericalError,
+               "U_1 is not positive semi-definite (smallest eigenvalue {}): the kernel K(U_1) + Temp·I is not "
+               "positive definite",
+               es.eigenvalues().minCoeff());
+  const Eigen::MatrixXd L = es.eigenvectors() * es.eigenvalues().cwiseMax(0.0).cwiseSqrt().asDiagonal();
+  for (int i = 0; i < H; ++i)
+    for (int j = 0; j < H; ++j) l[static_cast<size_t>(i * H + j)] = L(i, j);
+  return l;
 }
 
 std::vector<double> RenormalizedKernel::kernel_block(const Eigen::MatrixXd& U,

@@ -80,19 +80,6 @@ DualKernel::DualKernel(const PathInputs& train, const GramSums& sums, double sig
         gram_trace_(p, q) += gram_[static_cast<size_t>(p * dim_ + i) * r + static_cast<size_t>(q * dim_ + i)];
 }
 
-std::vector<double> DualKernel::square_root(const Eigen::MatrixXd& U) const {
-  const int H = paths_;
-  std::vector<double> l = row_major(U);
-  if (linalg::cholesky(H, l.data(), H)) return l;
-  // Semi-definite U (e.g. a pruned order parameter): L = V sqrt(max(D, 0)).
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(U);
-  const double tol = 1e-12 * std::max(1.0, es.eigenvalues().cwiseAbs().maxCoeff());
-  ATTN_REQUIRE(es.eigenvalues().minCoeff() >= -tol, NumericalError,
-               "the dual kernel form needs a positive semi-definite U_1 (smallest eigenvalue {})",
-               es.eigenvalues().minCoeff());
-  return row_major(es.eigenvectors() * es.eigenvalues().cwiseMax(0.0).cwiseSqrt().asDiagonal());
-}
-
 void DualKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
   ATTN_REQUIRE(U1.rows() == paths_ && U1.cols() == paths_, LibraryError, "internal: U_1 is {}×{}, expected {}×{}",
                U1.rows(), U1.cols(), paths_, paths_);
@@ -149,6 +136,16 @@ Eigen::MatrixXd DualKernel::energy_gradient() {
   Eigen::Map<const RowMatrix> c(c_.data(), paths_, dim_);
   grad -= c * c.transpose();
   return 0.5 * (grad + grad.transpose());
+}
+
+void DualKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
+  // Ξ^T K_T^{-1} Ξ = (B − X X^T)/Temp with X = B' L_A^{-T} (see energy_gradient).
+  work_ = bl_;
+  linalg::lower_transpose_solve_right(r_, r_, chol_.data(), r_, work_.data(), r_);
+  G = gram_;
+  linalg::syrk(false, r_, r_, -1.0, work_.data(), r_, 1.0, G.data(), r_);
+  for (double& v : G) v /= temperature_;
+  c = c_;
 }
 
 PredictorMoments DualKernel::predict(const PathInputs& set) {

@@ -38,12 +38,11 @@ class DualKernel final : public RenormalizedKernel {
   double data_fit() const override { return data_fit_; }
   Eigen::MatrixXd energy_gradient() override;
   std::vector<double> solve(const std::vector<double>& v) override;
+  void path_gram(std::vector<double>& G, std::vector<double>& c) override;
   PredictorMoments predict(const PathInputs& set) override;
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
 
  private:
-  // L with U = L L^T (Cholesky; symmetric square root if U is only semi-definite), row-major H×H.
-  std::vector<double> square_root(const Eigen::MatrixXd& U) const;
 
   int r_;
   std::vector<double> gram_, b_;  // B [r×r], b [r]  (scaled inputs)

@@ -115,6 +115,10 @@ std::vector<double> PathPairKernel::solve(const std::vector<double>& v) {
   return {x.begin() + train_.local.begin, x.begin() + train_.local.end};
 }
 
+void PathPairKernel::path_gram(std::vector<double>&, std::vector<double>&) {
+  throw LibraryError("internal: the path-pair kernel form has no path Gram (the theory uses the primal or dual form)");
+}
+
 PredictorMoments PathPairKernel::predict(const PathInputs& set) {
   ATTN_REQUIRE(set.paths == paths_ && set.dim == dim_, InputError,
                "the '{}' set has {} paths × {} features, the training set {} × {}", set.set_name, set.paths, set.dim,

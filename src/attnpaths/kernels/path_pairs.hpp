@@ -23,6 +23,8 @@ class PathPairKernel final : public RenormalizedKernel {
   double data_fit() const override { return data_fit_; }
   Eigen::MatrixXd energy_gradient() override;
   std::vector<double> solve(const std::vector<double>& v) override;
+  // The energy's Hessian is the theory's (primal and dual forms); the sampler needs no second derivatives.
+  void path_gram(std::vector<double>& G, std::vector<double>& c) override;
   PredictorMoments predict(const PathInputs& set) override;
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
 

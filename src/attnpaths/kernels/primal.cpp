@@ -1,93 +1,46 @@
 #include "attnpaths/kernels/primal.hpp"
 
 #include <fmt/format.h>
-#include <slepceps.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/linalg.hpp"
-#include "attnpaths/kernels/scalapack_access.hpp"
+#include "attnpaths/core/petsc.hpp"
 
 namespace attnpaths {
 
-namespace {
-
-// Local column-major array of a dense matrix, restored on destruction.
-class DenseArray {
- public:
-  explicit DenseArray(Mat m) : m_(m) {
-    PETSC_CALL(MatDenseGetArray(m_, &a_));
-    PETSC_CALL(MatDenseGetLDA(m_, &lda_));
-  }
-  ~DenseArray() { MatDenseRestoreArray(m_, &a_); }
-  DenseArray(const DenseArray&) = delete;
-  DenseArray& operator=(const DenseArray&) = delete;
-  double* data() const { return a_; }
-  int lda() const { return static_cast<int>(lda_); }
-
- private:
-  Mat m_;
-  double* a_ = nullptr;
-  PetscInt lda_ = 0;
-};
-
-
-}  // namespace
-
 PrimalKernel::PrimalKernel(const PathInputs& train, double sigma0_sq, const Comm& comm)
     : RenormalizedKernel(train, sigma0_sq, comm) {
-  const Range expected = block_range(train.count, comm.rank(), comm.size());
-  ATTN_REQUIRE(expected.begin == train.local.begin && expected.end == train.local.end, LibraryError,
-               "internal: training rows on rank {} are [{}, {}), the primal kernel needs the block layout [{}, {})",
-               comm.rank(), train.local.begin, train.local.end, expected.begin, expected.end);
   const std::int64_t r = features();
   ATTN_REQUIRE(examples_ * r < (std::int64_t{1} << 31), InputError,
                "the primal kernel form keeps Ξ (P·r = {}·{} values) on every rank, more than it supports; use --form "
                "dual",
                examples_, r);
-  block_ = (examples_ + comm.size() - 1) / comm.size();
-  xi_local_ = train.xt;
-  for (double& v : xi_local_) v *= scale_;
-  xi_all_ = comm.allgather_blocks(xi_local_);
+  std::vector<double> local = train.xt;
+  for (double& v : local) v *= scale_;
+  xi_all_ = comm.allgather_blocks(local);
+  y_all_ = comm.allgather_blocks(train.y);
+  ATTN_REQUIRE(static_cast<std::int64_t>(y_all_.size()) == examples_, LibraryError,
+               "internal: gathered {} labels for {} training examples", y_all_.size(), examples_);
 }
 
-void PrimalKernel::contract(const Eigen::MatrixXd& U, const double* x, std::int64_t rows, double scale,
-                            double* out) const {
-  right_multiply(row_major(U).data(), x, rows, scale, out);
-}
-
-void PrimalKernel::assemble(const Eigen::MatrixXd& U, double shift, petsc::Matrix& kernel) {
-  const std::int64_t m = train_.local.size(), P = examples_, ranks = comm_.size();
+void PrimalKernel::assemble(const Eigen::MatrixXd& U, std::vector<double>& kernel) {
+  // Z = Ξ (L ⊗ I); K = Z Z^T summed over the ranks' column ranges of Z (SYRK: half a GEMM's flops).
+  const std::int64_t P = examples_;
   const int r = static_cast<int>(features());
-  const bool created = !kernel;
-  if (created)
-    PETSC_CALL(MatCreateDense(comm_.get(), static_cast<PetscInt>(block_), static_cast<PetscInt>(block_),
-                              static_cast<PetscInt>(block_ * ranks), static_cast<PetscInt>(block_ * ranks), nullptr,
-                              kernel.out()));
-  scratch_.resize(sz(m) * sz(r));
-  contract(U, xi_local_.data(), m, 1.0, scratch_.data());
-  petsc::log_flops(2.0 * static_cast<double>(m) * r * (static_cast<double>(P) + paths_));  // (U⊗I), then Ξ_all·
-  {
-    DenseArray k(kernel.get());
-    ATTN_REQUIRE(k.lda() == block_, LibraryError, "internal: unexpected leading dimension {}", k.lda());
-    // The real block is overwritten below; the padding (zero) is written once.
-    if (created) std::fill(k.data(), k.data() + sz(block_) * sz(block_ * ranks), 0.0);
-    // Local rows, column-major (lda = b) == row-major [P × b]:  K_loc^T = Ξ_all (Ξ_loc (U⊗I))^T
-    if (m > 0)
-      linalg::gemm(false, true, static_cast<int>(P), static_cast<int>(m), r, 1.0, xi_all_.data(), r, scratch_.data(),
-                   r, 0.0, k.data(), static_cast<int>(block_));
-    const std::int64_t first = comm_.rank() * block_;
-    for (std::int64_t i = 0; i < block_; ++i) {  // + shift·I (padded rows: exactly shift)
-      double& d = k.data()[sz((first + i) * block_ + i)];
-      d = (i < m ? d : 0.0) + shift;
-    }
-  }
-  PETSC_CALL(MatAssemblyBegin(kernel.get(), MAT_FINAL_ASSEMBLY));
-  PETSC_CALL(MatAssemblyEnd(kernel.get(), MAT_FINAL_ASSEMBLY));
+  const std::vector<double> l = square_root(U);
+  z_.resize(sz(P) * sz(r));
+  right_multiply(l.data(), xi_all_.data(), P, 1.0, z_.data());
+  const Range cols = block_range(r, comm_.rank(), comm_.size());
+  kernel.assign(sz(P) * sz(P), 0.0);
+  petsc::log_flops(static_cast<double>(P) * static_cast<double>(P) * static_cast<double>(cols.size()));
+  if (cols.size() > 0)
+    linalg::syrk(false, static_cast<int>(P), static_cast<int>(cols.size()), 1.0, z_.data() + cols.begin, r, 0.0,
+                 kernel.data(), static_cast<int>(P));
+  comm_.sum(kernel);
 }
 
 void PrimalKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
@@ -95,91 +48,44 @@ void PrimalKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
                U1.rows(), U1.cols(), paths_, paths_);
   U1_ = U1;
   temperature_ = temperature;
-  inverse_current_ = false;
+  const std::int64_t P = examples_;
+  const int n = static_cast<int>(P), r = static_cast<int>(features());
   // 1. K_T = Ξ (U_1 ⊗ I) Ξ^T + Temp·I  (docs/model.md §3.1)
-  assemble(U1, temperature, kernel_);
-  const bool first = !factor_;
-  PETSC_CALL(MatConvert(kernel_.get(), MATSCALAPACK, first ? MAT_INITIAL_MATRIX : MAT_REUSE_MATRIX, kernel_sl_.raw()));
-  // 2. Cholesky (ScaLAPACK pdpotrf, lower factor)
-  MatFactorInfo info;
-  PETSC_CALL(MatFactorInfoInitialize(&info));
-  if (first) {
-    PETSC_CALL(MatGetFactor(kernel_sl_.get(), MATSOLVERSCALAPACK, MAT_FACTOR_CHOLESKY, factor_.out()));
-    PETSC_CALL(MatCholeskyFactorSymbolic(factor_.get(), kernel_sl_.get(), nullptr, &info));
-  }
-  if (MatCholeskyFactorNumeric(factor_.get(), kernel_sl_.get(), &info) != 0)
+  assemble(U1, chol_);
+  for (std::int64_t i = 0; i < P; ++i) chol_[sz(i * P + i)] += temperature;
+  // 2. K_T = R R^T (LAPACK, every rank), log det K_T = 2 Σ log R_ii
+  if (!linalg::cholesky(n, chol_.data(), n))
     throw NumericalError(fmt::format(
-        "the kernel K(U_1) + Temp·I (P = {}, Temp = {}) is not positive definite: ScaLAPACK Cholesky failed",
-        examples_, temperature));
-  const double order = static_cast<double>(block_ * comm_.size());
-  petsc::log_flops(order * order * order / (3.0 * comm_.size()));  // this rank's share of pdpotrf
-  // 3. log det K_T = 2 Σ log L_ii, read off the factor's local block-cyclic array; the padded rows
-  //    contribute log Temp each.
-  {
-    const scalapack::LocalLogDiagonal diagonal = scalapack::local_log_diagonal(factor_.get());
-    const double padding = static_cast<double>(diagonal.order) - static_cast<double>(examples_);
-    log_det_ = 2.0 * comm_.sum(diagonal.sum) - padding * std::log(temperature);
-  }
-  // 4. α = K_T^{-1} y, the data fit y^T α, and c = Ξ^T α.
-  if (first) {
-    PETSC_CALL(MatCreateVecs(factor_.get(), alpha_.out(), labels_.out()));
-    PetscInt lo = 0, hi = 0;
-    PETSC_CALL(VecGetOwnershipRange(labels_.get(), &lo, &hi));
-    ATTN_REQUIRE(lo == comm_.rank() * block_ && hi - lo == block_, LibraryError,
-                 "internal: ScaLAPACK vector layout [{}, {}) differs from the padded example layout", lo, hi);
-    PETSC_CALL(VecSet(labels_.get(), 0.0));
-    double* y = nullptr;
-    PETSC_CALL(VecGetArray(labels_.get(), &y));
-    std::copy(train_.y.begin(), train_.y.end(), y);
-    PETSC_CALL(VecRestoreArray(labels_.get(), &y));
-  }
-  PETSC_CALL(MatSolve(factor_.get(), labels_.get(), alpha_.get()));
-  PETSC_CALL(VecDot(labels_.get(), alpha_.get(), &data_fit_));
-  const std::int64_t m = train_.local.size();
-  const int r = static_cast<int>(features());
+        "the kernel K(U_1) + Temp·I (P = {}, Temp = {}) is not positive definite: Cholesky failed", P, temperature));
+  log_det_ = linalg::cholesky_logdet(n, chol_.data(), n);
+  petsc::log_flops(static_cast<double>(P) * P * P / 3.0 + 2.0 * static_cast<double>(P) * (P + r));
+  // 3. α = K_T^{-1} y, the data fit y^T α, and c = Ξ^T α
+  alpha_ = y_all_;
+  linalg::cholesky_solve(n, 1, chol_.data(), n, alpha_.data(), 1);
+  data_fit_ = 0;
+  for (std::int64_t i = 0; i < P; ++i) data_fit_ += y_all_[sz(i)] * alpha_[sz(i)];
   c_.assign(sz(r), 0.0);
-  {
-    const double* alpha = nullptr;
-    PETSC_CALL(VecGetArrayRead(alpha_.get(), &alpha));
-    if (m > 0) linalg::gemm(true, false, r, 1, static_cast<int>(m), 1.0, xi_local_.data(), r, alpha, 1, 0.0, c_.data(), 1);
-    petsc::log_flops(2.0 * static_cast<double>(m) * r);
-    PETSC_CALL(VecRestoreArrayRead(alpha_.get(), &alpha));
-  }
-  comm_.sum(c_);
-}
-
-void PrimalKernel::compute_inverse() {
-  // K_T^{-1} from the Cholesky factor with ScaLAPACK pdpotri (≈ 2P³/3 flops; the lower triangle),
-  // mirrored into the upper triangle through a block-cyclic transpose (pdtran), then redistributed
-  // to the example rows.
-  ATTN_REQUIRE(static_cast<bool>(factor_), LibraryError, "internal: K_T^{-1} requested before factor()");
-  if (inverse_current_) return;
-  const bool first = !inverse_sl_;
-  if (first) {
-    PETSC_CALL(MatDuplicate(kernel_sl_.get(), MAT_DO_NOT_COPY_VALUES, inverse_sl_.out()));
-    PETSC_CALL(MatDuplicate(kernel_sl_.get(), MAT_DO_NOT_COPY_VALUES, transposed_sl_.out()));
-  }
-  scalapack::inverse_from_cholesky(factor_.get(), inverse_sl_.get(), transposed_sl_.get());
-  PETSC_CALL(MatConvert(inverse_sl_.get(), MATDENSE, first ? MAT_INITIAL_MATRIX : MAT_REUSE_MATRIX, inverse_.raw()));
-  inverse_current_ = true;
+  linalg::gemm(true, false, r, 1, n, 1.0, xi_all_.data(), r, alpha_.data(), 1, 0.0, c_.data(), 1);
 }
 
 Eigen::MatrixXd PrimalKernel::energy_gradient() {
-  // ∂E/∂U_1[π,π'] = Σ_{μ,i} Ξ[μ,(π,i)] (K_T^{-1} Ξ)[μ,(π',i)] − Σ_i c[(π,i)] c[(π',i)]   (docs/model.md §3.4)
-  compute_inverse();
-  const std::int64_t m = train_.local.size(), P = examples_;
-  const int r = static_cast<int>(features());
-  scratch_.resize(sz(m) * sz(r));
-  double* y = scratch_.data();  // (K_T^{-1} Ξ)[local rows]
-  {
-    DenseArray inv(inverse_.get());  // column-major [b × P_pad] == row-major [P_pad × b]
-    if (m > 0)
-      linalg::gemm(true, false, static_cast<int>(m), r, static_cast<int>(P), 1.0, inv.data(), inv.lda(),
-                   xi_all_.data(), r, 0.0, y, r);
+  // ∂E/∂U_1[π,π'] = Σ_i Ξ_i^T K_T^{-1} Ξ_i [π,π'] − Σ_i c[(π,i)] c[(π',i)]   (docs/model.md §3.4)
+  // with Ξ_i^T K_T^{-1} Ξ_i = W_i^T W_i, W = R^{-1} Ξ: this rank solves for its features i (all paths).
+  ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: energy_gradient() before factor()");
+  const std::int64_t P = examples_;
+  const Range dims = block_range(dim_, comm_.rank(), comm_.size());
+  const std::size_t k = sz(dims.size()), H = sz(paths_), r = sz(features()), kw = H * k;
+  std::vector<double> g(H * H, 0.0);
+  if (k > 0) {
+    w_.resize(sz(P) * kw);
+    for (std::int64_t mu = 0; mu < P; ++mu)
+      for (std::size_t p = 0; p < H; ++p)
+        std::copy_n(&xi_all_[sz(mu) * r + p * sz(dim_) + sz(dims.begin)], k, &w_[sz(mu) * kw + p * k]);
+    linalg::lower_solve(static_cast<int>(P), static_cast<int>(kw), chol_.data(), static_cast<int>(P), w_.data(),
+                        static_cast<int>(kw));
+    add_block_traces(w_.data(), w_.data(), P, static_cast<int>(k), g.data());
+    petsc::log_flops(static_cast<double>(P) * P * static_cast<double>(kw) + 2.0 * static_cast<double>(P) * kw * H);
   }
-  std::vector<double> g(sz(paths_) * sz(paths_), 0.0);
-  add_block_traces(xi_local_.data(), y, m, g.data());
-  petsc::log_flops(2.0 * static_cast<double>(m) * r * (static_cast<double>(P) + paths_));
   comm_.sum(g);
   Eigen::MatrixXd grad = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
       g.data(), paths_, paths_);
@@ -188,21 +94,34 @@ Eigen::MatrixXd PrimalKernel::energy_gradient() {
   return 0.5 * (grad + grad.transpose());
 }
 
+void PrimalKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
+  // G = W^T W with W = R^{-1} Ξ (every rank), this rank's rows of G, then gathered.
+  const int n = static_cast<int>(examples_), r = static_cast<int>(features());
+  z_ = xi_all_;
+  linalg::lower_solve(n, r, chol_.data(), n, z_.data(), r);
+  const Range rows = block_range(r, comm_.rank(), comm_.size());
+  std::vector<double> block(sz(rows.size()) * sz(r));
+  if (rows.size() > 0)
+    linalg::gemm(true, false, static_cast<int>(rows.size()), r, n, 1.0, z_.data() + rows.begin, r, z_.data(), r, 0.0,
+                 block.data(), r);
+  G = comm_.allgather_blocks(block);
+  c = c_;
+}
+
 PredictorMoments PrimalKernel::predict(const PathInputs& set) {
-  ATTN_REQUIRE(static_cast<bool>(factor_), LibraryError, "internal: predict() before factor()");
+  ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: predict() before factor()");
   ATTN_REQUIRE(set.paths == paths_ && set.dim == dim_, InputError,
                "the '{}' set has {} paths × {} features, the training set {} × {}", set.set_name, set.paths, set.dim,
                paths_, dim_);
-  compute_inverse();
-  const std::int64_t m = set.local.size(), P = examples_, m_train = train_.local.size();
-  const int r = static_cast<int>(features());
+  const std::int64_t m = set.local.size(), P = examples_;
+  const int r = static_cast<int>(features()), n = static_cast<int>(P);
   PredictorMoments out;
   out.mean.assign(sz(m), 0.0);
   out.var.assign(sz(m), 0.0);
-  // ξ* (U_1 ⊗ I) for the local test rows: the mean is ·c, K** is ·ξ*  (no communication).
+  // ξ* (U_1 ⊗ I) for the local test rows: f̄ = ·c (= y^T K_T^{-1} k*), K** = ·ξ*  (no communication)
   std::vector<double> contracted(sz(m) * sz(r));
-  contract(U1_, set.xt.data(), m, scale_, contracted.data());
-  petsc::log_flops(2.0 * static_cast<double>(m) * r * (paths_ + 2));  // (U⊗I), mean and K**
+  const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> u = U1_;
+  right_multiply(u.data(), set.xt.data(), m, scale_, contracted.data());
   for (std::int64_t q = 0; q < m; ++q) {
     const double* a = contracted.data() + sz(q) * sz(r);
     const double* x = set.row(q);
@@ -211,104 +130,53 @@ PredictorMoments PrimalKernel::predict(const PathInputs& set) {
       mean += a[j] * c_[sz(j)];
       kss += a[j] * scale_ * x[j];
     }
-    out.mean[sz(q)] = mean;  // f̄ = y^T K_T^{-1} k* = ξ* (U_1 ⊗ I) Ξ^T α
-    out.var[sz(q)] = kss;    // K**
+    out.mean[sz(q)] = mean;
+    out.var[sz(q)] = kss;
   }
-  // σ² = K** − k*^T K_T^{-1} k*, k*[μ] = ξ* (U_1⊗I) ξ_μ^T, in chunks of test examples: each rank
-  // computes k* for its own test rows, the chunk is gathered, and every rank contracts it with its
-  // rows of K_T^{-1}; the partial quadratic forms are summed over the ranks.
+  // σ² = K** − |R^{-1} k*|², k*^T = Ξ (ξ*(U_1⊗I))^T [P × chunk], in chunks of the local test rows.
   const std::int64_t chunk = 512;
-  const Range mine = set.local;
-  DenseArray inv(inverse_.get());
-  for (std::int64_t q0 = 0; q0 < set.count; q0 += chunk) {
-    const std::int64_t q1 = std::min(set.count, q0 + chunk), n = q1 - q0;
-    const std::int64_t a = std::max(q0, mine.begin), b = std::min(q1, mine.end), own = std::max<std::int64_t>(0, b - a);
-    std::vector<double> kstar(sz(own) * sz(P));
-    if (own > 0)
-      linalg::gemm(false, true, static_cast<int>(own), static_cast<int>(P), r, 1.0,
-                   contracted.data() + sz(a - mine.begin) * sz(r), r, xi_all_.data(), r, 0.0, kstar.data(),
-                   static_cast<int>(P));
-    const std::vector<double> all = comm_.allgather_blocks(kstar);  // [n × P], rows in global order
-    std::vector<double> w(sz(m_train) * sz(n), 0.0);                 // (K_T^{-1})_loc k*^T  [m × n]
-    if (m_train > 0)
-      linalg::gemm(true, true, static_cast<int>(m_train), static_cast<int>(n), static_cast<int>(P), 1.0, inv.data(),
-                   inv.lda(), all.data(), static_cast<int>(P), 0.0, w.data(), static_cast<int>(n));
-    petsc::log_flops(2.0 * static_cast<double>(P) * (static_cast<double>(own) * r + static_cast<double>(m_train) * n));
-    std::vector<double> quad(sz(n), 0.0);
-    const std::int64_t first = train_.local.begin;
-    for (std::int64_t mu = 0; mu < m_train; ++mu)
-      for (std::int64_t q = 0; q < n; ++q) quad[sz(q)] += all[sz(q * P + first + mu)] * w[sz(mu * n + q)];
-    comm_.sum(quad);
-    for (std::int64_t q = a; q < b; ++q) out.var[sz(q - mine.begin)] -= quad[sz(q - q0)];
+  std::vector<double> kstar;
+  for (std::int64_t q0 = 0; q0 < m; q0 += chunk) {
+    const int b = static_cast<int>(std::min(m, q0 + chunk) - q0);
+    kstar.resize(sz(P) * sz(b));
+    linalg::gemm(false, true, n, b, r, 1.0, xi_all_.data(), r, contracted.data() + sz(q0) * sz(r), r, 0.0,
+                 kstar.data(), b);
+    linalg::lower_solve(n, b, chol_.data(), n, kstar.data(), b);
+    for (std::int64_t mu = 0; mu < P; ++mu)
+      for (int q = 0; q < b; ++q) {
+        const double v = kstar[sz(mu) * sz(b) + sz(q)];
+        out.var[sz(q0 + q)] -= v * v;
+      }
   }
   return out;
-}
-
-std::vector<double> PrimalKernel::alignment(const Eigen::MatrixXd& U1, int k) {
-  // Top-k eigenpairs of K(U_1) (no Temp) with SLEPc's Krylov–Schur on the distributed dense matrix.
-  petsc::Matrix kernel;
-  assemble(U1, 0.0, kernel);
-  const int nev = static_cast<int>(std::min<std::int64_t>(k, examples_));
-  EPS eps = nullptr;
-  PETSC_CALL(EPSCreate(comm_.get(), &eps));
-  struct EpsGuard {
-    EPS* e;
-    ~EpsGuard() { EPSDestroy(e); }
-  } guard{&eps};
-  PETSC_CALL(EPSSetOperators(eps, kernel.get(), nullptr));
-  PETSC_CALL(EPSSetProblemType(eps, EPS_HEP));
-  PETSC_CALL(EPSSetWhichEigenpairs(eps, EPS_LARGEST_REAL));
-  PETSC_CALL(EPSSetDimensions(eps, nev, PETSC_DEFAULT, PETSC_DEFAULT));
-  PETSC_CALL(EPSSetTolerances(eps, 1e-12, 1000));
-  PETSC_CALL(EPSSetOptionsPrefix(eps, "alignment_"));
-  PETSC_CALL(EPSSetFromOptions(eps));
-  PETSC_CALL(EPSSolve(eps));
-  PetscInt nconv = 0;
-  PETSC_CALL(EPSGetConverged(eps, &nconv));
-  ATTN_REQUIRE(nconv >= nev, NumericalError, "alignment: SLEPc converged {} of the {} leading eigenpairs of K(U_1)",
-               nconv, nev);
-  petsc::Vector v, y;
-  PETSC_CALL(MatCreateVecs(kernel.get(), v.out(), y.out()));
-  PETSC_CALL(VecSet(y.get(), 0.0));  // padded rows
-  {
-    double* a = nullptr;
-    PETSC_CALL(VecGetArray(y.get(), &a));
-    std::copy(train_.y.begin(), train_.y.end(), a);
-    PETSC_CALL(VecRestoreArray(y.get(), &a));
-  }
-  std::vector<double> overlap;
-  for (int j = 0; j < nev; ++j) {
-    PetscScalar lr = 0, li = 0;
-    PETSC_CALL(EPSGetEigenpair(eps, j, &lr, &li, v.get(), nullptr));
-    PetscScalar dot = 0;
-    PetscReal norm = 0;
-    PETSC_CALL(VecDot(v.get(), y.get(), &dot));
-    PETSC_CALL(VecNorm(v.get(), NORM_2, &norm));
-    overlap.push_back(std::abs(dot) / norm / std::sqrt(static_cast<double>(examples_)));
-  }
-  return overlap;
 }
 
 std::vector<double> PrimalKernel::solve(const std::vector<double>& v) {
-  // K_T^{-1} v with the ScaLAPACK factor, in the padded layout of the labels (local rows first).
-  const std::int64_t m = train_.local.size();
-  ATTN_REQUIRE(static_cast<std::int64_t>(v.size()) == m, LibraryError, "internal: solve() needs this rank's {} rows, got {}",
-               m, v.size());
-  ATTN_REQUIRE(static_cast<bool>(factor_), LibraryError, "internal: solve() before factor()");
-  petsc::Vector rhs, x;
-  PETSC_CALL(VecDuplicate(labels_.get(), rhs.out()));
-  PETSC_CALL(VecDuplicate(labels_.get(), x.out()));
-  PETSC_CALL(VecSet(rhs.get(), 0.0));
-  double* a = nullptr;
-  PETSC_CALL(VecGetArray(rhs.get(), &a));
-  std::copy(v.begin(), v.end(), a);
-  PETSC_CALL(VecRestoreArray(rhs.get(), &a));
-  PETSC_CALL(MatSolve(factor_.get(), rhs.get(), x.get()));
-  const double* b = nullptr;
-  PETSC_CALL(VecGetArrayRead(x.get(), &b));
-  std::vector<double> out(b, b + m);
-  PETSC_CALL(VecRestoreArrayRead(x.get(), &b));
-  return out;
+  // K_T^{-1} v with the factor every rank holds: gather v, solve, keep this rank's rows.
+  ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: solve() before factor()");
+  ATTN_REQUIRE(static_cast<std::int64_t>(v.size()) == train_.local.size(), LibraryError,
+               "internal: solve() needs this rank's {} rows, got {}", train_.local.size(), v.size());
+  std::vector<double> x = comm_.allgather_blocks(v);
+  const int n = static_cast<int>(examples_);
+  linalg::cholesky_solve(n, 1, chol_.data(), n, x.data(), 1);
+  petsc::log_flops(2.0 * n * n);
+  return std::vector<double>(x.begin() + train_.local.begin, x.begin() + train_.local.end);
+}
+
+std::vector<double> PrimalKernel::alignment(const Eigen::MatrixXd& U1, int k) {
+  // Eigenpairs of K(U_1) (no Temp), replicated on every rank, by decreasing eigenvalue.
+  std::vector<double> kernel;
+  assemble(U1, kernel);
+  const int n = static_cast<int>(examples_);
+  std::vector<double> values, vectors;
+  linalg::symmetric_eigen(n, kernel.data(), n, values, vectors);
+  std::vector<double> overlap;
+  for (int j = n - 1; j >= 0 && static_cast<int>(overlap.size()) < k; --j) {
+    double dot = 0;
+    for (int i = 0; i < n; ++i) dot += vectors[sz(i) * sz(n) + sz(j)] * y_all_[sz(i)];
+    overlap.push_back(std::abs(dot) / std::sqrt(static_cast<double>(n)));
+  }
+  return overlap;
 }
 
 }  // namespace attnpaths

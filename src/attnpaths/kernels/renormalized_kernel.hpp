@@ -1,7 +1,7 @@
 // The renormalised kernel of the training set (docs/model.md §3.1) and everything computed from its
 // factorisation at (U_1, Temp): the energy (§3.3), its gradient (§3.4), the predictor moments
 // (§3.6) and the kernel–label alignment (§3.7). Two forms (§7), chosen automatically:
-//   primal: K = Ξ (U_1 ⊗ I) Ξ^T as a distributed P×P PETSc matrix, ScaLAPACK Cholesky (P ≤ r);
+//   primal: K = Ξ (U_1 ⊗ I) Ξ^T, P×P on every rank, work split over feature columns (P ≤ r);
 //   dual:   the r×r Gram B = Ξ^T Ξ (r = N0·H_tot), Woodbury and the determinant lemma (P > r);
 // and a third for many evaluations at small P (the sampler's V0-marginal posterior, never chosen by
 // `automatic`):
@@ -47,6 +47,9 @@ class RenormalizedKernel {
   virtual Eigen::MatrixXd energy_gradient() = 0;
   // After factor(): K_T^{-1} v, v and the result on this rank's training rows (collective).
   virtual std::vector<double> solve(const std::vector<double>& v) = 0;
+  // After factor(): G = Ξ^T K_T^{-1} Ξ [r×r row-major] and c = Ξ^T α [r], on every rank: what the
+  // energy's Hessian needs (energy_hessian in theory/action.hpp).
+  virtual void path_gram(std::vector<double>& G, std::vector<double>& c) = 0;
   // After factor(): f̄ = y^T K_T^{-1} k*, σ² = K** − k*^T K_T^{-1} k* on the local rows of `set`.
   virtual PredictorMoments predict(const PathInputs& set) = 0;
   // |v_k·y|/sqrt(P) for the top-k eigenvectors v_k of K(U_1) (no Temp), by decreasing eigenvalue
@@ -63,8 +66,11 @@ class RenormalizedKernel {
   // H × N0 block X_μ, becomes scale · M^T X_μ — the rows times (M ⊗ I_{N0}), path index slowest.
   // M is H × H row-major.
   void right_multiply(const double* M, const double* x, std::int64_t rows, double scale, double* out) const;
-  // g[π,π'] += Σ_μ Σ_i a[μ,(π,i)] b[μ,(π',i)] over `rows` rows (the block traces of a^T b), g H×H row-major.
-  void add_block_traces(const double* a, const double* b, std::int64_t rows, double* g) const;
+  // g[π,π'] += Σ_μ Σ_i a[μ,(π,i)] b[μ,(π',i)] over `rows` rows of length H·dim (the block traces of
+  // a^T b), g H×H row-major.
+  void add_block_traces(const double* a, const double* b, std::int64_t rows, int dim, double* g) const;
+  // L with U = L L^T (Cholesky; symmetric square root if U is only semi-definite), row-major H×H.
+  std::vector<double> square_root(const Eigen::MatrixXd& U) const;
   // Training rows kept when the kernel was built from streamed sums (the x̃ of `train_` then empty):
   // kernel_block takes its rows from here.
   void keep_rows(std::vector<std::int64_t> index, std::vector<double> rows) {

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <string>
 
@@ -56,6 +57,14 @@ std::vector<double> parameter_gradient(const std::vector<double>& theta, const A
       for (Eigen::Index j = 0; j <= i; ++j) g.push_back(i == j ? D(i, i) * L(i, i) : D(i, j));
   }
   return g;
+}
+
+std::string to_string(PolishMethod m) { return m == PolishMethod::differences ? "differences" : "analytic"; }
+
+PolishMethod parse_polish_method(const std::string& s) {
+  if (s == "analytic") return PolishMethod::analytic;
+  if (s == "differences") return PolishMethod::differences;
+  throw InputError(fmt::format("unknown polish method '{}' (expected analytic or differences)", s));
 }
 
 namespace {
@@ -182,37 +191,94 @@ PetscErrorCode convergence_test(Tao tao, void* ctx) {
   return 0;
 }
 
+using GradientFn = std::function<std::vector<double>(const std::vector<double>&)>;
+
+// ∇_θ S at θ by a full evaluation (empty if the point is outside the domain).
+std::vector<double> theta_gradient(Problem& p, const std::vector<double>& theta) {
+  p.evaluate(theta);
+  if (!std::isfinite(p.value.action)) return {};
+  return parameter_gradient(theta, p.action->architecture(), p.value.gradient);
+}
+
+// The Hessian column by column from differences of `gradient` (one-sided from g0, or central);
+// step h = step·max(1, |θ_j|). Empty if a gradient left the domain.
+Eigen::MatrixXd difference_hessian(const GradientFn& gradient, const std::vector<double>& theta,
+                                   const std::vector<double>& g0, double step, bool central) {
+  const Eigen::Index n = static_cast<Eigen::Index>(theta.size());
+  Eigen::MatrixXd H(n, n);
+  for (Eigen::Index j = 0; j < n; ++j) {
+    const double h = step * std::max(1.0, std::abs(theta[static_cast<size_t>(j)]));
+    std::vector<double> tp = theta, tm = theta;
+    tp[static_cast<size_t>(j)] += h;
+    tm[static_cast<size_t>(j)] -= h;
+    const std::vector<double> gp = gradient(tp), gm = central ? gradient(tm) : g0;
+    if (gp.empty() || gm.empty()) return {};
+    for (Eigen::Index i = 0; i < n; ++i)
+      H(i, j) = (gp[static_cast<size_t>(i)] - gm[static_cast<size_t>(i)]) / (central ? 2 * h : h);
+  }
+  return 0.5 * (H + H.transpose());
+}
+
+// ∇_θ S near θ0 with the energy's U_1-gradient expanded to first order (exact second derivatives at
+// θ0): ∂S/∂U(θ) ≈ ∂S/∂U(θ0) + [∂S_ent/∂U(θ) − ∂S_ent/∂U(θ0)]/w + E''·(U_1(θ) − U_1(θ0)). Its
+// differences give the θ-Hessian of S at θ0 without evaluating the data term again.
+GradientFn second_order_gradient(Problem& p, const std::vector<double>& theta0) {
+  const Architecture& arch = p.action->architecture();
+  const double norm = 1.0 / arch.max_width();
+  const Eigen::MatrixXd E2 = p.action->energy_hessian();  // the kernel is factored at θ0
+  const std::vector<Eigen::MatrixXd> g0 = p.value.gradient;
+  const OrderParameters op0 = order_parameters_from(theta0, arch);
+  std::vector<Eigen::MatrixXd> ent0;
+  entropy(arch, op0, &ent0);
+  return [&arch, norm, E2, g0, op0, ent0](const std::vector<double>& theta) {
+    const OrderParameters op = order_parameters_from(theta, arch);
+    std::vector<Eigen::MatrixXd> ent, g = g0;
+    entropy(arch, op, &ent);
+    for (std::size_t l = 0; l < g.size(); ++l) g[l] += norm * (ent[l] - ent0[l]);
+    const Eigen::Index H = op.U1().rows();
+    const Eigen::MatrixXd dU = (op.U1() - op0.U1()).transpose();  // column-major data = row-major (a,b)
+    const Eigen::VectorXd dg = E2 * Eigen::Map<const Eigen::VectorXd>(dU.data(), H * H);
+    const Eigen::MatrixXd D = Eigen::Map<const Eigen::MatrixXd>(dg.data(), H, H).transpose();
+    g.front() += 0.5 * (D + D.transpose());
+    return parameter_gradient(theta, arch, g);
+  };
+}
+
+// The Newton direction solving H δ = −g at θ (the last evaluated point) with the saddle-free |λ|
+// on an indefinite Hessian. analytic: H from second_order_gradient (one path Gram, no further data
+// evaluation); differences: one full evaluation per unknown. Empty if the Hessian failed.
+Eigen::VectorXd newton_direction(Problem& p, const std::vector<double>& theta, const std::vector<double>& g0,
+                                 PolishMethod method) {
+  Eigen::MatrixXd H =
+      method == PolishMethod::analytic
+          ? difference_hessian(second_order_gradient(p, theta), theta, g0, 1e-5, true)
+          : difference_hessian([&](const std::vector<double>& t) { return theta_gradient(p, t); }, theta, g0, 1e-7,
+                               false);
+  std::vector<double> buf(H.data(), H.data() + H.size());  // rank 0's Hessian: identical decisions
+  buf.push_back(static_cast<double>(H.size()));
+  p.comm->bcast(buf);
+  if (buf.back() == 0) return {};
+  H = Eigen::Map<const Eigen::MatrixXd>(buf.data(), H.rows(), H.cols());
+  const Eigen::Map<const Eigen::VectorXd> g(g0.data(), static_cast<Eigen::Index>(g0.size()));
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(H);
+  const double floor = 1e-12 * std::max(1.0, es.eigenvalues().cwiseAbs().maxCoeff());
+  const Eigen::VectorXd lam = es.eigenvalues().cwiseAbs().cwiseMax(floor);
+  return -es.eigenvectors() * (es.eigenvectors().transpose() * g).cwiseQuotient(lam);
+}
+
 // Newton polishing on ∇S = 0 in θ (see minimiser.hpp). Deterministic on every rank: all numbers
 // come from Problem::evaluate, which broadcasts rank 0's values.
-int polish(Problem& p, std::vector<double> theta, double tol, int max_steps) {
+int polish(Problem& p, std::vector<double> theta, const MinimiserOptions& options, int max_steps) {
   const Architecture& arch = p.action->architecture();
   const std::size_t n = theta.size();
   p.evaluate(theta);
   int steps = 0;
-  while (steps < max_steps && p.value.grad_max >= tol) {
+  while (steps < max_steps && p.value.grad_max >= options.polish_tol) {
     const double gmax0 = p.value.grad_max;
     const std::vector<double> g0 = parameter_gradient(theta, arch, p.value.gradient);
-    // Hessian by one-sided differences of the analytic gradient (h ~ sqrt(eps)): accurate to ~1e-8
-    // relative, enough for Newton to reach round-off in one or two steps, at n evaluations.
-    Eigen::MatrixXd H(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(n));
-    for (std::size_t j = 0; j < n; ++j) {
-      const double h = 1e-7 * std::max(1.0, std::abs(theta[j]));
-      std::vector<double> tp = theta;
-      tp[j] += h;
-      p.evaluate(tp);
-      const std::vector<double> gp = parameter_gradient(tp, arch, p.value.gradient);
-      for (std::size_t i = 0; i < n; ++i)
-        H(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = (gp[i] - g0[i]) / h;
-    }
-    H = 0.5 * (H + H.transpose());
-    const Eigen::VectorXd g = Eigen::Map<const Eigen::VectorXd>(g0.data(), static_cast<Eigen::Index>(n));
-    // Newton direction; on an indefinite Hessian use |λ| (saddle-free) so that it still descends.
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(H);
-    const double floor = 1e-12 * std::max(1.0, es.eigenvalues().cwiseAbs().maxCoeff());
-    const Eigen::VectorXd lam = es.eigenvalues().cwiseAbs().cwiseMax(floor);
-    const Eigen::VectorXd delta = -es.eigenvectors() * (es.eigenvectors().transpose() * g).cwiseQuotient(lam);
+    const Eigen::VectorXd delta = newton_direction(p, theta, g0, options.polish);
     bool improved = false;
-    for (double t = 1.0; t > 1.0 / 64; t *= 0.5) {
+    for (double t = 1.0; delta.size() > 0 && t > 1.0 / 64; t *= 0.5) {
       std::vector<double> trial = theta;
       for (std::size_t i = 0; i < n; ++i) trial[i] += t * delta(static_cast<Eigen::Index>(i));
       p.evaluate(trial);
@@ -289,8 +355,9 @@ MinimiserResult minimise_action(Action& action, const OrderParameters& start, co
   const bool near = p.value.grad_max < options.grad_tol ||
                     (p.stalled >= Problem::stall_iterations && p.value.grad_max < 1e3 * options.grad_tol);
   if (near && options.polish_tol > 0 && p.value.grad_max > options.polish_tol &&
-      static_cast<int>(final_theta.size()) <= options.polish_max_parameters)
-    result.newton_steps = polish(p, final_theta, options.polish_tol, 8);
+      (options.polish == PolishMethod::analytic ||
+       static_cast<int>(final_theta.size()) <= options.polish_max_parameters))
+    result.newton_steps = polish(p, final_theta, options, 8);
   result.op = p.op;
   result.value = p.value;
   result.iterations = static_cast<int>(it);

@@ -43,6 +43,8 @@ void TheoryOptions::validate() const {
   ATTN_REQUIRE(minimiser.grad_tol > 0, InputError, "--grad-tol must be positive (got {})", minimiser.grad_tol);
   ATTN_REQUIRE(minimiser.polish_tol >= 0, InputError, "--polish-tol must be non-negative");
   ATTN_REQUIRE(minimiser.max_iterations > 0, InputError, "--max-iterations must be positive");
+  ATTN_REQUIRE(warm_start == "none" || warm_start == "temperature" || warm_start == "width", InputError,
+               "--warm-start must be none, temperature or width (got '{}')", warm_start);
   ATTN_REQUIRE(alignment >= 0, InputError, "--alignment must be non-negative");
   ATTN_REQUIRE(kernel_subset >= 0, InputError, "--kernel-subset must be non-negative");
   ATTN_REQUIRE(block_mb > 0 && std::isfinite(block_mb), InputError, "--block-size must be positive (got {} MiB)", block_mb);
@@ -71,6 +73,8 @@ Config TheoryOptions::to_config() const {
   c.set("gp_only", gp_only);
   c.set("grad_tol", minimiser.grad_tol);
   c.set("polish_tol", minimiser.polish_tol);
+  c.set("polish", to_string(minimiser.polish));
+  c.set("warm_start", warm_start);
   c.set("max_iterations", minimiser.max_iterations);
   c.set("alignment", alignment);
   c.set("kernel_subset", kernel_subset);
@@ -80,6 +84,18 @@ Config TheoryOptions::to_config() const {
   c.set("overwrite", overwrite);
   return c;
 }
+
+// The starting point of grid point (t, w) (--warm-start): the GP point, or the solution at the same
+// width and the previous temperature (temperature), or at the previous width and the same
+// temperature (width), when that point was solved in this run.
+namespace {
+OrderParameters warm_start(const std::string& mode, const Architecture& arch, const std::vector<OrderParameters>& solved,
+                           const std::vector<std::size_t>& solved_t, std::size_t t, std::size_t w) {
+  if (mode == "temperature" && t > 0 && solved_t[w] == t - 1) return solved[w];
+  if (mode == "width" && w > 0 && solved_t[w - 1] == t) return solved[w - 1];
+  return gp_point(arch);
+}
+}  // namespace
 
 TheoryRun::TheoryRun(TheoryOptions options, const Comm& comm, std::vector<std::string> command_line)
     : options_(std::move(options)), comm_(comm), command_line_(std::move(command_line)) {}
@@ -182,6 +198,9 @@ struct TheoryRun::State {
   std::unique_ptr<TheoryFileWriter> writer;
   std::vector<std::int64_t> subset;
   int not_converged = 0;
+  // the last solution at each width and its temperature index (--warm-start)
+  std::vector<OrderParameters> solved;
+  std::vector<std::size_t> solved_t;
 
   State(const Comm& comm, const std::vector<std::string>& command_line, const TheoryOptions& options)
       : log(comm), provenance(Provenance::collect(comm, command_line)), config(options.to_config()) {}
@@ -359,6 +378,8 @@ void TheoryRun::solve_grid() {
   const std::size_t nT = options_.temperatures.size(), nW = s.widths.size();
   Progress progress(s.log, "theory grid", static_cast<long>(nT * std::max<std::size_t>(nW, 1)), 0.0);
   long points = 0;
+  s.solved.assign(nW, OrderParameters{});
+  s.solved_t.assign(nW, nT);  // nT: not solved in this run
   for (std::size_t t = 0; t < nT; ++t) {
     if (!gp_done[t]) solve_gp_point(t);
     for (std::size_t w = 0; w < nW; ++w) {
@@ -409,8 +430,11 @@ std::string TheoryRun::solve_grid_point(std::size_t t, std::size_t w) {
   {
     auto st = s.timers.stage("minimise");
     Action action(arch, *s.kernel, temp);
-    result = minimise_action(action, gp_point(arch), options_.minimiser, comm_);
+    result = minimise_action(action, warm_start(options_.warm_start, arch, s.solved, s.solved_t, t, w),
+                             options_.minimiser, comm_);
   }
+  s.solved[w] = result.op;
+  s.solved_t[w] = t;
   const double seconds = wall_seconds() - t0;
   if (!result.converged) ++s.not_converged;
   const double acc_theory = predict(t, w, "/theory", result.op.U1());

@@ -32,6 +32,7 @@ struct TheoryOptions {
   std::string form = "auto";               // kernel form: auto | primal | dual
   bool gp_only = false;                    // only the GP (infinite-width) predictor
   MinimiserOptions minimiser;
+  std::string warm_start = "none";         // start of each grid point: none (GP) | temperature | width
   int alignment = 30;                      // top eigenvectors for the kernel–label alignment (0: skip)
   int kernel_subset = 50;                  // training examples kept for kernel figures (0: skip)
   double block_mb = 256;                   // examples are read and processed in blocks of ≤ this many MiB
