@@ -6,6 +6,7 @@
 #include <cmath>
 #include <optional>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/config.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/log.hpp"
@@ -18,7 +19,6 @@ namespace attnpaths {
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
 double pearson(const std::vector<double>& a, const std::vector<double>& b) {
   const double n = double(a.size());

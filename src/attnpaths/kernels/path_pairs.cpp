@@ -5,14 +5,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/linalg.hpp"
 
 namespace attnpaths {
-
-namespace {
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
-}  // namespace
 
 std::size_t path_pair_bytes(std::int64_t P, int paths) {
   return sz(paths) * sz(paths + 1) / 2 * sz(P) * sz(P) * sizeof(double);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/model/network.hpp"
 #include "attnpaths/train/gd_network.hpp"
@@ -10,7 +11,6 @@ namespace attnpaths {
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
 template <class Real>
 std::vector<double> local_terms(const GdModel& model, const ExampleSet& set) {

@@ -10,6 +10,7 @@
 #include <numeric>
 #include <set>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/timer.hpp"
@@ -58,7 +59,6 @@ PruneRun::PruneRun(PruneOptions options, const Comm& comm, std::vector<std::stri
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
 using Sets = std::vector<Evaluation>;  // one per evaluation set
 using Evaluator = std::function<Sets(const std::vector<HeadRef>&)>;

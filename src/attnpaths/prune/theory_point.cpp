@@ -6,20 +6,16 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/io/hdf5.hpp"
 #include "attnpaths/io/run_record.hpp"
+#include "attnpaths/results/theory_file.hpp"
+#include "attnpaths/selection/selection.hpp"
 
 namespace attnpaths {
 
 namespace {
-
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
-
-std::size_t index_of(const std::vector<double>& temps, double t) {
-  return sz(std::find_if(temps.begin(), temps.end(), [&](double x) { return std::abs(x - t) <= 1e-12 * x; }) -
-            temps.begin());
-}
 
 // The temperature a selection group (`attnpaths select` / `theory`: /selection/widths [nW],
 // /selection/theory/temperature [nW], /selection/theory/temperature_index, −1 = none) chose for width N.
@@ -39,35 +35,29 @@ double selected_temperature(const h5::Location& g, std::int64_t width, const std
 }
 
 // Rules 2–5 of theory_point.hpp: (temperature, rule).
-std::pair<double, std::string> resolve_temperature(const h5::File& f, const std::string& selection, std::size_t iw,
-                                                   std::int64_t width, const std::vector<double>& temps,
-                                                   const Comm& comm) {
+std::pair<double, std::string> resolve_temperature(const TheoryResults& r, const std::string& selection,
+                                                   std::size_t iw, std::int64_t width, const Comm& comm) {
+  const std::vector<double>& temps = r.temperatures;
   if (!selection.empty()) {
     const h5::File s(selection, comm, h5::File::Mode::read);
     const double t = s.exists("selection") ? selected_temperature(s.group("selection"), width, selection) : 0;
     ATTN_REQUIRE(t > 0, InputError, "--selection '{}' has no /selection with widths and temperatures", selection);
     return {t, "selection file"};
   }
+  const h5::File f(r.path, comm, h5::File::Mode::read);
   if (f.exists("selection")) {
-    const double t = selected_temperature(f.group("selection"), width, f.file_path() + " /selection");
+    const double t = selected_temperature(f.group("selection"), width, r.path + " /selection");
     if (t > 0) return {t, "theory selection"};
   }
-  if (f.exists("predictor/validation/theory/accuracy")) {  // best validation accuracy among converged points
-    const auto acc = f.dataset("predictor/validation/theory/accuracy").read_all<double>();  // [nT, nW]
-    const auto done = f.dataset("theory/converged").read_all<std::int8_t>();
-    const std::size_t nW = acc.size() / temps.size();
-    std::size_t best = temps.size();
-    for (std::size_t t = 0; t < temps.size(); ++t) {
-      const std::size_t at = t * nW + iw, b = best * nW + iw;
-      if (done[at] == 1 && (best == temps.size() || acc[at] > acc[b] || (acc[at] == acc[b] && temps[t] < temps[best])))
-        best = t;
-    }
-    ATTN_REQUIRE(best < temps.size(), InputError, "'{}': no temperature converged at N = {}", f.file_path(), width);
-    return {temps[best], "validation"};
+  if (std::find(r.sets.begin(), r.sets.end(), "validation") != r.sets.end()) {  // best validation accuracy
+    const SelectedTemperature chosen = select_temperatures({r}).theory[iw];
+    ATTN_REQUIRE(chosen.index >= 0 && chosen.converged, InputError, "'{}': no temperature converged at N = {}", r.path,
+                 width);
+    return {chosen.temperature, "validation"};
   }
   ATTN_REQUIRE(temps.size() == 1, UsageError,
                "'{}' has {} temperatures and no validation set: choose one with --temperature or --selection",
-               f.file_path(), temps.size());
+               r.path, temps.size());
   return {temps[0], "only"};
 }
 
@@ -75,40 +65,35 @@ std::pair<double, std::string> resolve_temperature(const h5::File& f, const std:
 
 TheoryPoint read_theory_point(const std::string& theory, std::int64_t width, double temperature,
                               const std::string& selection, const Dataset& data, const Comm& comm) {
-  const h5::File f(theory, comm, h5::File::Mode::read);
-  ATTN_REQUIRE(f.has_attr("format") && f.attr_string("format") == "attnpaths-theory", InputError,
-               "'{}' is not a theory file (root attribute format != \"attnpaths-theory\")", theory);
-  const auto d = f.group("data");
-  ATTN_REQUIRE(d.attr_string("checksum") == data.checksum, InputError,
+  const TheoryResults r = read_theory_file(theory, comm);
+  ATTN_REQUIRE(r.data_checksum == data.checksum, InputError,
                "theory file '{}' was computed from a different dataset (its /data checksum {} != {} of '{}')", theory,
-               d.attr_string("checksum"), data.checksum, data.path);
-  ATTN_REQUIRE(f.exists("theory/widths"), InputError, "theory file '{}' has no finite-width points (--gp-only)", theory);
-  const auto temps = f.dataset("theory/temperatures").read_all<double>();
-  const auto widths = f.dataset("theory/widths").read_all<std::int64_t>();
-  const std::size_t iw = sz(std::find(widths.begin(), widths.end(), width) - widths.begin());
-  ATTN_REQUIRE(iw < widths.size(), InputError, "--width {} is not in the grid [{}] of '{}'", width,
-               fmt::join(widths, ", "), theory);
+               r.data_checksum, data.checksum, data.path);
+  ATTN_REQUIRE(!r.widths.empty(), InputError, "theory file '{}' has no finite-width points (--gp-only)", theory);
+  const std::size_t iw = sz(std::find(r.widths.begin(), r.widths.end(), width) - r.widths.begin());
+  ATTN_REQUIRE(iw < r.widths.size(), InputError, "--width {} is not in the grid [{}] of '{}'", width,
+               fmt::join(r.widths, ", "), theory);
   TheoryPoint t;
   t.path = theory;
   t.width = width;
   if (temperature > 0)
     std::tie(t.temperature, t.temperature_rule) = std::make_pair(temperature, std::string("option"));
   else
-    std::tie(t.temperature, t.temperature_rule) = resolve_temperature(f, selection, iw, width, temps, comm);
-  const std::size_t it = index_of(temps, t.temperature);
-  ATTN_REQUIRE(it < temps.size(), InputError, "temperature {} ({}) is not in the grid [{}] of '{}'", t.temperature,
-               t.temperature_rule, fmt::join(temps, ", "), theory);
-  t.temperature = temps[it];
-  const std::size_t at = it * widths.size() + iw;
-  ATTN_REQUIRE(f.dataset("theory/converged").read_all<std::int8_t>()[at] == 1, InputError,
-               "theory file '{}': N = {}, Temp = {} did not converge", theory, width, t.temperature);
+    std::tie(t.temperature, t.temperature_rule) = resolve_temperature(r, selection, iw, width, comm);
+  const int it = r.temperature_index(t.temperature);
+  ATTN_REQUIRE(it >= 0, InputError, "temperature {} ({}) is not in the grid [{}] of '{}'", t.temperature,
+               t.temperature_rule, fmt::join(r.temperatures, ", "), theory);
+  t.temperature = r.temperatures[sz(it)];
+  const std::size_t at = r.grid_index(sz(it), iw);
+  ATTN_REQUIRE(r.converged[at] == 1, InputError, "theory file '{}': N = {}, Temp = {} did not converge", theory, width,
+               t.temperature);
   const int H = data.attention.paths();
-  ATTN_REQUIRE(d.attr_int("H_tot") == H, InputError, "theory file '{}' has H_tot = {}, the dataset '{}' {}", theory,
-               d.attr_int("H_tot"), data.path, H);
-  const auto U1 = f.dataset("theory/U1").read_slab<double>({it, iw, 0, 0}, {1, 1, sz(H), sz(H)});
-  t.U1 = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(U1.data(), H, H);
-  t.variances = f.group("config").attr_doubles("variances_resolved");
-  t.test_accuracy = f.dataset("predictor/theory/accuracy").read_all<double>()[at];
+  ATTN_REQUIRE(r.paths == H, InputError, "theory file '{}' has H_tot = {}, the dataset '{}' {}", theory, r.paths,
+               data.path, H);
+  t.U1 = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+      r.U1.data() + at * sz(H) * sz(H), H, H);
+  t.variances = r.variances;
+  t.test_accuracy = r.theory_accuracy.at("test")[at];
   t.checksum = file_checksum(theory, comm);
   return t;
 }

@@ -1,10 +1,10 @@
-// The one place `attnpaths prune` reads a theory file (docs/files.md §2): the theory's U_1 at one width
-// N and one temperature, checked against the dataset. How the temperature is chosen (docs/pruning.md):
+// Where `attnpaths prune` reads a theory file (docs/files.md §2, through results/theory_file): the
+// theory's U_1 at one width N and one temperature, checked against the dataset. How the temperature is chosen (docs/pruning.md):
 //   1. `temperature` > 0: that grid temperature ("option");
 //   2. else `selection` names a file: the temperature it selected for width N ("selection file");
 //   3. else the theory file's own /selection group, when present ("theory selection");
-//   4. else the converged grid temperature with the best validation accuracy of the theory at width N
-//      (ties: the lowest temperature), when the file has /predictor/validation ("validation");
+//   4. else the temperature selection/ picks on the validation set (best validation accuracy at width N
+//      among converged points, ties: the lowest temperature), when the file has one ("validation");
 //   5. else the grid's only temperature ("only"); several temperatures and none of the above: UsageError.
 #pragma once
 

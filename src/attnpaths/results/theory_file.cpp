@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/results/result_file.hpp"
 
@@ -13,13 +14,6 @@ namespace attnpaths {
 namespace {
 
 const char* const statistic_names[] = {"accuracy", "bias", "variance"};
-
-std::vector<double> flatten(const Eigen::MatrixXd& U) {
-  std::vector<double> v(static_cast<size_t>(U.size()));
-  for (Eigen::Index i = 0; i < U.rows(); ++i)
-    for (Eigen::Index j = 0; j < U.cols(); ++j) v[static_cast<size_t>(i * U.cols() + j)] = U(i, j);
-  return v;
-}
 
 // mean/var [lead..., Q] and accuracy/bias/variance [lead...] of one predictor.
 void create_statistics(const h5::File& file, const std::string& base, const h5::Dims& lead, hsize_t Q) {
@@ -157,7 +151,7 @@ void TheoryFileWriter::renormalized_kernel(hsize_t t, hsize_t w, const std::vect
 
 void TheoryFileWriter::point(hsize_t t, hsize_t w, const TheoryPointRecord& r) const {
   const h5::Dims at{t, w};
-  for (std::size_t l = 0; l < r.U.size(); ++l) replicated<double>(fmt::format("/theory/U{}", l + 1), at, flatten(r.U[l]));
+  for (std::size_t l = 0; l < r.U.size(); ++l) replicated<double>(fmt::format("/theory/U{}", l + 1), at, row_major(r.U[l]));
   const std::pair<const char*, double> scalars[] = {{"Ua", r.Ua},           {"action", r.action},
                                                     {"energy", r.energy},   {"entropy", r.entropy},
                                                     {"grad_max", r.grad_max}, {"seconds", r.seconds}};

@@ -5,15 +5,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/linalg.hpp"
 
 namespace attnpaths {
-
-namespace {
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
-
-}  // namespace
 
 void LogDensity::draw_initial(RandomStream& rng, double* theta) const {
   for (std::size_t i = 0; i < prior_sd_.size(); ++i) theta[i] = prior_sd_[i] * rng.normal();

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/runtime.hpp"
@@ -17,6 +18,7 @@
 #include "attnpaths/io/hdf5.hpp"
 #include "attnpaths/io/run_record.hpp"
 #include "attnpaths/model/path_inputs.hpp"
+#include "attnpaths/predict/predictor.hpp"
 #include "attnpaths/results/samples_file.hpp"
 #include "attnpaths/sampler/chain.hpp"
 #include "attnpaths/sampler/checkpoint.hpp"
@@ -27,7 +29,6 @@ namespace attnpaths {
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 hsize_t hs(std::int64_t n) { return static_cast<hsize_t>(n); }
 
 bool power_of_two(int n) { return n > 0 && (n & (n - 1)) == 0; }
@@ -578,17 +579,11 @@ void summarise_chains(const h5::File& file, int C, std::int64_t S, int max_depth
 
 // Accuracy (sign agreement), bias and variance of the sampled predictor on the test set.
 void predictor_error(const std::vector<double>& y, SampledSummaries& out) {
-  const std::size_t Q = out.p_mean.size();
-  std::int64_t correct = 0;
-  for (std::size_t q = 0; q < Q; ++q) {
-    const double m = out.p_mean[q];
-    if ((m > 0 && y[q] > 0) || (m < 0 && y[q] < 0)) ++correct;
-    out.bias += (m - y[q]) * (m - y[q]);
-    out.variance += out.p_var[q];
-  }
-  out.accuracy = double(correct) / double(Q);
-  out.bias /= double(Q);
-  out.variance /= double(Q);
+  const double Q = static_cast<double>(out.p_mean.size());
+  const ScoreSums sums = score_sums(out.p_mean, out.p_var, y);
+  out.accuracy = sums.correct / Q;
+  out.bias = sums.squared_error / Q;
+  out.variance = sums.variance / Q;
 }
 
 std::vector<std::string> split_lines(const std::string& joined) {
