@@ -435,8 +435,10 @@ TEST(Posterior, MarginalMatchesTheSerialImplementationItReplaced) {
   for (const Reference& ref : refs) {
     SCOPED_TRACE(to_string(form));
     MarginalPosterior post(shape, 0.05, synthetic_inputs(P, shape.paths(), 5, {0, P}), ref.coordinates, form);
-    if (form == KernelForm::automatic) EXPECT_EQ(post.kernel_form(), KernelForm::path_pairs);
-    RandomStream rng(3, RngDomain::test, 4);
+    if (form == KernelForm::automatic) {
+      EXPECT_EQ(post.kernel_form(), KernelForm::path_pairs);
+    }
+    RandomStream rng(3, rng_domain::test, 4);
     const auto theta = random_vector(sz(post.dimension()), rng, 0.8);
     std::vector<double> g(theta.size());
     const double lp = post.evaluate(theta.data(), g.data());
@@ -447,7 +449,7 @@ TEST(Posterior, MarginalMatchesTheSerialImplementationItReplaced) {
     }
     const int H = shape.paths();
     std::vector<double> U(sz(H * H)), u(sz(H * 5));
-    RandomStream draw(5, RngDomain::test, 6);
+    RandomStream draw(5, rng_domain::test, 6);
     post.observe(theta.data(), draw, U.data(), u.data());
     double Us = 0, us = 0;
     for (double v : U) Us += v;
