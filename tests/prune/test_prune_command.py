@@ -102,7 +102,8 @@ class Prune(unittest.TestCase):
             acc = t['predictor/validation/theory/accuracy'][:, iw]
             it = int(np.flatnonzero(acc == acc.max())[0])  # ties: the lowest temperature (ascending grid)
             U = t['theory/U1'][it, iw]
-        self.assertEqual(self.f['data'].attrs['temperature_rule'], 'validation')
+        # `theory` wrote its own /selection (≥ 2 temperatures and a validation set): the same pick.
+        self.assertEqual(self.f['data'].attrs['temperature_rule'], 'theory selection')
         self.assertEqual(self.f['data'].attrs['temperature'], temps[it])
         np.testing.assert_array_equal(self.f['theory/U1'][()], U)
         S = (np.abs(U) + np.abs(U).T) / 2
@@ -231,11 +232,21 @@ class Prune(unittest.TestCase):
         own = os.path.join(self.dir, 'theory_selected.h5')
         shutil.copy(self.theory, own)
         with h5py.File(own, 'a') as f:
+            del f['selection']
             f['selection/widths'] = np.array([30, 10])
             f['selection/theory/temperature'] = np.array([0.05, 0.5])
         run(['prune', '--data', self.data, '--theory', own, '--overwrite', '-o', out])
         with h5py.File(out, 'r') as f:
             self.assertEqual((f['data'].attrs['temperature_rule'], f['data'].attrs['temperature']), ('theory selection', 0.5))
+        # Without any /selection: the validation rule (selection/), the same pick as numpy's.
+        with h5py.File(own, 'a') as f:
+            del f['selection']
+            temps, iw = f['theory/temperatures'][()], list(f['theory/widths'][()]).index(10)
+            acc = f['predictor/validation/theory/accuracy'][:, iw]
+            expected = temps[int(np.flatnonzero(acc == acc.max())[0])]
+        run(['prune', '--data', self.data, '--theory', own, '--overwrite', '-o', out])
+        with h5py.File(out, 'r') as f:
+            self.assertEqual((f['data'].attrs['temperature_rule'], f['data'].attrs['temperature']), ('validation', expected))
 
     def test_explicit_temperature_and_exit_codes(self):
         out = os.path.join(self.dir, 'explicit.h5')

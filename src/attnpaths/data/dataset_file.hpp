@@ -36,7 +36,7 @@ void write_dataset_streamed(const std::string& path, const Dataset& header, cons
                             const StreamedWrite& how, const Comm& comm, const Config& config, Provenance& prov,
                             StageTimers& timers);
 
-// A dataset file opened for reading in blocks (streaming; docs/files.md §1.3). Opening (collective)
+// A dataset file opened for reading in blocks (streaming; docs/files.md §1). Opening (collective)
 // validates the root attributes, the attention and the shape of every example set and computes the
 // content checksum; example rows are read and validated on demand, so nothing holds the whole set.
 class DatasetReader {
