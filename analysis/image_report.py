@@ -216,7 +216,7 @@ class ImageReport(Report):
                       align=[":--"] + ["---:"] * 5))
 
     def findings(self):
-        """The issue's acceptance claims, checked on these results."""
+        """The paper's claims, checked on these results."""
         ir, th, rows = self.ir, self.main, []
         if th is not None and th.full and ir.selection is not None:
             for s in ["test"] + [x for x in ir.sets if x.startswith("ood/")]:
@@ -253,7 +253,7 @@ class ImageReport(Report):
         if not rows:
             self.w("Not enough results for the acceptance checks.", "")
             return
-        self.w("The issue's acceptance claims on these results (temperatures picked on the validation set):", "")
+        self.w("The paper's claims on these results (temperatures picked on the validation set):", "")
         self.w(*table("image-findings", ".", ["quantity", "value", "expected", "holds"], rows,
                       align=[":--", "---:", ":--", ":--"]))
 
