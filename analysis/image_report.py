@@ -25,7 +25,7 @@ from attnreport import files  # noqa: E402
 from attnreport import image as I  # noqa: E402
 from attnreport import image_figures as IF  # noqa: E402
 from attnreport.markdown import MISSING, num, table  # noqa: E402
-from report import Report  # noqa: E402
+from report import Report, print_outcome  # noqa: E402
 
 
 def parse_args(argv):
@@ -271,20 +271,12 @@ class ImageReport(Report):
         self.pruning_section()
         self.skipped_section()
         self.appendix()
-        path = os.path.join(self.out, "report.md")
-        with open(path, "w") as f:
-            f.write("\n".join(self.lines).rstrip() + "\n")
-        return path
+        return self.write_markdown()
 
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    rep = ImageReport(args)
-    path = rep.run()
-    print(f"report: {path}")
-    print(f"  {len(rep.figures)} figures ({', '.join(f.stem for f in rep.figures)}) as PNG and PDF in {rep.out}")
-    for name, why in rep.skipped:
-        print(f"  missing {name}: {why}")
+    print_outcome(ImageReport(args), "missing")
     return 0
 
 

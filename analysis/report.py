@@ -506,6 +506,10 @@ class Report:
             RB.section(self, os.path.abspath(self.args.robustness))
         self.skipped_section()
         self.appendix()
+        return self.write_markdown()
+
+    def write_markdown(self):
+        """Writes report.md from the accumulated lines; returns its path."""
         path = os.path.join(self.out, "report.md")
         with open(path, "w") as f:
             f.write("\n".join(self.lines).rstrip() + "\n")
@@ -514,13 +518,17 @@ class Report:
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    rep = Report(args)
+    print_outcome(Report(args), "skipped")
+    return 0
+
+
+def print_outcome(rep, missing_label):
+    """Runs the report `rep` and prints where it went, its figures and what it left out."""
     path = rep.run()
     print(f"report: {path}")
     print(f"  {len(rep.figures)} figures ({', '.join(f.stem for f in rep.figures)}) as PNG and PDF in {rep.out}")
     for name, why in rep.skipped:
-        print(f"  skipped {name}: {why}")
-    return 0
+        print(f"  {missing_label} {name}: {why}")
 
 
 if __name__ == "__main__":
