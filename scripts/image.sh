@@ -3,7 +3,9 @@
 # docs/model.md §5.2 and §6: episodes -> GD training -> theory grid on the trained attention -> temperature
 # selection on the validation set -> HMC sampling at the selected temperatures -> compare -> head scores and
 # pruning -> report (results/image/report/report.md).
-#   scripts/image.sh [--tiny] [RESULTS_DIR]     (default results/image, results/image-tiny with --tiny)
+#   scripts/image.sh [--tiny] [--from STAGE] [RESULTS_DIR]   (default results/image, results/image-tiny with --tiny)
+# --from STAGE skips the stages before STAGE (data, train, theory, select, sample, compare, prune, report)
+# and reuses their outputs in RESULTS_DIR, e.g. to go on after a failed or interrupted stage.
 # The settings are those of the SLURM image pipeline: jobs/config/image/ (the paper's sizes: P = 600,
 # 4000 training steps, the 10 x 10 width x temperature grid, 4 chains at N = 10; about an hour on
 # 2 cores, README) or, with --tiny, tests/slurm/tiny_image/ (40 episodes per set, a 16-wide network,
@@ -13,8 +15,17 @@
 # everything (--overwrite); per-stage times go to RESULTS_DIR/timings.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tiny=0
-if [[ ${1:-} == --tiny ]]; then tiny=1; shift; fi
+tiny=0 from=""
+while [[ ${1:-} == --* ]]; do
+  case $1 in
+    --tiny) tiny=1; shift ;;
+    --from) from=${2:?--from needs a stage name}; shift 2 ;;
+    *) echo "image: unknown option '$1' (usage: scripts/image.sh [--tiny] [--from STAGE] [RESULTS_DIR])" >&2; exit 2 ;;
+  esac
+done
+case $from in ""|data|train|theory|select|sample|compare|prune|report) ;;
+  *) echo "image: --from '$from' is not a stage (data train theory select sample compare prune report)" >&2; exit 2 ;;
+esac
 if ((tiny)); then CONFIG=${CONFIG:-tests/slurm/tiny_image}; out=${1:-results/image-tiny}; else
   CONFIG=${CONFIG:-jobs/config/image}; out=${1:-results/image}; fi
 [[ ${NO_SETUP:-0} == 1 ]] || scripts/setup.sh
@@ -24,19 +35,24 @@ bin=${ATTNPATHS:-$src/build/bin/attnpaths}
 ranks=${RANKS:-$(nproc)}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1      # one rank per core
-# shellcheck disable=SC1090,SC1091
 # Full size on this machine samples N = 10 only: N = 500 costs hours on 2 cores (README). Set
 # SAMPLE_WIDTHS='10 500' to sample the plan's widths as the SLURM pipeline does.
 ((tiny)) || : "${SAMPLE_WIDTHS=10}"
+# shellcheck disable=SC1090,SC1091
 source "$CONFIG/plan.env"                               # SAMPLE_WIDTHS (the plan of the SLURM pipeline)
 mkdir -p "$out"/{data,train,theory,select,samples,compare,prune,report,logs}
 out=$(cd "$out" && pwd)
 printf 'stage\tseconds\n' >"$out/timings.tsv"
 t_all=$(date +%s.%N)
 # stage NAME COMMAND… — runs it with its log in logs/NAME.log and records its wall time
+# (skipped, outputs reused, while --from has not reached NAME's stage; sample_N10 belongs to 'sample').
 stage() {
   local name=$1 t0
   shift
+  if [[ -n $from ]]; then
+    if [[ ${name%%_*} != "$from" ]]; then echo "   skipped: $name (--from $from)"; return; fi
+    from=""
+  fi
   t0=$(date +%s.%N)
   if ! "$@" >"$out/logs/$name.log" 2>&1; then
     tail -20 "$out/logs/$name.log" >&2
