@@ -56,8 +56,11 @@ void add_sample_command(CLI::App& app, CommandSet& commands) {
                   "Posterior to run NUTS on (all give the same law of U^s and f): joint = all weights (docs/model.md §2); "
                   "v0-marginal = V0 integrated out exactly and drawn per draw from its Gaussian conditional (no "
                   "Temp-stiffness); path-weights = v0-marginal in the exact O(H_tot·N)-dimensional parametrisation "
-                  "of the path weights W (fastest at large N); auto = path-weights (or v0-marginal if it does not "
-                  "apply) up to P = 1000 training examples, joint beyond (the marginal targets cost O(P³) per gradient)")
+                  "of the path weights W (fastest at large N); auto = the cheapest by a measured cost model, CPU s per "
+                  "effective draw = s per gradient (joint O(P·N0·H_tot + weights), marginals O(P³ + H_tot²·P²)) × "
+                  "gradients per effective draw (marginals ~70; joint ~1.7·255/sqrt(Temp), its V0 stiff at small "
+                  "Temp, at most 2^max-depth): joint wins at large P or large Temp, path-weights at small Temp and "
+                  "large N (docs/sampling.md); the log prints the estimates")
       ->capture_default_str();
   sub->add_option("--metric", o->metric,
                   "NUTS metric, adapted in Stan's slow warm-up windows: diag = variances; dense = the full covariance "

@@ -14,6 +14,8 @@ void gemm(bool trans_a, bool trans_b, int m, int n, int k, double alpha, const d
 // The same in single precision (sgemm).
 void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
           int ldb, float beta, float* c, int ldc);
+// y[m] = alpha·A·x + beta·y (trans=false, A is m×n row-major) or y[n] = alpha·A^T·x + beta·y (trans=true).
+void gemv(bool trans, int m, int n, double alpha, const double* a, int lda, const double* x, double beta, double* y);
 // C[n×n] = alpha·A·A^T + beta·C (trans=false, A is n×k) or alpha·A^T·A + beta·C (trans=true, A is k×n);
 // both triangles of C are filled on return.
 void syrk(bool trans, int n, int k, double alpha, const double* a, int lda, double beta, double* c, int ldc);
@@ -30,6 +32,9 @@ void lower_transpose_solve_right(int m, int n, const double* l, int ldl, double*
 double cholesky_logdet(int n, const double* l, int ldl);
 // Inverse of an SPD matrix from its factor, both triangles filled.
 void cholesky_inverse(int n, const double* l, int ldl, double* inv, int ldinv);
+// In place: the factor L (lower triangle of a) becomes the lower triangle of (L L^T)^{-1}; the strict
+// upper triangle is not touched (no copy, no mirroring: for callers that read one triangle).
+void cholesky_inverse_lower(int n, double* a, int lda);
 // Eigen-decomposition of a symmetric n×n matrix: eigenvalues ascending; row-major `vectors` with
 // eigenvector k in COLUMN k (vectors[i*n + k]).
 void symmetric_eigen(int n, const double* a, int lda, std::vector<double>& values, std::vector<double>& vectors);

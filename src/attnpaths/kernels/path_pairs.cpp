@@ -12,7 +12,7 @@
 namespace attnpaths {
 
 std::size_t path_pair_bytes(std::int64_t P, int paths) {
-  return sz(paths) * sz(paths + 1) / 2 * sz(P) * sz(P) * sizeof(double);
+  return sz(paths) * sz(paths + 1) / 2 * (sz(P) * sz(P + 1) / 2) * sizeof(double);
 }
 
 PathPairKernel::PathPairKernel(const PathInputs& train, double sigma0_sq, const Comm& comm)
@@ -26,44 +26,48 @@ PathPairKernel::PathPairKernel(const PathInputs& train, double sigma0_sq, const 
   y_all_ = comm.allgather_blocks(train.y);
   const int H = paths_, N0 = dim_, r = H * N0;
   const double s2 = scale_ * scale_;
-  // C_pp = Ξ_p Ξ_p^T (SYRK), S_pq = C_pq + C_pq^T (p < q), Ξ_p = columns [p·N0, (p+1)·N0) of Ξ.
-  const std::size_t PP = sz(P_) * sz(P_);
-  pairs_.assign(sz(H) * sz(H + 1) / 2 * PP, 0.0);
-  std::vector<double> c(PP);
+  // C_pp = Ξ_p Ξ_p^T (SYRK), S_pq = C_pq + C_pq^T (p < q), Ξ_p = columns [p·N0, (p+1)·N0) of Ξ; lower
+  // triangles packed row by row.
+  packed_ = sz(P_) * sz(P_ + 1) / 2;
+  pairs_.assign(sz(H) * sz(H + 1) / 2 * packed_, 0.0);
+  coef_.assign(sz(H) * sz(H + 1) / 2, 0.0);
+  packed_work_.assign(packed_, 0.0);
+  std::vector<double> c(sz(P_) * sz(P_));
   for (int p = 0; p < H; ++p)
     for (int q = p; q < H; ++q) {
-      double* dst = pairs_.data() + pair_offset(p, q);
+      double* dst = pairs_.data() + sz(pair_index(p, q)) * packed_;
       const double* xp = xt_all_.data() + sz(p) * sz(N0);
       const double* xq = xt_all_.data() + sz(q) * sz(N0);
-      if (p == q) {
-        linalg::syrk(false, P_, N0, s2, xp, r, 0.0, dst, P_);
-        continue;
-      }
-      linalg::gemm(false, true, P_, P_, N0, s2, xp, r, xq, r, 0.0, c.data(), P_);
+      if (p == q)
+        linalg::syrk(false, P_, N0, s2, xp, r, 0.0, c.data(), P_);
+      else
+        linalg::gemm(false, true, P_, P_, N0, s2, xp, r, xq, r, 0.0, c.data(), P_);
       for (int i = 0; i < P_; ++i)
-        for (int j = 0; j < P_; ++j) dst[sz(i) * sz(P_) + sz(j)] = c[sz(i) * sz(P_) + sz(j)] + c[sz(j) * sz(P_) + sz(i)];
+        for (int j = 0; j <= i; ++j)
+          *dst++ = p == q ? c[sz(i) * sz(P_) + sz(j)] : c[sz(i) * sz(P_) + sz(j)] + c[sz(j) * sz(P_) + sz(i)];
     }
 }
 
-std::size_t PathPairKernel::pair_offset(int p, int q) const {
-  // p ≤ q, the upper triangle row by row: (0,0) … (0,H−1), (1,1) … ; every pair P×P.
-  const std::size_t index = sz(p) * sz(paths_) - sz(p * (p - 1) / 2) + sz(q - p);
-  return index * sz(P_) * sz(P_);
+int PathPairKernel::pair_index(int p, int q) const {
+  // p ≤ q, the upper triangle row by row: (0,0) … (0,H−1), (1,1) … .
+  return p * paths_ - p * (p - 1) / 2 + (q - p);
 }
 
-void PathPairKernel::assemble(const Eigen::MatrixXd& U, double shift, std::vector<double>& out) const {
-  // K = Σ_π U_ππ C_ππ + Σ_{π<π'} U_ππ' S_ππ' (docs/model.md §3.1 with symmetric U), + shift·I.
-  const std::size_t PP = sz(P_) * sz(P_);
-  out.assign(PP, 0.0);
+void PathPairKernel::assemble(const Eigen::MatrixXd& U, double shift, std::vector<double>& out) {
+  // K = Σ_π U_ππ C_ππ + Σ_{π<π'} U_ππ' S_ππ' (docs/model.md §3.1 with symmetric U), + shift·I: one GEMV
+  // over the packed lower triangles, then unpacked.
   for (int p = 0; p < paths_; ++p)
-    for (int q = p; q < paths_; ++q) {
-      const double u = p == q ? U(p, p) : 0.5 * (U(p, q) + U(q, p));
-      if (u == 0.0) continue;
-      const double* c = pairs_.data() + pair_offset(p, q);
-#pragma omp simd
-      for (std::size_t i = 0; i < PP; ++i) out[i] += u * c[i];
-    }
-  for (int i = 0; i < P_; ++i) out[sz(i) * sz(P_) + sz(i)] += shift;
+    for (int q = p; q < paths_; ++q) coef_[sz(pair_index(p, q))] = p == q ? U(p, p) : 0.5 * (U(p, q) + U(q, p));
+  const int pairs = static_cast<int>(coef_.size());
+  linalg::gemv(true, pairs, static_cast<int>(packed_), 1.0, pairs_.data(), static_cast<int>(packed_), coef_.data(), 0.0,
+               packed_work_.data());
+  out.assign(sz(P_) * sz(P_), 0.0);
+  const double* k = packed_work_.data();
+  for (int i = 0; i < P_; ++i) {
+    std::copy(k, k + i + 1, out.data() + sz(i) * sz(P_));
+    k += i + 1;
+    out[sz(i) * sz(P_) + sz(i)] += shift;
+  }
 }
 
 void PathPairKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
@@ -85,19 +89,24 @@ void PathPairKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
 
 Eigen::MatrixXd PathPairKernel::energy_gradient() {
   // ∂E/∂U_ππ' = ⟨G, C_ππ'⟩ with G = K_T^{-1} − α α^T symmetric, so ⟨G, C_ππ'⟩ = ½⟨G, S_ππ'⟩ (docs/model.md §3.4).
+  // On lower triangles: ⟨G, C⟩ = Σ_i G_ii C_ii + Σ_{i>j} 2 G_ij C_ij, one GEMV against the packed pairs.
   ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: energy_gradient() before factor()");
-  const std::size_t PP = sz(P_) * sz(P_);
-  g_.resize(PP);
-  linalg::cholesky_inverse(P_, chol_.data(), P_, g_.data(), P_);
-  for (int i = 0; i < P_; ++i)
-    for (int j = 0; j < P_; ++j) g_[sz(i) * sz(P_) + sz(j)] -= alpha_[sz(i)] * alpha_[sz(j)];
+  g_ = chol_;
+  linalg::cholesky_inverse_lower(P_, g_.data(), P_);
+  double* w = packed_work_.data();
+  for (int i = 0; i < P_; ++i) {
+    const double* gi = g_.data() + sz(i) * sz(P_);
+    const double ai = alpha_[sz(i)];
+    for (int j = 0; j < i; ++j) *w++ = 2.0 * (gi[j] - ai * alpha_[sz(j)]);
+    *w++ = gi[i] - ai * ai;
+  }
+  const int pairs = static_cast<int>(coef_.size());
+  linalg::gemv(false, pairs, static_cast<int>(packed_), 1.0, pairs_.data(), static_cast<int>(packed_),
+               packed_work_.data(), 0.0, coef_.data());
   Eigen::MatrixXd grad(paths_, paths_);
   for (int p = 0; p < paths_; ++p)
     for (int q = p; q < paths_; ++q) {
-      const double* c = pairs_.data() + pair_offset(p, q);
-      double s = 0;
-#pragma omp simd reduction(+ : s)
-      for (std::size_t i = 0; i < PP; ++i) s += g_[i] * c[i];
+      const double s = coef_[sz(pair_index(p, q))];
       grad(p, q) = grad(q, p) = p == q ? s : 0.5 * s;
     }
   return grad;

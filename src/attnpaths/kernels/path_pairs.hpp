@@ -1,12 +1,16 @@
 // Path-pair form of the renormalised kernel (docs/model.md §3.1, §7), for many evaluations at small P
 // (the V0-marginal posterior of the sampler): the path-pair kernels C_ππ' = Ξ_π Ξ_π'^T [P×P] are formed
 // once, H_tot(H_tot+1)/2 of them (C_ππ and S_ππ' = C_ππ' + C_π'π for π < π'), replicated on every rank.
+// All are symmetric: only their lower triangles are kept, packed (P(P+1)/2 doubles each), as the
+// columns of one matrix, so that each of the two contractions below is one GEMV (one pass over the pairs).
 // Per factor(U_1, Temp):
-//   K_T = Σ_π U_ππ C_ππ + Σ_{π<π'} U_ππ' S_ππ' + Temp·I       H_tot²·P²/2
+//   K_T = Σ_π U_ππ C_ππ + Σ_{π<π'} U_ππ' S_ππ' + Temp·I       H_tot²·P²/4 (GEMV, lower triangle)
 //   Cholesky, log det, α = K_T^{-1} y                          P³/3
-//   ∂E/∂U_ππ' = ⟨K_T^{-1} − α α^T, C_ππ'⟩ (Frobenius)          2P³/3 (the inverse) + H_tot²·P²/2
+// and per energy_gradient():
+//   ∂E/∂U_ππ' = ⟨K_T^{-1} − α α^T, C_ππ'⟩ (Frobenius)          P³/3 (the inverse's lower triangle, in place)
+//                                                              + H_tot²·P²/4 (GEMV on the lower triangles)
 // against O(P²·r) (r = N0·H_tot) per evaluation in the primal form: the sampler's evaluations are O(P³)
-// with a small constant, independent of N0. Memory: H_tot(H_tot+1)/2 · P² doubles
+// with a small constant, independent of N0. Memory: H_tot(H_tot+1)/4 · P² doubles
 // (path_pair_bytes); ScaLAPACK is not used, every rank computes the same numbers.
 #pragma once
 
@@ -29,15 +33,18 @@ class PathPairKernel final : public RenormalizedKernel {
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
 
  private:
-  // K(U) = Σ_ππ' U_ππ' C_ππ' + shift·I into `out` [P×P] (U symmetrised).
-  void assemble(const Eigen::MatrixXd& U, double shift, std::vector<double>& out) const;
-  std::size_t pair_offset(int p, int q) const;  // of C_pp (p == q) or S_pq (p < q) in pairs_
+  // K(U) = Σ_ππ' U_ππ' C_ππ' + shift·I into `out` [P×P]: the lower triangle, the strict upper one zero
+  // (all that the Cholesky and eigen solvers read; U symmetrised).
+  void assemble(const Eigen::MatrixXd& U, double shift, std::vector<double>& out);
+  int pair_index(int p, int q) const;  // column of C_pp (p == q) or S_pq (p < q) in pairs_
 
   int P_ = 0;
+  std::size_t packed_ = 0;              // P(P+1)/2: entries of a packed lower triangle (row i: i + 1 entries)
   std::vector<double> xt_all_, y_all_;  // x̃ and y of every example (unscaled), row-major [P × r], [P]
-  std::vector<double> pairs_;           // C_pp and S_pq, p ≤ q, each P×P (pair_offset)
+  std::vector<double> pairs_;           // [pair][packed_]: lower triangles of C_pp and S_pq, p ≤ q (pair_index)
   std::vector<double> chol_;            // Cholesky factor of K_T (lower)
-  std::vector<double> alpha_, g_;       // α = K_T^{-1} y;  G = K_T^{-1} − α α^T (by energy_gradient)
+  std::vector<double> alpha_, g_;       // α = K_T^{-1} y;  K_T^{-1} (lower triangle, by energy_gradient)
+  std::vector<double> coef_, packed_work_;  // the pairs' coefficients; one packed lower triangle
   Eigen::MatrixXd U1_;
   double temperature_ = 0, log_det_ = 0, data_fit_ = 0;
 };

@@ -91,7 +91,7 @@ class RenormalizedKernel {
 std::unique_ptr<RenormalizedKernel> make_renormalized_kernel(KernelForm form, const PathInputs& train,
                                                              double sigma0_sq, const Comm& comm);
 
-// Memory of the path-pair form's kernels: H_tot(H_tot+1)/2 · P² doubles.
+// Memory of the path-pair form's kernels: H_tot(H_tot+1)/2 packed lower triangles of P(P+1)/2 doubles.
 std::size_t path_pair_bytes(std::int64_t P, int paths);
 
 // The form `automatic` resolves to for P examples and r = N0·H_tot features.

@@ -21,6 +21,7 @@
 #include "attnpaths/predict/predictor.hpp"
 #include "attnpaths/results/samples_file.hpp"
 #include "attnpaths/sampler/chain.hpp"
+#include "attnpaths/sampler/target_choice.hpp"
 #include "attnpaths/sampler/checkpoint.hpp"
 #include "attnpaths/sampler/diagnostics.hpp"
 #include "attnpaths/sampler/posterior.hpp"
@@ -230,20 +231,14 @@ void SampleRun::load() {
   s.Q = s.data.test.count;
   ATTN_REQUIRE(s.P >= 1 && s.Q >= 1, InputError, "sample: '{}' needs training and test examples (P = {}, Q = {})",
                o.data, s.P, s.Q);
-  if (o.target == "auto") o.target = automatic_target(s.shape, s.P);
-}
-
-// The posterior NUTS runs on for --target auto (all give the same law of U^s and f): the V0-marginal
-// targets cost O(P³) per gradient but are not stiff at small Temp; path-weights needs Π_{k>l} H_k ≤ w_l.
-std::string SampleRun::automatic_target(const NetworkShape& shape, std::int64_t P) {
-  const int L = static_cast<int>(shape.heads.size());
-  bool factorisable = true;
-  for (int l = 1; l <= L; ++l) {
-    int suffix = 1;
-    for (int k = l + 1; k <= L; ++k) suffix *= shape.heads[sz(k - 1)];
-    factorisable = factorisable && suffix <= shape.widths[sz(l)];
+  if (o.target == "auto") {
+    o.target = automatic_target(s.shape, s.P, o.temperature, o.max_depth);
+    for (const TargetCost& c : target_costs(s.shape, s.P, o.temperature, o.max_depth))
+      s.log.info("--target auto: {} ({} coordinates): ~{:.3g} CPU s per gradient × {:.0f} gradients per effective draw = "
+                 "~{:.3g} CPU s per effective draw (model){}",
+                 c.target, c.coordinates, c.seconds_per_gradient, c.gradients_per_effective_draw,
+                 c.seconds_per_effective_draw(), c.target == o.target ? ": chosen" : "");
   }
-  return P <= SampleOptions::marginal_max_examples ? (factorisable ? "path-weights" : "v0-marginal") : "joint";
 }
 
 // 3. Path inputs x̃ (docs/model.md §1.3), computed once.

@@ -38,9 +38,8 @@ struct SampleOptions {
   int max_depth = 10;
   std::int64_t checkpoint_every = 100;  // iterations between checkpoints (M)
   std::int64_t thin = 1;            // keep f_test of every thin-th draw
-  std::string target = "auto";      // "auto" | "joint" | "v0-marginal" | "path-weights" (sampler/posterior.hpp)
-  // auto picks path-weights (or v0-marginal) up to this many training examples, joint beyond.
-  static constexpr std::int64_t marginal_max_examples = 1000;
+  std::string target = "auto";      // "auto" | "joint" | "v0-marginal" | "path-weights" (sampler/posterior.hpp);
+                                    // auto: the cheapest by the cost model of sampler/target_choice.hpp
   std::string metric = "auto";      // "auto" | "diag" | "dense" (auto: diag, docs/sampling.md)
   int reduction_blocks = 16;        // canonical example blocks of the shard reduction (power of 2 ≥ K)
   double progress_seconds = 10;     // rank-0 progress line interval
@@ -78,7 +77,6 @@ class SampleRun {
   void summarise();
   void finish();
   // Helpers of the stages.
-  static std::string automatic_target(const NetworkShape& shape, std::int64_t P);
   void write_data_description() const;
   bool sample_round();
   void iterate();
