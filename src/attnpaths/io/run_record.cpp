@@ -42,16 +42,18 @@ void write_provenance(const h5::File& file, const Provenance& p, const StageTime
   // Peak resident memory of every rank so far (VmHWM), gathered: one collective.
   g.set_attr("peak_memory_bytes", file.comm().allgather_blocks({peak_resident_bytes()}));
   std::vector<std::string> names;
-  std::vector<double> seconds;
+  std::vector<double> seconds, cpu;
   std::vector<std::int64_t> calls;
   for (const auto& e : timers.table()) {
     names.push_back(e.name);
     seconds.push_back(e.seconds);
+    cpu.push_back(e.cpu_seconds);
     calls.push_back(e.calls);
   }
   auto t = g.require_group("timing");
   t.set_attr("stage", names);
   t.set_attr("seconds", seconds);
+  t.set_attr("cpu_seconds", cpu);
   t.set_attr("calls", calls);
 }
 
