@@ -81,6 +81,7 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
   sub->add_flag("--overwrite", o->overwrite, "Replace an existing complete output file (refused otherwise)");
   const Runtime& runtime = commands.runtime;
   on_selected(sub, commands, [o, &runtime] {
+    apply_blas_thread_policy(runtime.world());
     TheoryRun run(*o, runtime.world(), runtime.app_args());
     const int failed = run.run();
     if (failed > 0)

@@ -92,7 +92,7 @@ void default_sweep(const bench::Peaks& peaks, int repeats) {
   process_seconds("mkdir -p " + dir);
   const double data = process_seconds(bin + " data markov --heads 4paths -o " + dir + "/markov4.h5 > " + dir + "/data.log 2>&1");
   double bare = 1e300;
-  for (int r = 0; r < repeats; ++r) bare = std::min(bare, process_seconds(bin + " --version > /dev/null"));
+  for (int k = 0; k < repeats; ++k) bare = std::min(bare, process_seconds(bin + " --version > /dev/null"));
   SweepRun best;
   for (int r = 0; r < repeats; ++r) {
     const double w = process_seconds(bin + " theory --data " + dir + "/markov4.h5 --widths 10,30,50,100,300,500,1000 "
@@ -176,8 +176,8 @@ int main(int argc, char** argv) {
       const double t0 = wall_seconds();
       auto kernel = make_renormalized_kernel(form, train, 1.0, world);
       const double setup = wall_seconds() - t0;
-      const int repeats = P <= 1000 ? 20 : (P <= 10000 ? 2 : 1);
-      const Timing t = time_evaluation(*kernel, U, repeats);
+      const int evaluations = P <= 1000 ? 20 : (P <= 10000 ? 2 : 1);
+      const Timing t = time_evaluation(*kernel, U, evaluations);
       // Flop models of the dominant kernels (see kernels/primal.hpp, kernels/dual.hpp).
       double f_factor, f_grad, f_chol;
       if (form == KernelForm::primal) {
