@@ -181,13 +181,20 @@ void DualKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
   const Range mine = block_range(dim_, comm_.rank(), comm_.size());
   const int m = paths_ * static_cast<int>(mine.size());
   const std::vector<double> own = solved_rows(mine);
-  const std::vector<double> x = gather_feature_rows(own, static_cast<size_t>(r_));
-  std::vector<double> g = feature_rows(gram_, mine);
-  if (m > 0) linalg::gemm(false, true, m, r_, r_, -1.0, own.data(), r_, x.data(), r_, 1.0, g.data(), r_);
-  petsc::log_flops(2.0 * m * static_cast<double>(r_) * r_);
-  G = gather_feature_rows(g, static_cast<size_t>(r_));
+  if (comm_.size() == 1) {  // one rank: SYRK, half the flops of the GEMM below
+    G = gram_;
+    linalg::syrk(false, r_, r_, -1.0, own.data(), r_, 1.0, G.data(), r_);
+    petsc::log_flops(static_cast<double>(r_) * r_ * r_);
+  } else {
+    const std::vector<double> x = gather_feature_rows(own, static_cast<size_t>(r_));
+    std::vector<double> g = feature_rows(gram_, mine);
+    if (m > 0) linalg::gemm(false, true, m, r_, r_, -1.0, own.data(), r_, x.data(), r_, 1.0, g.data(), r_);
+    petsc::log_flops(2.0 * m * static_cast<double>(r_) * r_);
+    G = gather_feature_rows(g, static_cast<size_t>(r_));
+  }
   Eigen::Map<RowMatrix> gm(G.data(), r_, r_);
-  gm = (0.5 / temperature_) * (gm + gm.transpose()).eval();  // exactly symmetric, as SYRK's
+  gm = (0.5 * (gm + gm.transpose())).eval();  // exactly symmetric, as SYRK's (which it leaves unchanged)
+  for (double& v : G) v /= temperature_;
   c = c_;
 }
 
