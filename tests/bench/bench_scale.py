@@ -115,7 +115,7 @@ def main():
     ap.add_argument("--tokens", type=int, default=30)
     ap.add_argument("--feature-dim", type=int, default=200)
     ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--block-size", default="256")
+    ap.add_argument("--block-size", default="8", help="MiB per block, for the data and the theory (the theory's default: 8)")
     ap.add_argument("--test-examples", type=int, default=1000)
     ap.add_argument("--temperature", default="0.01")
     ap.add_argument("--keep", action="store_true", help="keep the generated datasets (and reuse kept ones)")
