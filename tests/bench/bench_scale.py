@@ -56,15 +56,16 @@ def theory_run(a, data, P, R, env, tag):
         acc = [float(v) for v in f["predictor/theory/accuracy"][()].ravel()]
         gp = float(f["predictor/gp/accuracy"][0])
         u1 = f["theory/U1"][()].tolist() if "theory/U1" in f else None
+        evals = int(f["theory/evaluations"][()].sum())
     os.remove(out)
     return {"wall": wall, "stages": stages, "cpu": cpu, "peak_bytes": mem, "converged": conv, "accuracy": acc,
-            "gp_accuracy": gp, "U1": u1, "load": os.getloadavg()}
+            "gp_accuracy": gp, "U1": u1, "evaluations": evals, "load": os.getloadavg()}
 
 
 def print_run(R, r):
     print(f"  {R} rank(s): {r['wall']:7.2f} s  peak {', '.join('%.2f' % (m / 1e9) for m in r['peak_bytes'])} GB per rank"
           f"  converged {r['converged']}  accuracy {['%.3f' % x for x in r['accuracy']]}  GP {r['gp_accuracy']:.3f}"
-          f"  load {r['load'][0]:.1f}")
+          f"  {r['evaluations']} evaluations  load {r['load'][0]:.1f}")
     print("      stage wall/cpu s: " + ", ".join(f"{k} {v:.2f}/{r['cpu'].get(k, 0):.2f}" for k, v in r["stages"].items()))
 
 
@@ -83,6 +84,13 @@ def efficiency(runs):
         print(f"  max |U_1(1 rank) - U_1(2 ranks)| = {out['U1_max_diff']:.1e}")
     print(f"  T1 = {out['T1']:.2f} s, T2 = {out['T2']:.2f} s: parallel efficiency T1/(2 T2) = {out['efficiency']:.2f}"
           f" (best of {len(runs[1])} each)")
+    # The minimiser's evaluation count depends on round-off at large alpha: compare per evaluation too.
+    m1, m2 = one["stages"].get("minimise", 0), two["stages"].get("minimise", 0)
+    if m2 > 0:
+        out["minimise_efficiency_per_evaluation"] = (m1 / one["evaluations"]) / (2 * m2 / two["evaluations"])
+        print(f"  minimise per evaluation: 1 rank {1e3 * m1 / one['evaluations']:.1f} ms, 2 ranks "
+              f"{1e3 * m2 / two['evaluations']:.1f} ms (efficiency {out['minimise_efficiency_per_evaluation']:.2f}); "
+              f"evaluations {one['evaluations']} / {two['evaluations']}")
     print(f"  {'stage':<14} {'wall 1':>8} {'wall 2':>8} {'eff':>5} | {'cpu 1':>8} {'cpu 2':>8} {'eff':>5}  (cpu: rank 0's)")
     for k, e in out["stages"].items():
         f = lambda x: "    -" if x is None else f"{x:5.2f}"
