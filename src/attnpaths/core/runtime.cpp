@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include <dlfcn.h>
 #include <omp.h>
@@ -65,7 +66,9 @@ void apply_blas_thread_policy(const Comm& world) {
   cpu_set_t set;
   CPU_ZERO(&set);
   const int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-  for (const auto& [name, n] : blas_thread_policy(environment, cores, local)) {
+  // A rank bound to fewer cores than the node has (mpirun's binding, srun --cpus-per-task) owns them.
+  const int sharing = cores < static_cast<int>(std::thread::hardware_concurrency()) ? 1 : local;
+  for (const auto& [name, n] : blas_thread_policy(environment, cores, sharing)) {
     if (name == "OMP_NUM_THREADS") omp_set_num_threads(n);
     // OpenBLAS read its variable when it was loaded; its setter, where the BLAS is OpenBLAS.
     using SetThreads = void (*)(int);
