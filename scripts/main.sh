@@ -12,7 +12,8 @@ out=${1:-results/markov4}
 mkdir -p "$out"
 bin=build/bin/attnpaths
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$(nproc)}
+# Threads: `theory` picks one layer itself (OpenBLAS on every core, OpenMP off) when neither
+# OMP_NUM_THREADS nor OPENBLAS_NUM_THREADS is set; the other commands use every core by default.
 widths=10,30,50,100,300,500,1000
 start=$(date +%s.%N)
 

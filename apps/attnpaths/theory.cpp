@@ -72,7 +72,7 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
       ->capture_default_str();
   sub->add_option("--block-size", o->block_mb,
                   "MiB of examples (as float64) read and processed at a time per rank; in the dual form the memory does "
-                  "not grow with P (docs/theory.md)")
+                  "not grow with P; small blocks reuse their memory and stay in cache (docs/theory.md)")
       ->capture_default_str();
   sub->add_option("--gp-baseline", o->baselines,
                   "NAME=FILE: also the GP predictor of another dataset file (e.g. other heads), stored under "
@@ -81,6 +81,7 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
   sub->add_flag("--overwrite", o->overwrite, "Replace an existing complete output file (refused otherwise)");
   const Runtime& runtime = commands.runtime;
   on_selected(sub, commands, [o, &runtime] {
+    apply_blas_thread_policy(runtime.world());
     TheoryRun run(*o, runtime.world(), runtime.app_args());
     const int failed = run.run();
     if (failed > 0)

@@ -48,3 +48,15 @@ TEST(Runtime, LaunchedProcessesAreLeftAlone) {
     EXPECT_EQ(world.sum(1.0), static_cast<double>(world.size()));
   }
 }
+
+TEST(Runtime, ThreadPolicyIsOpenBlasOnlyWhenTheUserSetNothing) {
+  fake = {{"PATH", "/usr/bin"}};
+  using Policy = std::vector<std::pair<std::string, int>>;
+  EXPECT_EQ(blas_thread_policy(fake_lookup, 2, 1), (Policy{{"OMP_NUM_THREADS", 1}, {"OPENBLAS_NUM_THREADS", 2}}));
+  EXPECT_EQ(blas_thread_policy(fake_lookup, 32, 4), (Policy{{"OMP_NUM_THREADS", 1}, {"OPENBLAS_NUM_THREADS", 8}}));
+  EXPECT_EQ(blas_thread_policy(fake_lookup, 2, 4), (Policy{{"OMP_NUM_THREADS", 1}, {"OPENBLAS_NUM_THREADS", 1}}));
+  for (const char* user : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"}) {
+    fake = {{user, "3"}};
+    EXPECT_TRUE(blas_thread_policy(fake_lookup, 2, 1).empty()) << user;
+  }
+}

@@ -67,7 +67,11 @@ TEST(RunRecord, ConfigAndProvenance) {
   c.set("form", "auto");
   c.set("labels", std::vector<std::string>{"g", "d"});
   StageTimers timers;
-  { auto s = timers.stage("step"); }
+  {
+    auto s = timers.stage("step");
+    volatile double spin = 0;  // some CPU time in the stage
+    for (int i = 0; i < 2000000; ++i) spin = spin + 1e-9 * i;
+  }
   Provenance p = Provenance::collect(w, {"attnpaths", "theory"});
   p.finish();
   {
@@ -87,4 +91,8 @@ TEST(RunRecord, ConfigAndProvenance) {
   EXPECT_EQ(prov.attr_string("command_line"), "attnpaths theory");
   EXPECT_FALSE(prov.attr_string("git_commit").empty());
   EXPECT_EQ(f.group("provenance/timing").attr_strings("stage"), (std::vector<std::string>{"step"}));
+  const auto cpu = f.group("provenance/timing").attr_doubles("cpu_seconds");
+  ASSERT_EQ(cpu.size(), 1u);
+  EXPECT_GT(cpu[0], 0.0);
+  EXPECT_LT(cpu[0], 10.0 * f.group("provenance/timing").attr_doubles("seconds")[0] + 0.01);
 }

@@ -221,6 +221,48 @@ TEST(KernelForm, RankCountInvariance) {
   }
 }
 
+TEST(KernelForm, DualWorkSplitOverFeaturesMatchesOneRank) {
+  // The dual form splits its triangular solve and block traces over the ranks by feature i
+  // (energy_gradient, path_gram): with N0 = 3 on 4 ranks one rank owns no feature, with N0 = 7 the
+  // shares are uneven. Both must equal a single rank holding everything.
+  const Comm& world = test::world();
+  const Comm self = Comm::view(MPI_COMM_SELF);
+  for (const int N0 : {3, 7}) {
+    const int H = 2;
+    const PathInputs dist = test::synthetic_path_inputs(40, H, N0, world, 6);
+    const PathInputs whole = test::synthetic_path_inputs(40, H, N0, self, 6);
+    const Eigen::MatrixXd U = test::random_spd(H, 7);
+    auto a = make_renormalized_kernel(KernelForm::dual, dist, 1.0, world);
+    auto b = make_renormalized_kernel(KernelForm::dual, whole, 1.0, self);
+    a->factor(U, 0.05);
+    b->factor(U, 0.05);
+    const Eigen::MatrixXd ga = a->energy_gradient(), gb = b->energy_gradient();
+    EXPECT_LT((ga - gb).cwiseAbs().maxCoeff(), 1e-10 * gb.cwiseAbs().maxCoeff()) << "N0 = " << N0;
+    std::vector<double> Ga, ca, Gb, cb;
+    a->path_gram(Ga, ca);
+    b->path_gram(Gb, cb);
+    ASSERT_EQ(Ga.size(), Gb.size());
+    double err = 0, big = 0;
+    for (std::size_t i = 0; i < Ga.size(); ++i) {
+      err = std::max(err, std::abs(Ga[i] - Gb[i]));
+      big = std::max(big, std::abs(Gb[i]));
+    }
+    EXPECT_LT(err, 1e-10 * big) << "N0 = " << N0;
+    // The path Gram against its definition Ξ^T K_T^{-1} Ξ through solve() on the whole set.
+    for (int col : {0, H * N0 - 1}) {
+      std::vector<double> v(40);
+      const double s = path_input_scale(1.0, N0, H);
+      for (int mu = 0; mu < 40; ++mu) v[static_cast<size_t>(mu)] = s * whole.row(mu)[col];
+      const std::vector<double> kv = b->solve(v);
+      for (int row = 0; row < H * N0; ++row) {
+        double d = 0;
+        for (int mu = 0; mu < 40; ++mu) d += s * whole.row(mu)[row] * kv[static_cast<size_t>(mu)];
+        EXPECT_NEAR(Ga[static_cast<size_t>(row * H * N0 + col)], d, 1e-9 * big) << "N0 = " << N0;
+      }
+    }
+  }
+}
+
 TEST(KernelForm, NonPositiveDefiniteIsAClearError) {
   const Comm& comm = test::world();
   const PathInputs train = test::synthetic_path_inputs(12, 2, 3, comm, 5);

@@ -3,9 +3,16 @@
 #include <petscsys.h>
 #include <slepcsys.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <thread>
+
+#include <dlfcn.h>
+#include <omp.h>
+#include <sched.h>
 
 #include "attnpaths/core/error.hpp"
 
@@ -43,6 +50,34 @@ std::vector<std::pair<std::string, std::string>> singleton_mpi_settings(const ch
 namespace {
 const char* environment(const char* name) { return std::getenv(name); }
 }  // namespace
+
+std::vector<std::pair<std::string, int>> blas_thread_policy(const char* (*lookup)(const char*), int cores,
+                                                            int ranks_on_node) {
+  if (lookup("OMP_NUM_THREADS") != nullptr || lookup("OPENBLAS_NUM_THREADS") != nullptr) return {};
+  return {{"OMP_NUM_THREADS", 1}, {"OPENBLAS_NUM_THREADS", std::max(1, cores / std::max(1, ranks_on_node))}};
+}
+
+void apply_blas_thread_policy(const Comm& world) {
+  MPI_Comm node = MPI_COMM_NULL;
+  MPI_CALL(MPI_Comm_split_type(world.get(), MPI_COMM_TYPE_SHARED, world.rank(), MPI_INFO_NULL, &node));
+  int local = 1;
+  MPI_Comm_size(node, &local);
+  MPI_Comm_free(&node);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  // A rank bound to fewer cores than the node has (mpirun's binding, srun --cpus-per-task) owns them.
+  const int sharing = cores < static_cast<int>(std::thread::hardware_concurrency()) ? 1 : local;
+  for (const auto& [name, n] : blas_thread_policy(environment, cores, sharing)) {
+    if (name == "OMP_NUM_THREADS") omp_set_num_threads(n);
+    // OpenBLAS read its variable when it was loaded; its setter, where the BLAS is OpenBLAS.
+    using SetThreads = void (*)(int);
+    if (auto* set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+        set_threads != nullptr && name == "OPENBLAS_NUM_THREADS")
+      set_threads(n);
+    ::setenv(name.c_str(), std::to_string(n).c_str(), 1);
+  }
+}
 
 void Runtime::start() {
   if (started_) return;

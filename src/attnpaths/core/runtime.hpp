@@ -47,6 +47,19 @@ class Runtime {
 // user set are left alone (not returned). `lookup` is getenv or a stand-in (tests).
 std::vector<std::pair<std::string, std::string>> singleton_mpi_settings(const char* (*lookup)(const char*));
 
+// The theory's threading default (docs/benchmarks.md, "Threads"): one threading layer, OpenBLAS's.
+// Its stages are BLAS/LAPACK calls (the attention's X·W products, the kernel's SYRK and Cholesky);
+// OpenMP and OpenBLAS workers both at full width spin against each other. When the user set neither
+// OMP_NUM_THREADS nor OPENBLAS_NUM_THREADS: OpenMP regions on 1 thread, OpenBLAS on
+// max(1, cores / ranks sharing them) threads (the cores this process may run on; a rank bound to a
+// subset of the node's cores shares them with nobody). Returns the thread counts {omp, openblas} to apply, or
+// nothing. `lookup` is getenv or a stand-in (tests).
+std::vector<std::pair<std::string, int>> blas_thread_policy(const char* (*lookup)(const char*), int cores,
+                                                            int ranks_on_node);
+// Applies blas_thread_policy in this process (collective over `world`: counts the ranks per node)
+// and sets the two variables to what was applied, so that /provenance records it.
+void apply_blas_thread_policy(const Comm& world);
+
 // Prints "[rank r] error: <message>" on stderr and aborts every rank with `code` (never hangs).
 [[noreturn]] void abort_all(const std::string& message, int code);
 

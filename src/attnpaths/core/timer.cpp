@@ -2,6 +2,7 @@
 
 #include <petscsys.h>
 
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <string>
@@ -19,6 +20,11 @@ double peak_resident_bytes() {
   return 0.0;
 }
 
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
 
 namespace {
 // PETSc stages are process-global and may be registered only once per name.
@@ -50,13 +56,14 @@ double StageTimers::seconds(const std::string& name) const {
 }
 
 StageTimers::Scope::Scope(StageTimers& owner, std::size_t index)
-    : owner_(owner), index_(index), start_(wall_seconds()) {
+    : owner_(owner), index_(index), start_(wall_seconds()), cpu_start_(process_cpu_seconds()) {
   PETSC_CALL(PetscLogStagePush(owner_.petsc_stages_[index_]));
 }
 
 StageTimers::Scope::~Scope() {
   PetscLogStagePop();
   owner_.entries_[index_].seconds += wall_seconds() - start_;
+  owner_.entries_[index_].cpu_seconds += process_cpu_seconds() - cpu_start_;
   owner_.entries_[index_].calls += 1;
 }
 

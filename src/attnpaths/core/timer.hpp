@@ -9,12 +9,15 @@ namespace attnpaths {
 
 // This process's peak resident memory in bytes (VmHWM of /proc/self/status; 0 where unavailable).
 double peak_resident_bytes();
+// CPU seconds used so far by this process, all threads (CLOCK_PROCESS_CPUTIME_ID).
+double process_cpu_seconds();
 
 class StageTimers {
  public:
   struct Entry {
     std::string name;
-    double seconds = 0;
+    double seconds = 0;      // wall clock
+    double cpu_seconds = 0;  // this process's CPU time (all its threads): work done, whatever the load
     long calls = 0;
   };
 
@@ -29,7 +32,7 @@ class StageTimers {
    private:
     StageTimers& owner_;
     std::size_t index_;
-    double start_;
+    double start_, cpu_start_;
   };
 
   Scope stage(const std::string& name);

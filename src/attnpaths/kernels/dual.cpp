@@ -117,18 +117,55 @@ void DualKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
   for (double& v : c_) v /= temperature;
 }
 
+std::vector<double> DualKernel::feature_rows(const std::vector<double>& M, Range mine) const {
+  const std::size_t r = static_cast<std::size_t>(r_), n = static_cast<std::size_t>(mine.size());
+  std::vector<double> x(static_cast<size_t>(paths_) * n * r);
+  for (int p = 0; p < paths_; ++p)
+    std::copy_n(&M[(static_cast<size_t>(p * dim_) + static_cast<size_t>(mine.begin)) * r], n * r,
+                &x[static_cast<size_t>(p) * n * r]);
+  return x;
+}
+
+std::vector<double> DualKernel::solved_rows(Range mine) const {
+  // Rows (π,i), i ∈ mine, of X = B' L_A^{-T}: X L_A^T = B' row by row, so the rows are independent.
+  std::vector<double> x = feature_rows(bl_, mine);
+  const int m = paths_ * static_cast<int>(mine.size());
+  linalg::lower_transpose_solve_right(m, r_, chol_.data(), r_, x.data(), r_);
+  petsc::log_flops(static_cast<double>(m) * r_ * r_);
+  return x;
+}
+
+std::vector<double> DualKernel::gather_feature_rows(const std::vector<double>& local, std::size_t width) const {
+  // Each rank holds the rows (π,i), i in its block_range of the features, path-major; the result
+  // holds all r rows in the order (π,i) (path slowest).
+  const std::vector<double> all = comm_.allgather_blocks(local);
+  std::vector<double> out(all.size());
+  std::size_t at = 0;
+  for (int k = 0; k < comm_.size(); ++k) {
+    const Range f = block_range(dim_, k, comm_.size());
+    const std::size_t n = static_cast<std::size_t>(f.size()) * width;
+    for (int p = 0; p < paths_; ++p, at += n)
+      std::copy_n(&all[at], n, &out[(static_cast<size_t>(p * dim_) + static_cast<size_t>(f.begin)) * width]);
+  }
+  return out;
+}
+
 Eigen::MatrixXd DualKernel::energy_gradient() {
   // Ξ^T K_T^{-1} Ξ = (B − B' A^{-1} B'^T)/Temp with B' = B L'; only its block traces are needed:
   // Σ_i (B' A^{-1} B'^T)[(π,i),(π',i)] = Σ_i X[(π,i),:]·X[(π',i),:] with X = B' L_A^{-T} (A = L_A L_A^T).
+  // The triangular solve and the traces (r³ of the evaluation's 4r³/3 flops) are split over the
+  // ranks by feature i; one allreduce of H×H sums the traces.
   const std::size_t r = static_cast<std::size_t>(r_);
-  work_ = bl_;
-  linalg::lower_transpose_solve_right(r_, r_, chol_.data(), r_, work_.data(), r_);
-  // For each feature i the rows (π, i), π = 0..H-1, are N0 rows apart: one small GEMM per i.
+  const Range mine = block_range(dim_, comm_.rank(), comm_.size());
+  const int n = static_cast<int>(mine.size());
+  const std::vector<double> x = solved_rows(mine);
+  // For each feature i the rows (π, i), π = 0..H-1, are n rows apart: one small GEMM per i.
   std::vector<double> g(static_cast<size_t>(paths_ * paths_), 0.0);
-  for (int i = 0; i < dim_; ++i)
-    linalg::gemm(false, true, paths_, paths_, r_, 1.0, work_.data() + static_cast<size_t>(i) * r, dim_ * r_,
-                 work_.data() + static_cast<size_t>(i) * r, dim_ * r_, 1.0, g.data(), paths_);
-  petsc::log_flops(static_cast<double>(r) * r * (r + 2.0 * paths_));  // triangular solve, block traces
+  for (int i = 0; i < n; ++i)
+    linalg::gemm(false, true, paths_, paths_, r_, 1.0, x.data() + static_cast<size_t>(i) * r, n * r_,
+                 x.data() + static_cast<size_t>(i) * r, n * r_, 1.0, g.data(), paths_);
+  petsc::log_flops(2.0 * static_cast<double>(r) * paths_ * n * paths_);  // block traces
+  comm_.sum(g);
   Eigen::MatrixXd grad = gram_trace_;
   for (int p = 0; p < paths_; ++p)
     for (int q = 0; q < paths_; ++q) grad(p, q) -= g[static_cast<size_t>(p * paths_ + q)];
@@ -139,11 +176,24 @@ Eigen::MatrixXd DualKernel::energy_gradient() {
 }
 
 void DualKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
-  // Ξ^T K_T^{-1} Ξ = (B − X X^T)/Temp with X = B' L_A^{-T} (see energy_gradient).
-  work_ = bl_;
-  linalg::lower_transpose_solve_right(r_, r_, chol_.data(), r_, work_.data(), r_);
-  G = gram_;
-  linalg::syrk(false, r_, r_, -1.0, work_.data(), r_, 1.0, G.data(), r_);
+  // Ξ^T K_T^{-1} Ξ = (B − X X^T)/Temp with X = B' L_A^{-T} (see energy_gradient). Each rank solves
+  // and forms the rows (π,i) of its features; two allgathers assemble X and then G.
+  const Range mine = block_range(dim_, comm_.rank(), comm_.size());
+  const int m = paths_ * static_cast<int>(mine.size());
+  const std::vector<double> own = solved_rows(mine);
+  if (comm_.size() == 1) {  // one rank: SYRK, half the flops of the GEMM below
+    G = gram_;
+    linalg::syrk(false, r_, r_, -1.0, own.data(), r_, 1.0, G.data(), r_);
+    petsc::log_flops(static_cast<double>(r_) * r_ * r_);
+  } else {
+    const std::vector<double> x = gather_feature_rows(own, static_cast<size_t>(r_));
+    std::vector<double> g = feature_rows(gram_, mine);
+    if (m > 0) linalg::gemm(false, true, m, r_, r_, -1.0, own.data(), r_, x.data(), r_, 1.0, g.data(), r_);
+    petsc::log_flops(2.0 * m * static_cast<double>(r_) * r_);
+    G = gather_feature_rows(g, static_cast<size_t>(r_));
+  }
+  Eigen::Map<RowMatrix> gm(G.data(), r_, r_);
+  gm = (0.5 * (gm + gm.transpose())).eval();  // exactly symmetric, as SYRK's (which it leaves unchanged)
   for (double& v : G) v /= temperature_;
   c = c_;
 }

@@ -1,6 +1,7 @@
 // Dual (feature-space) form of the renormalised kernel (docs/model.md §7), for P > r = N0·H_tot:
 // the Gram B = Ξ^T Ξ [r×r], b = Ξ^T y and y^T y are sums over examples (sharded + allreduce), after
-// which every evaluation is O(r³) on every rank, independent of P. With U_1 = L L^T, L' = L ⊗ I,
+// which every evaluation is O(r³), independent of P: the Cholesky of A (r³/3) on every rank, the
+// gradient's triangular solve (r³) split over the ranks by feature. With U_1 = L L^T, L' = L ⊗ I,
 // Λ = L'^T B L' and A = Temp·I + Λ:
 //   K_T^{-1} = (I − Ξ L' A^{-1} L'^T Ξ^T)/Temp                       (Woodbury)
 //   log det K_T = (P − r) log Temp + log det A                        (determinant lemma)
@@ -43,6 +44,13 @@ class DualKernel final : public RenormalizedKernel {
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
 
  private:
+  // The rows (π,i), i ∈ mine (a range of features), of an r×r row-major M, path-major [H·|mine| × r].
+  std::vector<double> feature_rows(const std::vector<double>& M, Range mine) const;
+  // feature_rows of X = B' L_A^{-T} (A = L_A L_A^T), by a triangular solve of those rows only.
+  std::vector<double> solved_rows(Range mine) const;
+  // Assembles every rank's feature_rows (of `width` values each; ranks own block_range(N0, rank,
+  // ranks) of the features) into the full [r × width] in (π,i) order, on every rank.
+  std::vector<double> gather_feature_rows(const std::vector<double>& local, std::size_t width) const;
 
   int r_;
   std::vector<double> gram_, b_;  // B [r×r], b [r]  (scaled inputs)
@@ -56,7 +64,6 @@ class DualKernel final : public RenormalizedKernel {
   std::vector<double> chol_;      // Cholesky factor of A = Temp·I + L'^T B L'
   std::vector<double> bt_;        // b̃ = L'^T b
   std::vector<double> c_;         // Ξ^T α
-  std::vector<double> work_;      // [r×r] scratch of the gradient
 };
 
 }  // namespace attnpaths

@@ -35,7 +35,7 @@ struct TheoryOptions {
   std::string warm_start = "none";         // start of each grid point: none (GP) | temperature | width
   int alignment = 30;                      // top eigenvectors for the kernel–label alignment (0: skip)
   int kernel_subset = 50;                  // training examples kept for kernel figures (0: skip)
-  double block_mb = 256;                   // examples are read and processed in blocks of ≤ this many MiB
+  double block_mb = 8;                     // examples are read and processed in blocks of ≤ this many MiB
   std::vector<std::string> baselines;      // NAME=FILE: GP baselines on other attention (e.g. g=good.h5)
   bool resume = false;
   bool overwrite = false;                  // replace an existing complete output
