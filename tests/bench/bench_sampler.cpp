@@ -35,13 +35,8 @@ namespace {
 
 std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
 
-NetworkShape markov_shape(int N0, int N) {
-  NetworkShape s;
-  s.input_dim = N0;
-  s.heads = {2, 2};
-  s.widths = {N, N, N};
-  s.variances = {1, 1, 1, 1};
-  return s;
+Architecture markov_shape(int N0, int N) {
+  return Architecture::network(N0, {2, 2}, {N, N, N}, {1, 1, 1, 1});
 }
 
 // Times `f` until at least `min_seconds` have passed (and at least once); returns calls per second.
@@ -131,7 +126,7 @@ int main(int argc, char** argv) {
   log.info("{:>6} {:>10} | {:>14} {:>14} {:>9} | target dims", "N", "weights", "path grad/s", "naive grad/s",
            "ratio");
   for (int N : gradient ? widths : std::vector<int>{}) {
-    const NetworkShape shape = markov_shape(N0, N);
+    const Architecture shape = markov_shape(N0, N);
     JointPosterior post(shape, Temp, local, blocks);
     std::vector<double> theta(sz(shape.size())), grad(theta.size());
     RandomStream rng(1, rng_domain::test, static_cast<std::uint64_t>(N));
@@ -168,7 +163,7 @@ int main(int argc, char** argv) {
         for (const std::string& metric : metrics) {
           if (target != "path-weights" && N > 100) continue;  // weight-space targets: O(N²) per step, hours at N = 1000
           if (target == "joint" && N > 10) continue;          // stiff at Temp = 0.01: tree depth 10
-          const NetworkShape shape = markov_shape(N0, N);
+          const Architecture shape = markov_shape(N0, N);
           ExampleBlocks b1(P, 16, self);
           std::unique_ptr<LogDensity> density;
           JointPosterior* joint = nullptr;

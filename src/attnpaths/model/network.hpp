@@ -1,4 +1,4 @@
-// The network of docs/model.md §1 as a function of its learned weights, in the path-factorised form of
+// The network of docs/model.md §1 (its architecture: model/architecture.hpp) as a function of its learned weights, in the path-factorised form of
 // docs/model.md §1.3 / §4, plus the direct ("naive") forward pass used as the reference by the tests and
 // the benchmark.
 //
@@ -18,39 +18,18 @@
 #include <cstdint>
 #include <vector>
 
+#include "attnpaths/model/architecture.hpp"
 #include "attnpaths/model/attention.hpp"
 
 namespace attnpaths {
-
-struct NetworkShape {
-  int input_dim = 0;              // N0
-  std::vector<int> heads;         // H_1 .. H_L
-  std::vector<int> widths;        // w_0 .. w_L
-  std::vector<double> variances;  // σ0², σ1², …, σL², σa²  (L + 2 prior variances)
-
-  int depth() const { return static_cast<int>(heads.size()); }  // L
-  int paths() const;                                             // H_tot
-  // Throws InputError on inconsistent sizes or non-positive entries.
-  void validate() const;
-
-  // Layout of θ.
-  std::int64_t size() const;                      // number of weights
-  std::int64_t v0_offset() const { return 0; }
-  std::int64_t v0_size() const;                   // w0·N0
-  std::int64_t layer_offset(int l, int h) const;  // V_l^h, l = 1..L
-  std::int64_t layer_block(int l) const;          // w_l·w_{l-1}
-  std::int64_t readout_offset() const;            // a
-  // Prior variance of weight i.
-  double prior_variance(std::int64_t i) const;
-};
 
 // Path-factorised forward/backward of one network (docs/model.md §1.3, §4). Holds workspaces: one
 // object per thread of use.
 class PathNetwork {
  public:
   // with_v0 = false: θ holds no V0 block (the layers start at θ[0]; V0 integrated out elsewhere).
-  explicit PathNetwork(NetworkShape shape, bool with_v0 = true);
-  const NetworkShape& shape() const { return shape_; }
+  explicit PathNetwork(Architecture shape, bool with_v0 = true);
+  const Architecture& shape() const { return shape_; }
   std::int64_t size() const { return shape_.size() - shift_; }  // length of θ
 
   // Effective path weights W [H_tot × w0] (docs/model.md §1.3) of θ; keeps the suffix products for
@@ -89,7 +68,8 @@ class PathNetwork {
                      double variance) const;
   void readouts_to_path_weights(const double* theta, const double* du, double* grad);
   double backward_layers(const double* theta, const double* dW, double* grad, bool with_prior);
-  NetworkShape shape_;
+  Architecture shape_;
+  std::vector<int> widths_;  // w_0 … w_L (whole numbers)
   std::int64_t shift_ = 0;    // v0_size() when θ holds no V0
   double path_scale_ = 1;     // 1/sqrt(w1⋯wL)
   double readout_scale_ = 1;  // 1/sqrt(w0 N0 H_tot)
@@ -110,7 +90,7 @@ class PathNetwork {
 // Needs n_l ≤ w_l (linearly independent suffix rows).
 class PathWeightFactors {
  public:
-  explicit PathWeightFactors(NetworkShape shape);
+  explicit PathWeightFactors(Architecture shape);
   std::int64_t size() const { return size_; }
   double prior_sd(std::int64_t i) const;  // σa for a, 1 for Y
   // W [H_tot × w0] of φ (normalised by 1/sqrt(w1⋯wL)); keeps what backward() needs.
@@ -121,7 +101,8 @@ class PathWeightFactors {
   double log_prior(const double* phi, double* grad, bool overwrite = false) const;
 
  private:
-  NetworkShape shape_;
+  Architecture shape_;
+  std::vector<int> widths_;  // w_0 … w_L (whole numbers)
   std::int64_t size_ = 0;
   std::vector<std::int64_t> offset_;               // offset_[l] of Y_l^0 in φ (l = 1..L)
   std::vector<int> rows_;                          // n_l
@@ -133,11 +114,11 @@ class PathWeightFactors {
 // The direct forward pass of docs/model.md §1 for one example, O(T·Σ_l H_l·w_l·w_{l-1} + T²·…): the
 // reference the path factorisation is tested against. `attention` holds that one example's Ω^{l,h}
 // (layers l < L) and readout vectors ω^{L,h} (BlockAttention with nb = 1); x is [T × N0] (token s = row s).
-double naive_forward(const NetworkShape& shape, const double* theta, const BlockAttention& attention,
+double naive_forward(const Architecture& shape, const double* theta, const BlockAttention& attention,
                      const double* x, int tokens);
 // The direct forward AND backward pass (reverse mode through §1 as written): returns f and ADDS
 // c·∂f/∂θ to grad. Costs O(T·Σ_l H_l·w_l·w_{l-1}) per example: the benchmark's reference.
-double naive_forward_backward(const NetworkShape& shape, const double* theta, const BlockAttention& attention,
+double naive_forward_backward(const Architecture& shape, const double* theta, const BlockAttention& attention,
                               const double* x, int tokens, double c, double* grad);
 
 }  // namespace attnpaths

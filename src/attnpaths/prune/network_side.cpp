@@ -62,14 +62,14 @@ Evaluation pruned_network_evaluation(const NetworkPathTerms& terms, const GdShap
 
 // U^GD = (w0·w1⋯wL) · U^s: PathNetwork's W_π carries 1/sqrt(w1⋯wL) and U^s = W Wᵀ / w0 (model/network.hpp).
 Eigen::MatrixXd gd_order_parameter(const GdModel& model) {
-  const NetworkShape vs = model.shape.value_shape();
+  const Architecture vs = model.shape.value_shape();
   PathNetwork values(vs);
   values.forward_path_weights(model.theta.data());
   const int H = vs.paths();
   std::vector<double> Us(sz(H) * sz(H));
   values.order_parameter(Us.data());
   double scale = 1;
-  for (int w : vs.widths) scale *= double(w);
+  for (double w : vs.widths) scale *= w;
   Eigen::MatrixXd U(H, H);
   for (int a = 0; a < H; ++a)
     for (int b = 0; b < H; ++b) U(a, b) = scale * Us[sz(a) * sz(H) + sz(b)];

@@ -204,6 +204,13 @@ struct TheoryRun::State {
 
   State(const Comm& comm, const std::vector<std::string>& command_line, const TheoryOptions& options)
       : log(comm), provenance(Provenance::collect(comm, command_line)), config(options.to_config()) {}
+
+  // The network at grid width N: w_l = ratio_l · N (real numbers), the resolved prior.
+  Architecture architecture(double N) const {
+    Architecture arch{data.token_dim, data.attention.heads(), {}, variances};
+    for (double r : ratios) arch.widths.push_back(r * N);
+    return arch;
+  }
 };
 
 TheoryRun::~TheoryRun() = default;
@@ -362,7 +369,7 @@ void TheoryRun::open_output() {
   write_data_description();
   TheoryFileLayout layout{s.widths, options_.temperatures, s.data.attention.depth(), s.in.train.paths, {}, {}, {},
                           options_.alignment, options_.minimiser.grad_tol};
-  const Architecture shape{s.data.attention.heads(), {}, s.variances};
+  const Architecture shape = s.architecture(1.0);
   for (int l = 2; l <= layout.depth; ++l) layout.U_orders.push_back(shape.order(l));
   for (const auto& e : s.evaluation) layout.sets.emplace_back(e.name, e.inputs.count);
   for (const auto& b : s.baselines) layout.baselines.push_back(b->layout);
@@ -422,8 +429,7 @@ void TheoryRun::solve_gp_point(std::size_t t) {
 std::string TheoryRun::solve_grid_point(std::size_t t, std::size_t w) {
   State& s = *s_;
   const double temp = options_.temperatures[t], N = static_cast<double>(s.widths[w]);
-  Architecture arch{s.data.attention.heads(), {}, s.variances};
-  for (double r : s.ratios) arch.widths.push_back(r * N);
+  const Architecture arch = s.architecture(N);
   arch.validate();
   const double t0 = wall_seconds();
   MinimiserResult result;

@@ -104,13 +104,9 @@ void GdShape::validate() const {
 
 int GdShape::paths() const { return ipow(heads, layers); }
 
-NetworkShape GdShape::value_shape() const {
-  NetworkShape s;
-  s.input_dim = input_dim;
-  s.heads.assign(sz(layers), heads);
-  s.widths.assign(sz(layers + 1), width);
-  s.variances.assign(sz(layers + 2), 1.0);
-  return s;
+Architecture GdShape::value_shape() const {
+  return Architecture::network(input_dim, std::vector<int>(sz(layers), heads), std::vector<int>(sz(layers + 1), width),
+                               std::vector<double>(sz(layers + 2), 1.0));
 }
 
 std::int64_t GdShape::value_size() const { return value_shape().size(); }
@@ -150,7 +146,7 @@ std::vector<double> initial_weights(const GdShape& shape, std::uint64_t seed) {
     const double bound = 1.0 / std::sqrt(double(fan_in));
     for (std::int64_t i = 0; i < count; ++i) theta[sz(offset + i)] = bound * (2.0 * rng.uniform() - 1.0);
   };
-  const NetworkShape vs = shape.value_shape();
+  const Architecture vs = shape.value_shape();
   fill(vs.v0_offset(), vs.v0_size(), shape.input_dim);
   for (int l = 1; l <= shape.layers; ++l)
     for (int h = 0; h < shape.heads; ++h) fill(vs.layer_offset(l, h), vs.layer_block(l), shape.width);
