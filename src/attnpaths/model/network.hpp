@@ -1,6 +1,6 @@
-// The network of docs/model.md §1 (its architecture: model/architecture.hpp) as a function of its learned weights, in the path-factorised form of
-// docs/model.md §1.3 / §4, plus the direct ("naive") forward pass used as the reference by the tests and
-// the benchmark.
+// The network of docs/model.md §1 (its architecture: model/architecture.hpp) as a function of its learned
+// weights, in the path-factorised form of docs/model.md §1.3 / §4, plus the direct ("naive") forward pass
+// used as the reference by the tests and the benchmark.
 //
 // Parameters (one flat vector θ, row-major blocks in this order):
 //   V0            [w0 × N0]                         prior N(0, σ0²)
