@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/runtime.hpp"
 #include "attnpaths/data/markov.hpp"
@@ -33,7 +34,7 @@ using namespace attnpaths;
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+using attnpaths::sz;
 
 Architecture markov_shape(int N0, int N) {
   return Architecture::network(N0, {2, 2}, {N, N, N}, {1, 1, 1, 1});

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/rng.hpp"
 #include "attnpaths/kernels/renormalized_kernel.hpp"
 #include "attnpaths/sampler/chain.hpp"
@@ -22,7 +23,7 @@ using namespace attnpaths;
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+using attnpaths::sz;
 
 PathInputs inputs(std::int64_t count, int H, int N0, std::uint64_t seed) {
   PathInputs p;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/rng.hpp"
 #include "attnpaths/model/attention.hpp"
 #include "attnpaths/model/network.hpp"
@@ -17,7 +18,7 @@ using namespace attnpaths;
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+using attnpaths::sz;
 
 Architecture make_shape(int N0, std::vector<int> heads, std::vector<int> widths, std::vector<double> variances) {
   return Architecture::network(N0, std::move(heads), widths, std::move(variances));

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/rng.hpp"
 #include "attnpaths/train/trainer.hpp"
@@ -14,7 +15,7 @@ using namespace attnpaths;
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+using attnpaths::sz;
 
 GdShape tiny(int layers, int heads, Readout readout) {
   GdShape s;

@@ -29,7 +29,10 @@ PathNetwork::PathNetwork(Architecture shape, bool with_v0) : shape_(std::move(sh
   for (int l = L; l >= 0; --l) {
     level_[sz(l)].assign(sz(rows * shape_.width(l)), 0.0);
     dlevel_[sz(l)].assign(level_[sz(l)].size(), 0.0);
-    if (l >= 1) rows *= shape_.heads[sz(l - 1)];
+    if (l >= 1) {
+      path_weight_flops_ += 2.0 * shape_.heads[sz(l - 1)] * double(rows) * shape_.width(l) * shape_.width(l - 1);
+      rows *= shape_.heads[sz(l - 1)];
+    }
   }
   W_.assign(sz(std::int64_t{shape_.paths()} * shape_.width(0)), 0.0);
   dW_.assign(W_.size(), 0.0);
@@ -264,6 +267,7 @@ PathWeightFactors::PathWeightFactors(Architecture shape) : shape_(std::move(shap
     offset_[sz(l)] = off;
     off += std::int64_t{shape_.heads[sz(l - 1)]} * n * w[sz(l - 1)];
     chol_[sz(l)].assign(sz(n) * sz(n), 0.0);
+    forward_flops_ += 2.0 * n * n * w[sz(l)] + double(n) * n * n / 3 + 2.0 * shape_.heads[sz(l - 1)] * n * n * w[sz(l - 1)];
     n *= shape_.heads[sz(l - 1)];
     prod *= w[sz(l)];
   }

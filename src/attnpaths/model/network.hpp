@@ -61,6 +61,12 @@ class PathNetwork {
   // a fixed order, independent of how the examples are split over ranks.
   static void predict(const double* u, const double* xt, std::int64_t count, int paths, int dim, double* f);
 
+  // Floating-point operations, for the flop counter of the callers (PETSc -log_view): one
+  // forward_path_weights() (Σ_l H_l · 2 n_l w_{l-1} w_l; backward_path_weights() costs twice as much) and
+  // one product with V0 (path_readouts(); its backward costs twice as much).
+  double path_weight_flops() const { return path_weight_flops_; }
+  double readout_flops() const { return 2.0 * shape_.paths() * shape_.input_dim * shape_.width(0); }
+
  private:
   const double* layer(const double* theta, int l, int h) const { return theta + shape_.layer_offset(l, h) - shift_; }
   double* layer(double* theta, int l, int h) const { return theta + shape_.layer_offset(l, h) - shift_; }
@@ -73,6 +79,7 @@ class PathNetwork {
   std::int64_t shift_ = 0;    // v0_size() when θ holds no V0
   double path_scale_ = 1;     // 1/sqrt(w1⋯wL)
   double readout_scale_ = 1;  // 1/sqrt(w0 N0 H_tot)
+  double path_weight_flops_ = 0;
   // level_[l] for l = 0..L: the row vectors entering layer l+1 from above, [n_{l} × w_l], where
   // level_[L] = aᵀ (1 row) and level_[0] = the unnormalised W (H_tot rows).
   std::vector<std::vector<double>> level_;
@@ -99,6 +106,9 @@ class PathWeightFactors {
   void backward(const double* phi, const double* dW, double* grad);
   // −|a|²/(2σa²) − |Y|²/2; ADDS its gradient (overwrite: WRITES it).
   double log_prior(const double* phi, double* grad, bool overwrite = false) const;
+  // Floating-point operations of one forward() (Gram, Cholesky and products per layer; backward() costs
+  // about three times as much), for the callers' flop counter.
+  double forward_flops() const { return forward_flops_; }
 
  private:
   Architecture shape_;
@@ -109,6 +119,7 @@ class PathWeightFactors {
   std::vector<std::vector<double>> level_, dlevel_, chol_;
   std::vector<double> W_;
   double path_scale_ = 1;
+  double forward_flops_ = 0;
 };
 
 // The direct forward pass of docs/model.md §1 for one example, O(T·Σ_l H_l·w_l·w_{l-1} + T²·…): the

@@ -2,9 +2,11 @@
 
 #include <cmath>
 
+#include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/model/network.hpp"
+#include "attnpaths/predict/predictor.hpp"
 #include "attnpaths/train/gd_network.hpp"
 
 namespace attnpaths {
@@ -45,17 +47,13 @@ Evaluation pruned_network_evaluation(const NetworkPathTerms& terms, const GdShap
   Evaluation e;
   e.set = terms.set;
   e.count = static_cast<std::int64_t>(terms.y.size());
-  std::int64_t correct = 0;
-  for (std::size_t mu = 0; mu < terms.y.size(); ++mu) {
-    double f = 0;  // f = Σ_π c_π g_π
-    for (int pi = 0; pi < terms.paths; ++pi) f += c[sz(pi)] * terms.g[mu * sz(terms.paths) + sz(pi)];
-    const double y = terms.y[mu];
-    correct += (f > 0 && y > 0) || (f < 0 && y < 0) ? 1 : 0;
-    e.loss += (f - y) * (f - y);
-  }
+  std::vector<double> f(terms.y.size(), 0.0);  // f = Σ_π c_π g_π
+  for (std::size_t mu = 0; mu < terms.y.size(); ++mu)
+    for (int pi = 0; pi < terms.paths; ++pi) f[mu] += c[sz(pi)] * terms.g[mu * sz(terms.paths) + sz(pi)];
+  const ScoreSums sums = score_sums(f, {}, terms.y);
   if (e.count > 0) {
-    e.accuracy = double(correct) / double(e.count);
-    e.loss /= double(e.count);
+    e.accuracy = sums.correct / double(e.count);
+    e.loss = sums.squared_error / double(e.count);
   }
   return e;
 }
@@ -70,10 +68,7 @@ Eigen::MatrixXd gd_order_parameter(const GdModel& model) {
   values.order_parameter(Us.data());
   double scale = 1;
   for (double w : vs.widths) scale *= w;
-  Eigen::MatrixXd U(H, H);
-  for (int a = 0; a < H; ++a)
-    for (int b = 0; b < H; ++b) U(a, b) = scale * Us[sz(a) * sz(H) + sz(b)];
-  return U;
+  return scale * from_row_major(Us.data(), H, H);
 }
 
 void check_model_attention(const GdModel& model, const AttentionSpec& attention, const std::string& data_path) {

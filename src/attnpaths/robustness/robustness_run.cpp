@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 
+#include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/log.hpp"
@@ -108,10 +109,7 @@ TheoryPoint read_theory(const RobustnessOptions& o, const Dataset& data, const C
     const std::size_t at = r.grid_index(sz(it), iw), h = sz(H);
     ATTN_REQUIRE(r.converged[at] == 1, InputError, "theory file '{}': N = {}, Temp = {} did not converge", o.theory, w,
                  t.temperature);
-    Eigen::MatrixXd U(H, H);
-    for (int a = 0; a < H; ++a)
-      for (int b = 0; b < H; ++b) U(a, b) = r.U1[(at * h + sz(a)) * h + sz(b)];
-    t.U1.push_back(U);
+    t.U1.push_back(from_row_major(r.U1.data() + at * h * h, H, H));
   }
   return t;
 }

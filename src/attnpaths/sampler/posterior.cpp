@@ -8,6 +8,7 @@
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/linalg.hpp"
+#include "attnpaths/core/petsc.hpp"
 
 namespace attnpaths {
 
@@ -81,6 +82,9 @@ double JointPosterior::evaluate(const double* theta, double* grad) {
     }
   }
   blocks_.reduce(partials_, m + 1, du_.data());
+  // forward and backward through the path weights and V0, the predictions and the data-fit sums, the prior
+  petsc::log_flops(3 * (net_.path_weight_flops() + net_.readout_flops()) +
+                   4.0 * static_cast<double>(train_.local.size()) * m + 2.0 * static_cast<double>(shape_.size()));
   return -0.5 * du_[sz(m)] / temperature_ + net_.prior_and_backward_readouts(theta, du_.data(), grad);
 }
 
@@ -155,6 +159,8 @@ double MarginalPosterior::evaluate(const double* theta, double* grad) {
   } else {
     prior = net_.prior_and_backward_path_weights(theta, dW_.data(), grad);  // θ holds no V0
   }
+  // W forward and backward, U^s and ∂/∂W (the kernel counts its own work)
+  petsc::log_flops((factors_ ? 4 * factors_->forward_flops() : 3 * net_.path_weight_flops()) + 4.0 * H_ * H_ * w0);
   return -0.5 * energy + prior;
 }
 

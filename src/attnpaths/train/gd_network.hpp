@@ -97,6 +97,7 @@ class GdNetwork {
   void path_terms(int n, double* g) const;
 
  private:
+  double forward_flops(int n) const;  // of forward() on n examples, for the flop counter
   void attention(const Real* x, int n);
   void path_token_weights(int n);
   void attention_backward(const Real* x, int n, const Real* df, AlignedVector<Real>& ys);
