@@ -11,16 +11,8 @@
 # Environment (set by ctest): ATTNPATHS_BINARY, ATTNPATHS_SOURCE_DIR, ATTNPATHS_TEST_TMP, PYTHON.
 set -uo pipefail
 
-SRC=${ATTNPATHS_SOURCE_DIR:?}
-BIN=${ATTNPATHS_BINARY:?}
-PY=${PYTHON:-/usr/bin/python3}
-DEADLINE_S=${SLURM_TEST_DEADLINE:-540}   # below the ctest TIMEOUT, so that the cleanup always runs
-T0=$(date +%s)
-SCRATCH=${ATTNPATHS_TEST_TMP:?}/slurm_pipeline
-RES=$SCRATCH/results
-CLUSTER=$SCRATCH/cluster
-
-source "$SRC/tests/slurm/pipeline_test_lib.sh"
+PIPELINE_TEST=slurm_pipeline
+source "${ATTNPATHS_SOURCE_DIR:?}/tests/slurm/pipeline_test_lib.sh"  # SRC, BIN, PY, T0, SCRATCH, RES, CLUSTER
 
 # ---- preconditions: a clear failure, never a silent pass ----------------------------------------
 require_cluster_and_commands "$BIN" "data markov" theory sample compare
