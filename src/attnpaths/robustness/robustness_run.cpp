@@ -265,17 +265,10 @@ Curves predictor_curves(RenormalizedKernel& kernel, const Dataset& data, const E
 
 
 void write_data_group(const h5::File& f, const Dataset& data, const RobustnessOptions& o, std::int64_t Q) {
-  const AttentionSpec& att = data.attention;
   const auto d = f.create_group("data");
-  d.set_attr("task", data.task);
-  d.set_attr("file", o.data);
-  d.set_attr("checksum", data.checksum);
+  write_dataset_description(d, data, o.data);
   d.set_attr("theory", o.theory);
-  d.set_attr("T", std::int64_t{data.tokens});
-  d.set_attr("N0", std::int64_t{data.token_dim});
-  d.set_attr("H_tot", std::int64_t{att.paths()});
   d.set_attr("Q", Q);
-  d.set_attr("path_labels", att.path_labels.empty() ? att.default_path_labels() : att.path_labels);
 }
 
 // /curves (docs/robustness.md §5).

@@ -325,16 +325,9 @@ void SampleRun::open_output(bool partial_exists) {
 void SampleRun::write_data_description() const {
   const State& s = *s_;
   auto d = s.out->file().require_group("data");
-  d.set_attr("task", s.data.task);
+  write_dataset_description(d, s.data, options_.data);
   d.set_attr("P", s.P);
   d.set_attr("Q", s.Q);
-  d.set_attr("T", std::int64_t{s.data.tokens});
-  d.set_attr("N0", std::int64_t{s.shape.input_dim});
-  d.set_attr("L", std::int64_t{s.data.attention.depth()});
-  d.set_attr("heads", std::vector<std::int64_t>(s.shape.heads.begin(), s.shape.heads.end()));
-  d.set_attr("H_tot", std::int64_t{s.shape.paths()});
-  d.set_attr("path_labels", s.data.attention.path_labels.empty() ? s.data.attention.default_path_labels()
-                                                                  : s.data.attention.path_labels);
 }
 
 // The chain's starting state: its checkpoint (resume) or a fresh initial point.

@@ -142,10 +142,6 @@ std::vector<EvaluationSet> evaluation_inputs(const Dataset& data) {
   return sets;
 }
 
-std::vector<std::string> path_labels(const AttentionSpec& attention) {
-  return attention.path_labels.empty() ? attention.default_path_labels() : attention.path_labels;
-}
-
 // The largest off-diagonal entry of U_1, named by the dataset's path labels (progress and summary lines).
 std::string strongest_cross_path(const Eigen::MatrixXd& U1, const std::vector<std::string>& labels) {
   Eigen::Index bi = -1, bj = -1;
@@ -251,7 +247,7 @@ void TheoryRun::load() {
   ATTN_REQUIRE(static_cast<int>(s.ratios.size()) == L + 1, InputError,
                "--width-ratios needs {} values (w_0 … w_{} relative to N) for '{}', got {}", L + 1, L, options_.data,
                s.ratios.size());
-  s.labels = path_labels(attention);
+  s.labels = attention.labels();
   s.config.set("data_checksum", s.data.checksum);
   s.config.set("variances_resolved", s.variances);
   s.config.set("width_ratios_resolved", s.ratios);
@@ -282,7 +278,7 @@ void TheoryRun::set_up_baselines() {
                  "GP baseline '{}' ({}) has L = {} layers, the main dataset {}: the prior variances would not apply",
                  b.layout.name, b.layout.file, bd.attention.depth(), s.data.attention.depth());
     b.layout.checksum = bd.checksum;
-    b.layout.path_labels = path_labels(bd.attention);
+    b.layout.path_labels = bd.attention.labels();
     b.train = compute_path_inputs(bd.train, bd.attention, bd.tokens, bd.token_dim);
     b.layout.paths = b.train.paths;
     b.sets = evaluation_inputs(bd);
@@ -309,18 +305,9 @@ void TheoryRun::set_up_kernel() {
 void TheoryRun::write_data_description() const {
   const State& s = *s_;
   auto d = s.output->file().create_group("data");
-  d.set_attr("task", s.data.task);
-  d.set_attr("file", options_.data);
-  d.set_attr("checksum", s.data.checksum);
+  write_dataset_description(d, s.data, options_.data);
   d.set_attr("P", s.in.train.count);
   d.set_attr("Q", s.data.test.count);
-  d.set_attr("T", std::int64_t{s.data.tokens});
-  d.set_attr("N0", std::int64_t{s.data.token_dim});
-  d.set_attr("L", std::int64_t{s.data.attention.depth()});
-  const auto heads = s.data.attention.heads();
-  d.set_attr("heads", std::vector<std::int64_t>(heads.begin(), heads.end()));
-  d.set_attr("H_tot", std::int64_t{s.in.train.paths});
-  d.set_attr("path_labels", s.labels);
   d.set_attr("readout", to_string(s.data.attention.readout));
   d.set_attr("nonlinearity", to_string(s.data.attention.nonlinearity));
   d.set_attr("kernel_form", to_string(s.form));
