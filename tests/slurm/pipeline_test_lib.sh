@@ -29,6 +29,18 @@ require_cluster_and_commands() {  # require_cluster_and_commands BIN "COMMAND"â€
   done
 }
 
+# a fresh scratch directory, the cleanup trap, and the one-node cluster (SLURM_CONF exported); ends in $SCRATCH
+start_scratch_cluster() {
+  rm -rf "$SCRATCH"
+  mkdir -p "$SCRATCH"
+  trap cleanup EXIT
+  trap 'fail "interrupted"' INT TERM
+  "$SRC/tests/slurm/local_cluster.sh" start "$CLUSTER" || fail "could not start the local SLURM cluster"
+  export SLURM_CONF=$CLUSTER/slurm.conf
+  log "cluster up"
+  cd "$SCRATCH" || fail "no scratch directory"
+}
+
 # always stop the daemons (by PID), and on failure print what the jobs and daemons said
 cleanup() {
   local rc=$?

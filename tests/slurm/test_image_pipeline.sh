@@ -18,16 +18,7 @@ source "${ATTNPATHS_SOURCE_DIR:?}/tests/slurm/pipeline_test_lib.sh"  # SRC, BIN,
 require_cluster_and_commands "$BIN" "data omniglot" train theory select sample compare prune
 grep -q '^#SBATCH --signal=B:USR1@' "$SRC/jobs/train.sbatch" && grep -q '^#SBATCH --requeue' "$SRC/jobs/train.sbatch" ||
   fail "jobs/train.sbatch must ask for the pre-timeout signal and be requeueable"
-rm -rf "$SCRATCH"
-mkdir -p "$SCRATCH"
-trap cleanup EXIT
-trap 'fail "interrupted"' INT TERM
-
-"$SRC/tests/slurm/local_cluster.sh" start "$CLUSTER" || fail "could not start the local SLURM cluster"
-export SLURM_CONF=$CLUSTER/slurm.conf
-log "cluster up"
-
-cd "$SCRATCH" || fail "no scratch directory"
+start_scratch_cluster
 pipe=$(CONFIG=$SRC/tests/slurm/tiny_image ATTNPATHS=$BIN PYTHON=$PY \
   sbatch --parsable "$SRC/jobs/image_pipeline.sbatch" "$RES") || fail "sbatch of the image pipeline failed"
 pipe=${pipe%%;*}

@@ -30,21 +30,12 @@ done
 grep -q '^#SBATCH --signal=B:USR1@' "$SRC/jobs/sample.sbatch" && grep -q '^#SBATCH --requeue' "$SRC/jobs/sample.sbatch" ||
   fail "jobs/sample.sbatch must ask for the pre-timeout signal and be requeueable"
 
-rm -rf "$SCRATCH"
-mkdir -p "$SCRATCH"
-
-trap cleanup EXIT
-trap 'fail "interrupted"' INT TERM
-
-# ---- 1. the cluster --------------------------------------------------------------------------------
-"$SRC/tests/slurm/local_cluster.sh" start "$CLUSTER" || fail "could not start the local SLURM cluster"
-export SLURM_CONF=$CLUSTER/slurm.conf
-log "cluster up"
+# ---- 1. the cluster (a fresh scratch directory; the daemons stopped on exit) -------------------------
+start_scratch_cluster
 
 # ---- 2. submit the pipeline exactly as a user would ------------------------------------------------
 # (Open MPI as root and oversubscription come from jobs/lib/common.sh; the ctest environment's
 #  OMP/OPENBLAS thread settings are overridden per job from the allocation.)
-cd "$SCRATCH" || fail "no scratch directory"
 # (wrong thread counts in the submitting shell: every job must replace them with its allocation's)
 pipe=$(CONFIG=$SRC/tests/slurm/tiny ATTNPATHS=$BIN PYTHON=$PY \
   OMP_NUM_THREADS=7 OPENBLAS_NUM_THREADS=7 \
