@@ -174,10 +174,7 @@ int main(int argc, char** argv) {
             joint = j.get();
             density = std::move(j);
           } else {
-            auto m = std::make_unique<MarginalPosterior>(shape, Temp, all,
-                                                         target == "path-weights"
-                                                             ? MarginalPosterior::Coordinates::path_weights
-                                                             : MarginalPosterior::Coordinates::weights);
+            auto m = std::make_unique<MarginalPosterior>(shape, Temp, all, MarginalPosterior::coordinates_of(target));
             marginal = m.get();
             density = std::move(m);
           }

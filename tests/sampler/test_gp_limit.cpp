@@ -105,10 +105,7 @@ void check_gp_limit(const std::string& target_name, int N, std::int64_t P) {
     joint = j.get();
     target = std::move(j);
   } else {
-    auto m = std::make_unique<MarginalPosterior>(shape, Temp, train,
-                                                 target_name == "path-weights"
-                                                     ? MarginalPosterior::Coordinates::path_weights
-                                                     : MarginalPosterior::Coordinates::weights);
+    auto m = std::make_unique<MarginalPosterior>(shape, Temp, train, MarginalPosterior::coordinates_of(target_name));
     marginal = m.get();
     target = std::move(m);
   }

@@ -72,6 +72,10 @@ class JointPosterior : public LogDensity {
 class MarginalPosterior : public LogDensity {
  public:
   enum class Coordinates { weights, path_weights };
+  // The coordinates of a marginal `sample --target`: "path-weights" -> path_weights, "v0-marginal" -> weights.
+  static Coordinates coordinates_of(const std::string& target) {
+    return target == "path-weights" ? Coordinates::path_weights : Coordinates::weights;
+  }
   // train: ALL training path inputs (replicated in the group). coordinates = weights: θ' = θ without
   // V0 (the layers and a); path_weights: φ of PathWeightFactors. form: the renormalised kernel's form
   // (kernels/); `automatic` picks path-pairs when its kernels fit in path_pair_budget bytes, else the

@@ -269,8 +269,7 @@ void SampleRun::build_posterior() {
   } else {
     s.marginal = std::make_unique<MarginalPosterior>(
         s.shape, o.temperature, redistribute_rows(s.train, {0, s.P}, *s.group),
-        o.target == "path-weights" ? MarginalPosterior::Coordinates::path_weights
-                                   : MarginalPosterior::Coordinates::weights);
+        MarginalPosterior::coordinates_of(o.target));
     s.target = s.marginal.get();
   }
   // auto = diag: on every Markov posterior measured the dense metric did not shorten the trees (docs/sampling.md).
