@@ -26,6 +26,7 @@ import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 
 from attnreport import figures as F  # noqa: E402
+from attnreport import files  # noqa: E402
 from attnreport import results as R  # noqa: E402
 from attnreport import robustness as RB  # noqa: E402
 from attnreport.markdown import MISSING, num, table, value  # noqa: E402
@@ -419,17 +420,17 @@ class Report:
                           align=[":--", "---:", "---:", "---:", "---:"]))
         rows = []
         for path, rec, flat in self.compare:
-            W = flat.get("compare/widths")
+            W = flat.get(files.COMPARE_KEYS["widths"])
             if W is None:
                 continue
-            T = flat.get("compare/temperatures", np.full(len(W), np.nan))
+            T = flat.get(files.COMPARE_KEYS["temperatures"], np.full(len(W), np.nan))
             for i, N in enumerate(np.atleast_1d(W)):
-                g = lambda k: (np.atleast_1d(flat[k])[i] if k in flat else None)  # noqa: E731
+                g = lambda k: (np.atleast_1d(flat[files.COMPARE_KEYS[k]])[i]  # noqa: E731
+                               if files.COMPARE_KEYS[k] in flat else None)
                 rows.append([f"`{rel(path, self.results)}`", num(N, "int"), num(np.atleast_1d(T)[i], "exact"),
-                             num(g("compare/accuracy/theory"), "pct"), num(g("compare/accuracy/sampled"), "pct"),
-                             num(g("compare/accuracy/gp"), "pct"), num(g("compare/predictor/mean_correlation")),
-                             num(g("compare/predictor/variance_ratio")), num(g("compare/rhat/U1")),
-                             num(g("compare/rhat/predictor"))])
+                             num(g("accuracy/theory"), "pct"), num(g("accuracy/sampled"), "pct"),
+                             num(g("accuracy/gp"), "pct"), num(g("predictor/mean_correlation")),
+                             num(g("predictor/variance_ratio")), num(g("rhat/U1")), num(g("rhat/predictor"))])
         if rows:
             self.w("`attnpaths compare` (theory vs samples per width): accuracies, the correlation of the theory and "
                    "sampled mean predictors over the test set, the ratio of sampled to theory predictor variance, "

@@ -1,5 +1,6 @@
 """The one Python reader of attnpaths' HDF5 result files (docs/files.md): theory (§2), selection
-(§2.1), samples (§3) and compare (§4). The report (results.py, report.py), the tests and users read
+(§2.1), samples (§3) and compare (§4), and the dataset names of the data, model, pruning and robustness
+files the report reads. The report (results.py, report.py), the tests and users read
 the files through these functions and constants, never by spelling dataset names again.
 
 One matching rule for temperatures, the same as the C++ commands (`compare`, `select`): two
@@ -19,7 +20,7 @@ import h5py
 import numpy as np
 
 FORMATS = {"theory": "attnpaths-theory", "samples": "attnpaths-samples", "compare": "attnpaths-compare",
-           "selection": "attnpaths-selection"}
+           "selection": "attnpaths-selection", "robustness": "attnpaths-robustness"}
 REL_TOL = 1e-9  # the temperature-matching rule of every command (results/theory_file.hpp same_temperature)
 
 # Theory file (docs/files.md §2): report name -> dataset, grid arrays [nT, nW, ...] / GP arrays [nT].
@@ -32,6 +33,33 @@ THEORY_KEYS = {
     "accuracy_diagonal": "predictor/theory_diagonal/accuracy",
 }
 GP_KEYS = {"accuracy": "predictor/gp/accuracy", "bias": "predictor/gp/bias", "variance": "predictor/gp/variance"}
+THEORY_GRID = {"widths": "theory/widths", "temperatures": "theory/temperatures", "U1": "theory/U1"}
+KERNEL_KEYS = {k: f"kernels/{k}" for k in ("subset", "labels", "path", "gp", "renormalized")}
+ALIGNMENT_KEYS = {"gp": "alignment/gp", "theory": "alignment/theory"}
+BASELINES = "baselines"        # /baselines/<name>: a GP baseline's accuracy, bias, variance (attrs H_tot, …)
+OOD_SETS = "predictor/ood"     # /predictor/ood/<name>: the OOD sets' predictor statistics
+# Selection group (docs/files.md §2.1; load_selection reads all of it).
+SELECTION_KEYS = {"widths": "selection/widths", "temperatures": "selection/temperatures",
+                  "theory_temperature": "selection/theory/temperature", "gp_temperature": "selection/gp/temperature"}
+# Every file: the run record (docs/files.md §1).
+CONFIG, PROVENANCE, TIMING, DATA = "config", "provenance", "provenance/timing", "data"
+# Dataset file: the test labels.
+DATA_TEST_Y = "test/y"
+# Samples file (docs/files.md §3).
+SAMPLES_KEYS = {"U1_mean": "sampled/U1/mean", "U1_mcse": "sampled/U1/mcse", "accuracy": "sampled/predictor/accuracy",
+                "U1_draws": "samples/U1", "f_test": "samples/f_test", "diagnostics": "diagnostics"}
+# Compare file (docs/files.md §4): report name -> dataset, one value per compared width.
+COMPARE = "compare"
+COMPARE_KEYS = {k: f"compare/{k}" for k in (
+    "widths", "temperatures", "accuracy/theory", "accuracy/sampled", "accuracy/gp", "predictor/mean_correlation",
+    "predictor/variance_ratio", "rhat/U1", "rhat/predictor")}
+# Model file (`attnpaths train`): /evaluation/<set> attrs accuracy.
+MODEL_EVALUATION = "evaluation"
+# Pruning file (`attnpaths prune`).
+PRUNE_KEYS = {"score": "heads/score", "order": "heads/order", "removed": "pruning/removed", "u_gd": "gd/U1",
+              "pruning": "pruning"}
+# Robustness file (`attnpaths robustness`).
+ROBUSTNESS_KEYS = {"lipschitz": "lipschitz", "curves": "curves"}
 
 
 def same_temperature(a, b):
@@ -106,17 +134,17 @@ def read_theory(path):
     """The theory file's grid and accuracies: temperatures, widths, path_labels, converged, U1, and
     accuracy[(predictor, set)] for predictor in theory, theory_diagonal, gp (and baseline:<name>)."""
     with h5py.File(path, "r") as f:
-        out = {"path": path, "format": file_format(f), "temperatures": read(f, "theory/temperatures"),
-               "widths": read(f, "theory/widths", np.array([], dtype=np.int64)),
-               "path_labels": attrs(f["data"]).get("path_labels", []) if "data" in f else [],
-               "converged": read(f, "theory/converged"), "U1": read(f, "theory/U1"), "accuracy": {}}
+        out = {"path": path, "format": file_format(f), "temperatures": read(f, THEORY_GRID["temperatures"]),
+               "widths": read(f, THEORY_GRID["widths"], np.array([], dtype=np.int64)),
+               "path_labels": attrs(f[DATA]).get("path_labels", []) if DATA in f else [],
+               "converged": read(f, THEORY_KEYS["converged"]), "U1": read(f, THEORY_KEYS["U1"]), "accuracy": {}}
         for s in evaluation_sets(f):
             for p in ("theory", "theory_diagonal", "gp"):
                 v = read(f, f"{predictor_group(s)}/{p}/accuracy")
                 if v is not None:
                     out["accuracy"][(p, s)] = v
-        for name in (f["baselines"] if "baselines" in f else []):
-            root = f"baselines/{name}"
+        for name in (f[BASELINES] if BASELINES in f else []):
+            root = f"{BASELINES}/{name}"
             for s in evaluation_sets(f, root, "accuracy"):
                 out["accuracy"][(f"baseline:{name}", s)] = read(f, f"{predictor_group(s, root)}/accuracy")
     return out

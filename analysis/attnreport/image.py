@@ -22,7 +22,7 @@ from . import results as R
 def ood_sets(path):
     """The OOD sets of a theory file, as 'ood/<name>'."""
     with h5py.File(path, "r") as f:
-        return [f"ood/{k}" for k in f["predictor/ood"].keys()] if "predictor/ood" in f else []
+        return [f"ood/{k}" for k in f[files.OOD_SETS].keys()] if files.OOD_SETS in f else []
 
 
 def set_accuracy(th, set_name):
@@ -33,8 +33,8 @@ def set_accuracy(th, set_name):
     g = files.predictor_group(set_name)
     for path in sorted(set(th.cells.values())):
         with h5py.File(path, "r") as f:
-            temps = np.atleast_1d(R.read(f, "theory/temperatures", np.array([])))
-            widths = np.atleast_1d(R.read(f, "theory/widths", np.array([])))
+            temps = np.atleast_1d(R.read(f, files.THEORY_GRID["temperatures"], np.array([])))
+            widths = np.atleast_1d(R.read(f, files.THEORY_GRID["widths"], np.array([])))
             t_acc, g_acc = R.read(f, f"{g}/theory/accuracy"), R.read(f, f"{g}/gp/accuracy")
         for a, T in enumerate(temps):
             it = files.temperature_index(th.temperatures, T)
@@ -69,13 +69,13 @@ def gd_accuracy(model_path):
     if not model_path or not os.path.isfile(model_path):
         return out
     with h5py.File(model_path, "r") as f:
-        if "evaluation" not in f:
+        if files.MODEL_EVALUATION not in f:
             return out
 
         def visit(name, obj):
             if isinstance(obj, h5py.Group) and "accuracy" in obj.attrs:
                 out[name] = float(obj.attrs["accuracy"])
-        f["evaluation"].visititems(visit)
+        f[files.MODEL_EVALUATION].visititems(visit)
     return out
 
 
@@ -103,21 +103,22 @@ def load_pruning(path):
     if not path or not os.path.isfile(path):
         return None
     with h5py.File(path, "r") as f:
-        if "heads/score" not in f:
+        keys = files.PRUNE_KEYS
+        if keys["score"] not in f:
             return None
-        d = R.attrs(f["data"]) if "data" in f else {}
+        d = R.attrs(f[files.DATA]) if files.DATA in f else {}
         p = Pruning(path=path, record=R.RunRecord.load(f, path), width=int(d.get("width", 0)),
                     temperature=float(d.get("temperature", np.nan)),
-                    temperature_rule=str(d.get("temperature_rule", "")), score=R.read(f, "heads/score"),
-                    order=R.read(f, "heads/order"), removed=R.read(f, "pruning/removed"),
-                    u_gd=R.read(f, "gd/U1"), path_labels=R._path_labels(d))
+                    temperature_rule=str(d.get("temperature_rule", "")), score=R.read(f, keys["score"]),
+                    order=R.read(f, keys["order"]), removed=R.read(f, keys["removed"]),
+                    u_gd=R.read(f, keys["u_gd"]), path_labels=R._path_labels(d))
 
         def visit(name, obj):
             if isinstance(obj, h5py.Group) and "full" in obj:
                 side, _, set_name = name.partition("/")
                 p.sides[(side, set_name)] = {k: R.read(obj, k) for k in PRUNE_SERIES if k in obj}
-        if "pruning" in f:
-            f["pruning"].visititems(visit)
+        if keys["pruning"] in f:
+            f[keys["pruning"]].visititems(visit)
     return p
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
+from . import files
 from .files import GP_KEYS, THEORY_KEYS, attrs, read, same_temperature, temperature_index, text  # noqa: F401
 
 
@@ -35,11 +36,11 @@ class RunRecord:
 
     @staticmethod
     def load(f, path):
-        cfg = attrs(f["config"]) if "config" in f else {}
-        prov = attrs(f["provenance"]) if "provenance" in f else {}
+        cfg = attrs(f[files.CONFIG]) if files.CONFIG in f else {}
+        prov = attrs(f[files.PROVENANCE]) if files.PROVENANCE in f else {}
         timing = []
-        if "provenance/timing" in f:
-            t = attrs(f["provenance/timing"])
+        if files.TIMING in f:
+            t = attrs(f[files.TIMING])
             stages, secs, calls = t.get("stage", []), t.get("seconds", []), t.get("calls", [])
             if isinstance(stages, str):
                 stages, secs, calls = [stages], [secs], [calls]
@@ -108,10 +109,10 @@ def _path_labels(data_attrs, h_tot_guess=None):
 def _load_theory_file(path, name):
     with h5py.File(path, "r") as f:
         rec = RunRecord.load(f, path)
-        data_attrs = attrs(f["data"]) if "data" in f else {}
-        full = "theory" in f and "theory/U1" in f
-        widths = read(f, "theory/widths")
-        temps = read(f, "theory/temperatures")
+        data_attrs = attrs(f[files.DATA]) if files.DATA in f else {}
+        full = files.THEORY_GRID["U1"] in f
+        widths = read(f, files.THEORY_GRID["widths"])
+        temps = read(f, files.THEORY_GRID["temperatures"])
         if widths is None:  # --gp-only: the grid is in /config
             w = rec.config.get("widths", [])
             widths = np.atleast_1d(np.asarray(w if w != [] else [], dtype=np.int64))
@@ -125,17 +126,17 @@ def _load_theory_file(path, name):
                     th[key] = np.asarray(v)
         gp = {k: read(f, p) for k, p in GP_KEYS.items() if p in f}
         kern = {}
-        for k in ("subset", "labels", "path", "gp", "renormalized"):
-            v = read(f, "kernels/" + k)
+        for k, p in files.KERNEL_KEYS.items():
+            v = read(f, p)
             if v is not None:
                 kern[k] = v
-        ag = read(f, "alignment/gp")
-        at = read(f, "alignment/theory")
+        alignment_gp = read(f, files.ALIGNMENT_KEYS["gp"])
+        alignment_theory = read(f, files.ALIGNMENT_KEYS["theory"])
         h_guess = th["U1"].shape[-1] if "U1" in th else None
         labels = _path_labels(data_attrs, h_guess)
     t = Theory(name=name, source=path, files=[rec], widths=np.atleast_1d(widths).astype(np.int64),
                temperatures=np.atleast_1d(temps).astype(float), data_attrs=data_attrs, path_labels=labels,
-               full=full, theory=th, gp=gp, alignment_gp=ag, alignment_theory=at, kernels=kern)
+               full=full, theory=th, gp=gp, alignment_gp=alignment_gp, alignment_theory=alignment_theory, kernels=kern)
     for it in range(len(t.temperatures)):
         for iw in range(len(t.widths)):
             t.cells[(it, iw)] = path
@@ -200,7 +201,7 @@ def load_baseline(main, key):
         return None
     path = main.files[0].path
     with h5py.File(path, "r") as f:
-        g = f"baselines/{key}"
+        g = f"{files.BASELINES}/{key}"
         if g not in f:
             return None
         a = attrs(f[g])
@@ -209,7 +210,7 @@ def load_baseline(main, key):
     data_attrs.update({k: v for k, v in a.items() if k in ("H_tot", "path_labels")})
     return Theory(name=f"{main.name}:{key}", source=path, files=[], widths=np.array([], dtype=np.int64),
                   temperatures=main.temperatures, data_attrs=data_attrs,
-                  path_labels=_path_labels(a, a.get("H_tot")), full=False, gp=gp, group=f"/baselines/{key}")
+                  path_labels=_path_labels(a, a.get("H_tot")), full=False, gp=gp, group=f"/{files.BASELINES}/{key}")
 
 
 _CELL = re.compile(r"/(?:N(\d+)_)?T([^/]+)\.h5$")   # one cell N<w>_T<t>.h5, or every width T<t>.h5
@@ -261,13 +262,13 @@ class Samples:
 
 
 def _chain_accuracy(f, data_file):
-    ft = read(f, "samples/f_test")
+    ft = read(f, files.SAMPLES_KEYS["f_test"])
     if ft is None or ft.ndim != 3 or ft.shape[1] == 0:
         return None
     y = None
     if data_file and os.path.isfile(data_file):
         with h5py.File(data_file, "r") as d:
-            y = read(d, "test/y")
+            y = read(d, files.DATA_TEST_Y)
     if y is None or len(y) != ft.shape[2]:
         return None
     mean = ft.mean(axis=1)   # [C, Q]
@@ -309,21 +310,22 @@ def load_samples(results_dir, pattern):
         m = re.search(r"N(\d+)\.h5$", p)
         with h5py.File(p, "r") as f:
             rec = RunRecord.load(f, p)
-            if rec.format and rec.format != "attnpaths-samples":
+            if rec.format and rec.format != files.FORMATS["samples"]:
                 continue   # a broad pattern may also match data or theory files
-            data_attrs = attrs(f["data"]) if "data" in f else {}
+            data_attrs = attrs(f[files.DATA]) if files.DATA in f else {}
             cfg = rec.config
             if "width" not in cfg and not m:
                 continue
             width = int(cfg.get("width", m.group(1) if m else 0))
-            u1 = read(f, "sampled/U1/mean")
-            mcse = read(f, "sampled/U1/mcse")
-            acc = read(f, "sampled/predictor/accuracy")
-            s_u1 = f["samples/U1"] if "samples/U1" in f else None
+            keys = files.SAMPLES_KEYS
+            u1 = read(f, keys["U1_mean"])
+            mcse = read(f, keys["U1_mcse"])
+            acc = read(f, keys["accuracy"])
+            s_u1 = f[keys["U1_draws"]] if keys["U1_draws"] in f else None
             chains = int(cfg.get("chains", s_u1.shape[0] if s_u1 is not None else 0))
             draws_done = int(s_u1.shape[1]) if s_u1 is not None else 0
             draws_req = int(cfg.get("draws", draws_done))
-            diag = _flat_group(f["diagnostics"]) if "diagnostics" in f else {}
+            diag = _flat_group(f[keys["diagnostics"]]) if keys["diagnostics"] in f else {}
             chain_acc = _chain_accuracy(f, _resolve(results_dir, cfg.get("data")))
             h = u1.shape[-1] if u1 is not None else None
             out.append(Samples(name=os.path.basename(p)[:-3], path=p, record=rec, width=width,
@@ -342,7 +344,7 @@ def load_compare(results_dir, pattern):
         if not p.endswith(".h5"):
             continue
         with h5py.File(p, "r") as f:
-            if "compare" not in f:
+            if files.COMPARE not in f:
                 continue
             out.append((p, RunRecord.load(f, p), _flat_group(f)))
     return out

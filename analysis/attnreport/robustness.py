@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 
 from . import figures as F
+from . import files
 from .markdown import num, table
 
 plt = F.plt
@@ -34,12 +35,12 @@ class Robustness:
 
 def load(path):
     with h5py.File(path, "r") as f:
-        if f.attrs.get("format") != "attnpaths-robustness":
+        if f.attrs.get("format") != files.FORMATS["robustness"]:
             raise SystemExit(f"report.py: {path} is not an `attnpaths robustness` file")
-        lip = f["lipschitz"]
+        lip = f[files.ROBUSTNESS_KEYS["lipschitz"]]
         grab = lambda g: {k: g[k][()] for k in g}  # noqa: E731
-        c = f["curves"]
-        labels = [s.decode() if isinstance(s, bytes) else str(s) for s in f["data"].attrs["path_labels"]]
+        c = f[files.ROBUSTNESS_KEYS["curves"]]
+        labels = [s.decode() if isinstance(s, bytes) else str(s) for s in f[files.DATA].attrs["path_labels"]]
         perts = [s.decode() if isinstance(s, bytes) else str(s) for s in c.attrs["perturbations"]]
         return Robustness(path, float(lip.attrs["radius"]), float(lip.attrs["worst_ratio"]), int(lip.attrs["examples"]),
                           grab(lip["heads"]), grab(lip["paths"]), labels, float(c.attrs["temperature"]), perts,

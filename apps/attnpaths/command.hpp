@@ -69,4 +69,13 @@ inline CLI::Validator whole(std::int64_t max = std::numeric_limits<int>::max()) 
 }
 constexpr std::int64_t whole_max64 = std::numeric_limits<std::int64_t>::max();
 
+// -o,--output FILE (help: what the file is) and --overwrite, as every command that writes one result file
+// declares them (the file is claimed by h5::OutputFile::claim).
+inline void add_output_options(CLI::App* sub, std::string& output, bool& overwrite,
+                               const std::string& help = "Result file to write (HDF5; `<file>.partial` until complete) "
+                                                         "(required)") {
+  sub->add_option("-o,--output", output, help);
+  sub->add_flag("--overwrite", overwrite, "Replace an existing complete output file (refused otherwise)");
+}
+
 }  // namespace attnpaths::app

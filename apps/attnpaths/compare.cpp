@@ -21,9 +21,8 @@ void add_compare_command(CLI::App& app, CommandSet& commands) {
   sub->add_option("--samples", o->samples, "Samples files, one per width (required)")
       ->expected(1, -1)
       ->check(CLI::ExistingFile);
-  sub->add_option("-o,--output", o->output, "Comparison file to write (HDF5, optional)");
+  add_output_options(sub, o->output, o->overwrite, "Comparison file to write (HDF5, optional)");
   sub->add_flag("--quiet,-q", o->quiet, "No table output");
-  sub->add_flag("--overwrite", o->overwrite, "Replace an existing complete output file (refused otherwise)");
   on_selected(sub, commands, [o, &commands]() -> int {
     CompareRun run(*o, commands.runtime.world(), commands.runtime.app_args());
     return run.run();

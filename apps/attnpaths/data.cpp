@@ -137,8 +137,7 @@ void add_omniglot_command(CLI::App* data, CommandSet& commands) {
       "training/validation/test sets, an MNIST out-of-distribution set, the training image bank (for `train`), the "
       "embedding, and placeholder random \"qk\" heads (readout mean). Defaults read the copies in the source tree's "
       "data/ folder");
-  sub->add_option("-o,--output", cmd->output, "Dataset file to write (HDF5) (required)");
-  sub->add_flag("--overwrite", cmd->overwrite, "Replace an existing complete output file (refused otherwise)");
+  add_output_options(sub, cmd->output, cmd->overwrite, "Dataset file to write (HDF5) (required)");
   sub->add_option("--background", o.background,
                   "Zips of <top>/<alphabet>/<character>/<image>.png (105x105 1-bit PNGs); an image path present in "
                   "several zips counts once; training = all their characters minus --validation-alphabets")
@@ -191,8 +190,7 @@ void add_data_command(CLI::App& app, CommandSet& commands) {
       "a BOS token, one-hot positions; first half of every set y = +1 (stay-plus), second half y = -1 "
       "(stay-minus); hand-built \"w\" heads, readout last_token");
   // Not CLI11 required(): that check would run before an options file (--config) is read.
-  markov->add_option("-o,--output", cmd->output, "Dataset file to write (HDF5) (required)");
-  markov->add_flag("--overwrite", cmd->overwrite, "Replace an existing complete output file (refused otherwise)");
+  add_output_options(markov, cmd->output, cmd->overwrite, "Dataset file to write (HDF5) (required)");
   markov
       ->add_option("--heads", o.heads,
                    "Head set (layer 1 | layer 2 -> paths): 4paths [good, random p] | [uniform, random p] -> g,a1,d,a2; "

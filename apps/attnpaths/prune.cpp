@@ -41,8 +41,7 @@ void add_prune_command(CLI::App& app, CommandSet& commands) {
                   "Model file of `attnpaths train` (its best weights): adds network-side pruning and U^GD; without "
                   "it only the theory side is computed")
       ->check(CLI::ExistingFile);
-  sub->add_option("-o,--output", o->output, "Result file to write (HDF5; `<file>.partial` until complete) (required)");
-  sub->add_flag("--overwrite", o->overwrite, "Replace an existing complete output file (refused otherwise)");
+  add_output_options(sub, o->output, o->overwrite);
   sub->add_option("--width", o->width, "Width N of the theory grid whose U_1 gives the scores")
       ->check(whole(whole_max64))
       ->capture_default_str();

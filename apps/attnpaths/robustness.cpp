@@ -28,8 +28,7 @@ void add_robustness_command(CLI::App& app, CommandSet& commands) {
       ->check(CLI::ExistingFile);
   sub->add_option("--theory", o->theory, "Theory result file of `attnpaths theory` on --data (required)")
       ->check(CLI::ExistingFile);
-  sub->add_option("-o,--output", o->output, "Result file to write (HDF5; `<file>.partial` until complete) (required)");
-  sub->add_flag("--overwrite", o->overwrite, "Replace an existing complete output file (refused otherwise)");
+  add_output_options(sub, o->output, o->overwrite);
   sub->add_option("--widths", o->widths, "Widths N of the theory grid to evaluate (comma-separated; default: all)")
       ->delimiter(',');
   sub->add_option("--temperature", o->temperature,

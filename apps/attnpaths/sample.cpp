@@ -26,8 +26,8 @@ void add_sample_command(CLI::App& app, CommandSet& commands) {
       "(docs/files.md §3). SIGTERM/SIGUSR1 checkpoint and exit 75; continue with --resume.");
   // No CLI11 required(): options may come from a --config file; SampleOptions::validate() checks them.
   sub->add_option("--data", o->data, "Dataset file (docs/files.md §1) (required)")->check(CLI::ExistingFile);
-  sub->add_option("-o,--output", o->output, "Samples file to write (HDF5; written as <file>.partial until done) "
-                                            "(required)");
+  add_output_options(sub, o->output, o->overwrite,
+                     "Samples file to write (HDF5; written as <file>.partial until done) (required)");
   sub->add_option("--width,-N", o->width, "Width N of every layer (w0 = … = wL = N)")->check(whole());
   sub->add_option("--widths", o->widths, "Per-layer widths w0,…,wL (overrides --width)")
       ->delimiter(',')
@@ -72,7 +72,6 @@ void add_sample_command(CLI::App& app, CommandSet& commands) {
       ->capture_default_str();
   sub->add_option("--progress-seconds", o->progress_seconds, "Seconds between progress lines")->capture_default_str();
   sub->add_flag("--resume", o->resume, "Continue from <output>.partial (options and data must match)");
-  sub->add_flag("--overwrite", o->overwrite, "Replace an existing complete output file (refused otherwise)");
   sub->add_flag("--quiet,-q", o->quiet, "No progress output");
   sub->add_option("--interrupt-after", o->interrupt_after,
                   "Testing: act as if SIGTERM arrived after this many iterations of this invocation")

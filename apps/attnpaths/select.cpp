@@ -24,8 +24,8 @@ void add_select_command(CLI::App& app, CommandSet& commands) {
       "validation set. Output layout: docs/files.md §2.1.");
   sub->add_option("theory", o->theory, "Theory files (docs/files.md §2) of one dataset with a validation set (required)")
       ->check(CLI::ExistingFile);
-  sub->add_option("-o,--output", o->output, "Selection file to write (HDF5; `<file>.partial` until complete) (required)");
-  sub->add_flag("--overwrite", o->overwrite, "Replace an existing complete output file (refused otherwise)");
+  add_output_options(sub, o->output, o->overwrite,
+                     "Selection file to write (HDF5; `<file>.partial` until complete) (required)");
   sub->add_flag("--quiet,-q", o->quiet, "No table output");
   on_selected(sub, commands, [o, &commands]() -> int {
     SelectRun run(*o, commands.runtime.world(), commands.runtime.app_args());

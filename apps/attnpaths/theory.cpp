@@ -28,7 +28,7 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
   // library's TheoryOptions::validate() reports missing options instead.
   sub->add_option("--data", o->data, "Dataset file (docs/files.md §1), e.g. from `attnpaths data markov` (required)")
       ->check(CLI::ExistingFile);
-  sub->add_option("-o,--output", o->output, "Result file to write (HDF5; `<file>.partial` until complete) (required)");
+  add_output_options(sub, o->output, o->overwrite);
   sub->add_option("--widths", o->widths,
                   "Widths N (comma-separated; required unless --gp-only); every layer's width w_l = N (see --width-ratios)")
       ->delimiter(',')
@@ -78,7 +78,6 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
                   "NAME=FILE: also the GP predictor of another dataset file (e.g. other heads), stored under "
                   "/baselines/NAME (repeatable)");
   sub->add_flag("--resume", o->resume, "Continue an interrupted run from <output>.partial (same options and data)");
-  sub->add_flag("--overwrite", o->overwrite, "Replace an existing complete output file (refused otherwise)");
   const Runtime& runtime = commands.runtime;
   on_selected(sub, commands, [o, &runtime] {
     apply_blas_thread_policy(runtime.world());

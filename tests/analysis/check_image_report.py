@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Checks the image report (analysis/image_report.py) against the HDF5 results, independently of analysis/.
+"""Checks the image report (analysis/image_report.py) against the HDF5 results (numbers re-derived
+independently of the report code; dataset names from analysis/attnreport/files.py).
 
     check_image_report.py REPORT_DIR RESULTS_DIR [--figures a,b] [--skipped c,d] [--missing input,…]
 
@@ -18,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_report as C  # noqa: E402
+from check_report import H5  # noqa: E402  (analysis/attnreport/files.py)
 from check_report import fail, num_equal, strip_md  # noqa: E402
 
 
@@ -34,8 +36,8 @@ class ImageChecker(C.Checker):
         self.cells = {}   # (T, N) -> (file, it, iw)
         for f in files:
             with h5py.File(f, "r") as h:
-                for it, T in enumerate(h["theory/temperatures"][()]):
-                    for iw, N in enumerate(h["theory/widths"][()]):
+                for it, T in enumerate(h[H5.THEORY_GRID["temperatures"]][()]):
+                    for iw, N in enumerate(h[H5.THEORY_GRID["widths"]][()]):
                         self.cells[(float(T), int(N))] = (f, it, iw)
         sel = self.p("select", "image.h5")
         if not os.path.isfile(sel) and files:
@@ -46,8 +48,8 @@ class ImageChecker(C.Checker):
     def picked(self):
         """{N: Temp} and the GP's Temp from the selection group."""
         with h5py.File(self.sel, "r") as h:
-            W, T = h["selection/widths"][()], h["selection/theory/temperature"][()]
-            return {int(n): float(t) for n, t in zip(W, T)}, float(np.atleast_1d(h["selection/gp/temperature"][()])[0])
+            W, T = h[H5.SELECTION_KEYS["widths"]][()], h[H5.SELECTION_KEYS["theory_temperature"]][()]
+            return {int(n): float(t) for n, t in zip(W, T)}, float(np.atleast_1d(h[H5.SELECTION_KEYS["gp_temperature"]][()])[0])
 
     def acc(self, set_name, T, N=None):
         """Theory accuracy at (T, N), or the GP's at T (N None), on a set."""
@@ -70,8 +72,8 @@ class ImageChecker(C.Checker):
     def sample(self, N):
         with h5py.File(self.p("samples", f"image_N{N}.h5"), "r") as h:
             d = h["diagnostics"]
-            return {"T": float(h["config"].attrs["temperature"]), "chains": int(h["samples/U1"].shape[0]),
-                    "draws": int(h["samples/U1"].shape[1]), "acc": float(h["sampled/predictor/accuracy"][()]),
+            return {"T": float(h[H5.CONFIG].attrs["temperature"]), "chains": int(h[H5.SAMPLES_KEYS["U1_draws"]].shape[0]),
+                    "draws": int(h[H5.SAMPLES_KEYS["U1_draws"]].shape[1]), "acc": float(h[H5.SAMPLES_KEYS["accuracy"]][()]),
                     "rhat": float(np.nanmax(d["U1/rhat"][()])), "ess": float(np.nanmin(d["U1/ess_bulk"][()])),
                     "passed": int(d.attrs["passed"])}
 
@@ -142,8 +144,8 @@ class ImageChecker(C.Checker):
 
     def t_image_heads(self, tid, src, header, rows):
         with self.prune() as h:
-            order = h["heads/order"][()].reshape(-1, 2)
-            score = h["heads/score"][()]
+            order = h[H5.PRUNE_KEYS["order"]][()].reshape(-1, 2)
+            score = h[H5.PRUNE_KEYS["score"]][()]
             sets = [c[len("drop "):-len(" (points)")] for c in header if c.startswith("drop ")]
             if len(rows) != len(order):
                 fail(f"{tid}: {len(rows)} rows for {len(order)} heads")
@@ -159,7 +161,7 @@ class ImageChecker(C.Checker):
 
     def t_image_pruning(self, tid, src, header, rows):
         with self.prune() as h:
-            removed = h["pruning/removed"][()]
+            removed = h[H5.PRUNE_KEYS["removed"]][()]
             for r in rows:
                 g = h[f"pruning/network/{r[0]}"]
                 k = int(np.nonzero(removed == int(r[1]))[0][0])
@@ -188,27 +190,27 @@ class ImageChecker(C.Checker):
                 self.holds(w, r[3], abs(d) <= 3 and s["passed"] == 1)
             elif q.startswith("Spearman"):
                 with self.prune() as h:
-                    g = h["pruning/network/test"]
+                    g = h[H5.PRUNE_KEYS["pruning"] + "/network/test"]
                     rho = float(g["spearman"][()])
                     # independently: Spearman of the scores and drops of the removable heads
                     from scipy.stats import spearmanr
-                    ok = np.isfinite(g["drop"][()]) & np.isfinite(h["heads/score"][()])
-                    mine = spearmanr(h["heads/score"][()][ok], g["drop"][()][ok]).correlation
+                    ok = np.isfinite(g["drop"][()]) & np.isfinite(h[H5.PRUNE_KEYS["score"]][()])
+                    mine = spearmanr(h[H5.PRUNE_KEYS["score"]][()][ok], g["drop"][()][ok]).correlation
                     if abs(mine - rho) > 1e-9:
                         fail(f"{w}: the prune file's Spearman {rho} != {mine} recomputed from its scores and drops")
                 num_equal(w, r[1], rho)
                 self.holds(w, r[3], rho > 0.5)
             elif q.startswith("drop of the 2 lowest"):
                 with self.prune() as h:
-                    order = h["heads/order"][()].reshape(-1, 2)
-                    drop = h["pruning/network/test/drop"][()]
+                    order = h[H5.PRUNE_KEYS["order"]][()].reshape(-1, 2)
+                    drop = h[H5.PRUNE_KEYS["pruning"] + "/network/test/drop"][()]
                     low = sum(drop[l - 1, hd] for l, hd in order[:2])
                     high = sum(drop[l - 1, hd] for l, hd in order[-2:])
                 num_equal(w, r[1], 100 * (low - high))
                 self.holds(w, r[3], low < high)
             elif q.startswith("progressive"):
                 with self.prune() as h:
-                    g = h["pruning/network/test"]
+                    g = h[H5.PRUNE_KEYS["pruning"] + "/network/test"]
                     asc, mean = g["ascending"][()][1:-1], g["random"][()].mean(axis=0)[1:-1]
                 above = int(np.sum(asc >= mean - 1e-12))
                 C.CHECKED["strings"] += 1

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Checks an attnpaths report against the HDF5 results it was made from (independently of analysis/).
+"""Checks an attnpaths report against the HDF5 results it was made from (every number re-derived independently of
+the report code; the dataset names come from analysis/attnreport/files.py, the one description of the format).
 
     check_report.py REPORT_DIR RESULTS_DIR [--figures a,b,...] [--skipped c,d,...] [--min-tables N]
 
@@ -24,6 +25,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "analysis"))
+from attnreport import files as H5  # noqa: E402  (the dataset names)
 from attnreport.files import same_temperature  # noqa: E402  (the one temperature-matching rule)
 
 FAILURES = []
@@ -162,12 +164,12 @@ class Theory:
         self.gp_all = {}  # T -> [(file, it)] of every file (cells must agree on T-only quantities)
         for f in files:
             with h5py.File(f, "r") as h:
-                if "theory/widths" in h:
-                    W = h["theory/widths"][()]
-                    T = h["theory/temperatures"][()]
+                if H5.THEORY_GRID["widths"] in h:
+                    W = h[H5.THEORY_GRID["widths"]][()]
+                    T = h[H5.THEORY_GRID["temperatures"]][()]
                 else:
-                    W = np.atleast_1d(text(h["config"].attrs.get("widths", [])))
-                    T = np.atleast_1d(text(h["config"].attrs["temperatures"]))
+                    W = np.atleast_1d(text(h[H5.CONFIG].attrs.get("widths", [])))
+                    T = np.atleast_1d(text(h[H5.CONFIG].attrs["temperatures"]))
                 for it, t in enumerate(T):
                     self.gp_t.setdefault(float(t), (f, it))
                     self.gp_all.setdefault(float(t), []).append((f, it))
@@ -208,7 +210,7 @@ class Theory:
             return {k: text(v) for k, v in h[group].attrs.items()} if group in h else {}
 
     def labels(self):
-        return [str(x) for x in np.atleast_1d(self.attrs("data").get("path_labels", []))]
+        return [str(x) for x in np.atleast_1d(self.attrs(H5.DATA).get("path_labels", []))]
 
 
 SAMPLE_FILES = {}   # width -> sample file, from the report's samples-summary table (itself checked)
@@ -220,12 +222,12 @@ def samples_file(results, main_src, N):
 
 def sample_values(path):
     with h5py.File(path, "r") as h:
-        cfg = {k: text(v) for k, v in h["config"].attrs.items()}
-        out = {"T": float(cfg.get("temperature", np.nan)), "chains": int(cfg.get("chains", h["samples/U1"].shape[0])),
-               "draws": int(h["samples/U1"].shape[1]),
-               "acc": float(h["sampled/predictor/accuracy"][()]) if "sampled/predictor/accuracy" in h else None,
-               "u1": h["sampled/U1/mean"][()] if "sampled/U1/mean" in h else None,
-               "mcse": h["sampled/U1/mcse"][()] if "sampled/U1/mcse" in h else None,
+        cfg = {k: text(v) for k, v in h[H5.CONFIG].attrs.items()}
+        out = {"T": float(cfg.get("temperature", np.nan)), "chains": int(cfg.get("chains", h[H5.SAMPLES_KEYS["U1_draws"]].shape[0])),
+               "draws": int(h[H5.SAMPLES_KEYS["U1_draws"]].shape[1]),
+               "acc": float(h[H5.SAMPLES_KEYS["accuracy"]][()]) if H5.SAMPLES_KEYS["accuracy"] in h else None,
+               "u1": h[H5.SAMPLES_KEYS["U1_mean"]][()] if H5.SAMPLES_KEYS["U1_mean"] in h else None,
+               "mcse": h[H5.SAMPLES_KEYS["U1_mcse"]][()] if H5.SAMPLES_KEYS["U1_mcse"] in h else None,
                "rhat": [], "ess": [], "div": []}
 
         def visit(name, obj):
@@ -313,7 +315,7 @@ class Checker:
             if self.baseline(r[1]):
                 f, g = self.baseline(r[1])
                 th = self.theory(f)
-                d = th.attrs("data")
+                d = th.attrs(H5.DATA)
                 w = f"summary/{r[1]}"
                 num_equal(w + "/P", r[5], d.get("P"))
                 num_equal(w + "/Q", r[6], d.get("Q"))
@@ -322,7 +324,7 @@ class Checker:
                 num_equal(w + "/files", r[8], 0)
                 continue
             th = self.theory(strip_md(r[1]))
-            d = th.attrs("data")
+            d = th.attrs(H5.DATA)
             w = f"summary/{r[1]}"
             num_equal(w + "/P", r[5], d.get("P"))
             num_equal(w + "/Q", r[6], d.get("Q"))
@@ -338,7 +340,7 @@ class Checker:
             p = os.path.join(self.results, strip_md(r[0]))
             s = sample_values(p)
             with h5py.File(p, "r") as h:
-                width = int(text(h["config"].attrs.get("width")))
+                width = int(text(h[H5.CONFIG].attrs.get("width")))
             num_equal(f"{tid}/{r[0]}/N", r[1], width)
             num_equal(f"{tid}/{r[0]}/T", r[2], s["T"])
             num_equal(f"{tid}/{r[0]}/chains", r[3], s["chains"])
@@ -366,26 +368,26 @@ class Checker:
             m = re.fullmatch(r"4 paths: theory − GP accuracy at N = (\d+), T = (\S+) \(points\)", q)
             if m:
                 T = float(m[2])
-                num_equal(w, val, 100 * (main.grid("predictor/theory/accuracy", m[1], T)
-                                         - main.gp("predictor/gp/accuracy", T)))
+                num_equal(w, val, 100 * (main.grid(H5.THEORY_KEYS["accuracy"], m[1], T)
+                                         - main.gp(H5.GP_KEYS["accuracy"], T)))
                 continue
             m = re.fullmatch(r"4 paths: U₁\[(\w+),(\w+)\] at N = (\d+), T = (\S+)", q)
             if m:
                 lab = main.labels()
-                U = main.grid("theory/U1", m[3], float(m[4]))
+                U = main.grid(H5.THEORY_KEYS["U1"], m[3], float(m[4]))
                 num_equal(w, val, U[lab.index(m[1]), lab.index(m[2])])
                 continue
             m = re.fullmatch(r"2 paths, noisier: (theory|diagonal-only) − GP at N = (\d+), T = (\S+) \(points\)", q)
             if m:
                 T = float(m[3])
-                d = "predictor/theory/accuracy" if m[1] == "theory" else "predictor/theory_diagonal/accuracy"
-                num_equal(w, val, 100 * (noisy.grid(d, m[2], T) - noisy.gp("predictor/gp/accuracy", T)))
+                d = H5.THEORY_KEYS["accuracy"] if m[1] == "theory" else H5.THEORY_KEYS["accuracy_diagonal"]
+                num_equal(w, val, 100 * (noisy.grid(d, m[2], T) - noisy.gp(H5.GP_KEYS["accuracy"], T)))
                 continue
             m = re.fullmatch(r"sampled − theory accuracy at N = (\d+), T = (\S+) \(points\)", q)
             if m:
                 s = sample_values(samples_file(self.results, self.main_src, m[1]))
                 num_equal(w + "/T", m[2], s["T"])
-                num_equal(w, val, 100 * (s["acc"] - main.grid("predictor/theory/accuracy", m[1], s["T"])))
+                num_equal(w, val, 100 * (s["acc"] - main.grid(H5.THEORY_KEYS["accuracy"], m[1], s["T"])))
                 continue
             fail(f"{w}: unknown finding")
 
@@ -395,12 +397,12 @@ class Checker:
         for r in rows:
             N, T = int(r[0]), float(r[1])
             w = f"{tid}/N={N}/T={T}"
-            acc = th.grid("predictor/theory/accuracy", N, T)
-            gp = th.gp("predictor/gp/accuracy", T)
+            acc = th.grid(H5.THEORY_KEYS["accuracy"], N, T)
+            gp = th.gp(H5.GP_KEYS["accuracy"], T)
             num_equal(w + "/theory", r[cols["theory acc."]], 100 * acc)
             num_equal(w + "/gain", r[cols["theory − GP (points)"]], 100 * (acc - gp))
             num_equal(w + "/diag", r[cols["diagonal-only acc."]],
-                      _pct(th.grid("predictor/theory_diagonal/accuracy", N, T)))
+                      _pct(th.grid(H5.THEORY_KEYS["accuracy_diagonal"], N, T)))
             num_equal(w + "/gp", r[cols["GP acc."]], 100 * gp)
             sf = samples_file(self.results, src, N)
             sacc = None
@@ -409,9 +411,9 @@ class Checker:
                 if same_temperature(s["T"], T) and s["acc"] is not None:
                     sacc = 100 * s["acc"]
             num_equal(w + "/sampled", r[cols["sampled acc."]], sacc)
-            for col, d in [("bias", "predictor/theory/bias"), ("variance", "predictor/theory/variance"),
-                           ("converged", "theory/converged"), ("iterations", "theory/iterations"),
-                           ("max |∂S/∂U|", "theory/grad_max")]:
+            for col, d in [("bias", H5.THEORY_KEYS["bias"]), ("variance", H5.THEORY_KEYS["variance"]),
+                           ("converged", H5.THEORY_KEYS["converged"]), ("iterations", H5.THEORY_KEYS["iterations"]),
+                           ("max |∂S/∂U|", H5.THEORY_KEYS["grad_max"])]:
                 num_equal(f"{w}/{col}", r[cols[col]], th.grid(d, N, T))
 
     def t_gp_baselines(self, tid, src, header, rows):
@@ -427,9 +429,9 @@ class Checker:
                 num_equal(w + "/variance", r[4], v["variance"])
                 continue
             th = self.theory(strip_md(r[5]))
-            num_equal(w + "/acc", r[2], 100 * th.gp("predictor/gp/accuracy", T))
-            num_equal(w + "/bias", r[3], th.gp("predictor/gp/bias", T))
-            num_equal(w + "/variance", r[4], th.gp("predictor/gp/variance", T))
+            num_equal(w + "/acc", r[2], 100 * th.gp(H5.GP_KEYS["accuracy"], T))
+            num_equal(w + "/bias", r[3], th.gp(H5.GP_KEYS["bias"], T))
+            num_equal(w + "/variance", r[4], th.gp(H5.GP_KEYS["variance"], T))
             if r[0].startswith("all "):
                 num_equal(w + "/npaths", r[0].split()[1], len(th.labels()))
 
@@ -437,7 +439,7 @@ class Checker:
         m = re.fullmatch(r"u1-main N=(\d+) T=(\S+)", tid)
         N, T = int(m[1]), float(m[2])
         th = self.theory(src)
-        U = th.grid("theory/U1", N, T)
+        U = th.grid(H5.THEORY_KEYS["U1"], N, T)
         lab = th.labels()
         attr_equal(f"{tid}/columns", ", ".join(header[1:]), lab)
         for r in rows:
@@ -448,14 +450,14 @@ class Checker:
     def t_alignment(self, tid, src, header, rows):
         T = float(tid.split("T=")[1])
         th = self.theory(src)
-        gp = th.gp("alignment/gp", T)
+        gp = th.gp(H5.ALIGNMENT_KEYS["gp"], T)
         cols = []
         for c in header[1:]:
             if c == "GP":
                 cols.append(gp)
             else:
                 N = int(re.fullmatch(r"theory N=(\d+)", c)[1])
-                cols.append(th.grid("alignment/theory", N, T))
+                cols.append(th.grid(H5.ALIGNMENT_KEYS["theory"], N, T))
         finite = int(np.sum(np.any(np.isfinite(np.array(cols, float)), axis=0)))  # k > P gives NaN
         if len(rows) != finite:
             fail(f"{tid}: {len(rows)} rows but the file has {finite} finite overlaps")
@@ -470,15 +472,15 @@ class Checker:
         for r in rows:
             N, T = int(r[0]), float(r[1])
             w = f"{tid}/N={N}"
-            acc = th.grid("predictor/theory/accuracy", N, T)
-            dg = th.grid("predictor/theory_diagonal/accuracy", N, T)
+            acc = th.grid(H5.THEORY_KEYS["accuracy"], N, T)
+            dg = th.grid(H5.THEORY_KEYS["accuracy_diagonal"], N, T)
             num_equal(w + "/theory", r[2], 100 * acc)
             num_equal(w + "/diag", r[3], _pct(dg))
-            num_equal(w + "/gp", r[4], 100 * th.gp("predictor/gp/accuracy", T))
+            num_equal(w + "/gp", r[4], 100 * th.gp(H5.GP_KEYS["accuracy"], T))
             num_equal(w + "/gain", r[5], None if dg is None else 100 * (acc - dg))
-            U = th.grid("theory/U1", N, T)
+            U = th.grid(H5.THEORY_KEYS["U1"], N, T)
             num_equal(w + "/U01", r[6], U[0, 1] if len(lab) > 1 else None)
-            num_equal(w + "/converged", r[7], th.grid("theory/converged", N, T))
+            num_equal(w + "/converged", r[7], th.grid(H5.THEORY_KEYS["converged"], N, T))
 
     def t_sampling(self, tid, src, header, rows):
         main = self.theory(self.main_src)
@@ -490,7 +492,7 @@ class Checker:
             num_equal(w + "/chains", r[2], s["chains"])
             num_equal(w + "/draws", r[3], s["draws"])
             num_equal(w + "/acc", r[4], None if s["acc"] is None else 100 * s["acc"])
-            num_equal(w + "/theory", r[5], 100 * main.grid("predictor/theory/accuracy", N, s["T"]))
+            num_equal(w + "/theory", r[5], 100 * main.grid(H5.THEORY_KEYS["accuracy"], N, s["T"]))
             num_equal(w + "/rhat", r[6], max(s["rhat"]) if s["rhat"] else None)
             num_equal(w + "/ess", r[7], min(s["ess"]) if s["ess"] else None)
             num_equal(w + "/div", r[8], sum(s["div"]) if s["div"] else None)
@@ -516,7 +518,7 @@ class Checker:
             fail(f"{tid}: source {src} is not the sample file of N={N} listed in the report")
         s = sample_values(os.path.join(self.results, src))
         main = self.theory(self.main_src)
-        U = main.grid("theory/U1", N, s["T"])
+        U = main.grid(H5.THEORY_KEYS["U1"], N, s["T"])
         lab = main.labels()
         n = U.shape[0]
         if len(rows) != n * (n + 1) // 2:
@@ -547,7 +549,7 @@ class Checker:
             fail(f"{tid}: attributes of /{group} not in the report: {sorted(missing)}")
 
     def t_config(self, tid, src, header, rows):
-        self._attr_table(tid, src, rows, "config")
+        self._attr_table(tid, src, rows, H5.CONFIG)
 
     def t_provenance(self, tid, src, header, rows):
         self._attr_table(tid, src, rows, "provenance")

@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/runtime.hpp"
 #include "attnpaths/data/dataset_file.hpp"
@@ -38,16 +39,13 @@ using namespace attnpaths;
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+using attnpaths::sz;
 
 // The dataset's network at width N in every layer, unit prior variances.
-NetworkShape network_shape(const Dataset& ds, int N) {
-  NetworkShape s;
-  s.input_dim = ds.token_dim;
-  s.heads = ds.attention.heads();
-  s.widths.assign(s.heads.size() + 1, N);
-  s.variances.assign(s.heads.size() + 2, 1.0);
-  return s;
+Architecture network_shape(const Dataset& ds, int N) {
+  const std::vector<int> heads = ds.attention.heads();
+  return Architecture::network(ds.token_dim, heads, std::vector<int>(heads.size() + 1, N),
+                               std::vector<double>(heads.size() + 2, 1.0));
 }
 
 // Times `f` until at least `min_seconds` have passed (and at least once); returns calls per second.
@@ -86,7 +84,7 @@ struct EssCase {
   double target_accept;
 };
 
-std::unique_ptr<LogDensity> make_density(const std::string& target, const NetworkShape& shape, double Temp,
+std::unique_ptr<LogDensity> make_density(const std::string& target, const Architecture& shape, double Temp,
                                          const PathInputs& all, const ExampleBlocks& blocks, const Comm& self) {
   if (target == "joint")
     return std::make_unique<JointPosterior>(shape, Temp, redistribute_rows(all, blocks.local(), self), blocks);
@@ -139,7 +137,7 @@ void run_chain(LogDensity& density, const ChainOptions& opt, int chain_index, in
 // the min bulk ESS and max R-hat over the U_1 entries; ESS per CPU second of the whole run (warm-up included).
 void run_ess_case(const Comm& world, Log& log, const EssCase& c, const Dataset& ds, double Temp, const PathInputs& all) {
   Comm self = world.split(world.rank(), 0);
-  const NetworkShape shape = network_shape(ds, c.N);
+  const Architecture shape = network_shape(ds, c.N);
   const int N0 = ds.token_dim, H = shape.paths();
   ExampleBlocks b1(ds.train.count, 16, self);
   std::unique_ptr<LogDensity> density = make_density(c.target, shape, Temp, all, b1, self);
@@ -185,7 +183,7 @@ void gradient_costs(const Comm& world, Log& log, const std::vector<int>& widths,
   ExampleBlocks b1(ds.train.count, 16, self);
   for (int N : widths)
     for (const std::string& target : targets) {
-      const NetworkShape shape = network_shape(ds, N);
+      const Architecture shape = network_shape(ds, N);
       auto density = make_density(target, shape, Temp, all, b1, self);
       std::vector<double> theta(sz(density->dimension())), grad(theta.size());
       RandomStream rng(1, rng_domain::test, static_cast<std::uint64_t>(N));
@@ -267,7 +265,7 @@ void joint_vs_naive(const Comm& world, Log& log, const BenchOptions& o, const Da
   log.info("{:>6} {:>10} | {:>14} {:>14} {:>9} | target dims", "N", "weights", "path grad/s", "naive grad/s",
            "ratio");
   for (int N : o.widths) {
-    const NetworkShape shape = network_shape(ds, N);
+    const Architecture shape = network_shape(ds, N);
     JointPosterior post(shape, o.temperature, local, blocks);
     std::vector<double> theta(sz(shape.size())), grad(theta.size());
     RandomStream rng(1, rng_domain::test, static_cast<std::uint64_t>(N));

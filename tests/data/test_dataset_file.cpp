@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/rng.hpp"
 #include "attnpaths/data/dataset_file.hpp"
@@ -21,7 +22,7 @@ using namespace attnpaths;
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+using attnpaths::sz;
 
 std::vector<double> normals(std::size_t n, std::uint64_t index) {
   RandomStream rng(5, rng_domain::test, index);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/data/markov.hpp"
 #include "test_support.hpp"
@@ -15,7 +16,7 @@ using namespace attnpaths;
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+using attnpaths::sz;
 
 MarkovOptions small(std::int64_t train = 8, std::int64_t test = 6) {
   MarkovOptions o;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/rng.hpp"
 #include "attnpaths/kernels/renormalized_kernel.hpp"
 #include "attnpaths/sampler/chain.hpp"
@@ -22,7 +23,7 @@ using namespace attnpaths;
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+using attnpaths::sz;
 
 PathInputs inputs(std::int64_t count, int H, int N0, std::uint64_t seed) {
   PathInputs p;
@@ -92,11 +93,7 @@ void gp_predictor(const PathInputs& tr, const PathInputs& te, double s0, double 
 void check_gp_limit(const std::string& target_name, int N, std::int64_t P) {
   const int N0 = 6, H = 2, C = 2, Q = 6;
   const double Temp = 0.5;
-  NetworkShape shape;
-  shape.input_dim = N0;
-  shape.heads = {H};
-  shape.widths = {N, N};
-  shape.variances = {1.3, 0.8, 1.2};  // σ0², σ1², σa²
+  const Architecture shape = Architecture::network(N0, {H}, {N, N}, {1.3, 0.8, 1.2});  // σ0², σ1², σa²
   const PathInputs train = inputs(P, H, N0, 1), test = inputs(Q, H, N0, 2);
   Comm self = test::world().split(test::world().rank(), 0);
   ExampleBlocks blocks(P, 16, self);
@@ -108,10 +105,7 @@ void check_gp_limit(const std::string& target_name, int N, std::int64_t P) {
     joint = j.get();
     target = std::move(j);
   } else {
-    auto m = std::make_unique<MarginalPosterior>(shape, Temp, train,
-                                                 target_name == "path-weights"
-                                                     ? MarginalPosterior::Coordinates::path_weights
-                                                     : MarginalPosterior::Coordinates::weights);
+    auto m = std::make_unique<MarginalPosterior>(shape, Temp, train, MarginalPosterior::coordinates_of(target_name));
     marginal = m.get();
     target = std::move(m);
   }
@@ -139,10 +133,7 @@ void check_gp_limit(const std::string& target_name, int N, std::int64_t P) {
   // U_1 against the finite-width theory at the same (N, P, Temp): at N = 80 its O(α) shift from the GP
   // point (up to ~6 % on a diagonal entry here) exceeds the Monte Carlo error of these runs.
   const double u_gp = 1.2 * 0.8;  // σa² σ1²
-  Architecture arch;
-  arch.heads = {H};
-  arch.widths = {double(N), double(N)};
-  arch.variances = shape.variances;
+  const Architecture& arch = shape;  // the sampled network is the theory's architecture
   auto kernel = make_renormalized_kernel(KernelForm::primal, train, shape.variances[0], self);
   Action action(arch, *kernel, Temp);
   const MinimiserResult theory = minimise_action(action, gp_point(arch), MinimiserOptions{}, self);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/rng.hpp"
 #include "attnpaths/model/attention.hpp"
 #include "attnpaths/model/network.hpp"
@@ -17,15 +18,10 @@ using namespace attnpaths;
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+using attnpaths::sz;
 
-NetworkShape make_shape(int N0, std::vector<int> heads, std::vector<int> widths, std::vector<double> variances) {
-  NetworkShape s;
-  s.input_dim = N0;
-  s.heads = std::move(heads);
-  s.widths = std::move(widths);
-  s.variances = std::move(variances);
-  return s;
+Architecture make_shape(int N0, std::vector<int> heads, std::vector<int> widths, std::vector<double> variances) {
+  return Architecture::network(N0, std::move(heads), widths, std::move(variances));
 }
 
 std::vector<double> random_vector(std::size_t n, RandomStream& rng, double scale = 1.0) {
@@ -65,7 +61,7 @@ BlockAttention random_attention(const std::vector<int>& heads, int T, RandomStre
 }
 
 // x̃_π = x Ω^{1,h1} ⋯ ω^{L,hL} (docs/model.md §1.3), literally: a = ω, then a ← Ω a layer by layer.
-std::vector<double> path_inputs_literal(const NetworkShape& shape, const BlockAttention& att, const double* x,
+std::vector<double> path_inputs_literal(const Architecture& shape, const BlockAttention& att, const double* x,
                                         int T) {
   const int L = shape.depth(), H = shape.paths(), N0 = shape.input_dim;
   std::vector<double> xt(sz(H) * sz(N0), 0.0);
@@ -105,7 +101,7 @@ const std::vector<Case>& cases() {
 }
 
 // The shape of a case, with unequal prior variances per layer.
-NetworkShape case_shape(const Case& c, int N0) {
+Architecture case_shape(const Case& c, int N0) {
   std::vector<double> var{1.3};
   for (std::size_t l = 0; l < c.heads.size(); ++l) var.push_back(0.7 + 0.2 * double(l));
   var.push_back(1.1);
@@ -118,7 +114,7 @@ TEST(PathNetwork, FactorisedOutputEqualsNaiveForwardPass) {
   RandomStream rng(3, rng_domain::test, 0);
   const int T = 6, N0 = 7;
   for (const auto& c : cases()) {
-    const NetworkShape shape = case_shape(c, N0);
+    const Architecture shape = case_shape(c, N0);
     PathNetwork net(shape);
     const auto theta = random_vector(sz(shape.size()), rng);
     const auto x = random_vector(sz(T * N0), rng);
@@ -146,7 +142,7 @@ TEST(PathNetwork, FusedPriorAndBackwardEqualsTheTwoSteps) {
   RandomStream rng(4, rng_domain::test, 0);
   const int N0 = 7;
   for (const auto& c : cases()) {
-    const NetworkShape shape = case_shape(c, N0);
+    const Architecture shape = case_shape(c, N0);
     PathNetwork net(shape);
     const auto theta = random_vector(sz(shape.size()), rng);
     const auto du = random_vector(sz(shape.paths()) * sz(N0), rng);
@@ -194,7 +190,7 @@ TEST(PathNetwork, MatchesPathInputsOfTheModelStage) {
     readout_vector(Readout::last_token, om.data(), T, w.data());
     att.last.push_back(w);
   }
-  const NetworkShape shape = make_shape(N0, {2, 3}, {3, 4, 2}, {1, 1, 1, 1});
+  const Architecture shape = make_shape(N0, {2, 3}, {3, 4, 2}, {1, 1, 1, 1});
   const auto theta = random_vector(sz(shape.size()), rng);
   PathNetwork net(shape);
   std::vector<double> u(sz(shape.paths() * N0));
@@ -245,7 +241,7 @@ void check_gradient(LogDensity& target, const std::vector<double>& theta, F name
 
 TEST(Posterior, JointGradientMatchesFiniteDifferences) {
   const Comm& world = test::world();
-  const NetworkShape shape = make_shape(5, {2, 3}, {4, 3, 6}, {1.5, 0.8, 1.2, 0.9});
+  const Architecture shape = make_shape(5, {2, 3}, {4, 3, 6}, {1.5, 0.8, 1.2, 0.9});
   const std::int64_t P = 13;
   ExampleBlocks blocks(P, 16, world);
   JointPosterior post(shape, 0.3, synthetic_inputs(P, shape.paths(), 5, blocks.local()), blocks);
@@ -256,7 +252,7 @@ TEST(Posterior, JointGradientMatchesFiniteDifferences) {
 TEST(Posterior, JointLogDensityIsTheLiteralSum) {
   // log p = −Σ (y − f)²/(2 Temp) − Σ θ²/(2σ²), f from the path form on all examples (single process).
   const Comm& world = test::world();
-  const NetworkShape shape = make_shape(4, {2, 2}, {3, 5, 2}, {1.5, 0.8, 1.2, 0.9});
+  const Architecture shape = make_shape(4, {2, 2}, {3, 5, 2}, {1.5, 0.8, 1.2, 0.9});
   const std::int64_t P = 9;
   const double Temp = 0.2;
   ExampleBlocks blocks(P, 16, world);
@@ -279,7 +275,7 @@ TEST(Posterior, JointLogDensityIsTheLiteralSum) {
 }
 
 TEST(Posterior, MarginalGradientMatchesFiniteDifferences) {
-  const NetworkShape shape = make_shape(5, {2, 3}, {4, 3, 6}, {1.5, 0.8, 1.2, 0.9});
+  const Architecture shape = make_shape(5, {2, 3}, {4, 3, 6}, {1.5, 0.8, 1.2, 0.9});
   const std::int64_t P = 11;
   MarginalPosterior post(shape, 0.3, synthetic_inputs(P, shape.paths(), 5, {0, P}));
   RandomStream rng(1, rng_domain::test, 8);
@@ -288,7 +284,7 @@ TEST(Posterior, MarginalGradientMatchesFiniteDifferences) {
 
 TEST(Posterior, PathWeightGradientMatchesFiniteDifferences) {
   for (const auto& c : cases()) {
-    NetworkShape shape = case_shape(c, 5);
+    Architecture shape = case_shape(c, 5);
     for (auto& w : shape.widths) w += 6;  // width ≥ suffix paths
     const std::int64_t P = 7;
     MarginalPosterior post(shape, 0.3, synthetic_inputs(P, shape.paths(), 5, {0, P}),
@@ -301,7 +297,7 @@ TEST(Posterior, PathWeightGradientMatchesFiniteDifferences) {
 TEST(PathWeightFactors, LawOfPathWeightsMatchesTheWeights) {
   // E[W_π·W_π'/w0] = σa² Π σl² δ_ππ' and the second moments of U^s agree between W from random
   // weights V and W from the factors (Monte Carlo, fixed seeds).
-  const NetworkShape shape = make_shape(3, {2, 2}, {5, 4, 6}, {1.0, 0.7, 1.3, 0.9});
+  const Architecture shape = make_shape(3, {2, 2}, {5, 4, 6}, {1.0, 0.7, 1.3, 0.9});
   PathNetwork net(shape);
   PathWeightFactors fac(shape);
   const int H = shape.paths(), n = 20000;
@@ -343,7 +339,7 @@ TEST(Posterior, MarginalLikelihoodIntegratesV0) {
   // with w0·N0 small enough to integrate the Gaussian exactly, in closed form over vec(V0):
   // f = A vec(V0), A[μ, (k,i)] = Σ_π W_π[k] x̃^μ_π[i]/sqrt(w0 N0 H) ⇒ y ~ N(0, σ0² A Aᵀ + Temp I).
   const int N0 = 3;
-  const NetworkShape shape = make_shape(N0, {2}, {2, 3}, {1.7, 0.9, 1.1});
+  const Architecture shape = make_shape(N0, {2}, {2, 3}, {1.7, 0.9, 1.1});
   const std::int64_t P = 5;
   const double Temp = 0.4;
   const PathInputs in = synthetic_inputs(P, shape.paths(), N0, {0, P});
@@ -354,7 +350,7 @@ TEST(Posterior, MarginalLikelihoodIntegratesV0) {
   std::vector<double> g(theta.size());
   PathNetwork net(shape);
   const auto& W = net.forward_path_weights(full.data());
-  const int H = shape.paths(), w0 = shape.widths[0];
+  const int H = shape.paths(), w0 = shape.width(0);
   const double s = 1.0 / std::sqrt(double(w0) * N0 * H);
   std::vector<double> A(sz(P) * sz(w0 * N0), 0.0);
   for (std::int64_t mu = 0; mu < P; ++mu)
@@ -395,7 +391,7 @@ TEST(Posterior, MarginalLikelihoodIntegratesV0) {
 TEST(Posterior, ShardCountInvariantToTheBit) {
   // The group of all ranks (K = world size) and every rank alone (K = 1) give identical bits.
   const Comm& world = test::world();
-  const NetworkShape shape = make_shape(6, {2, 2}, {5, 4, 3}, {1, 1, 1, 1});
+  const Architecture shape = make_shape(6, {2, 2}, {5, 4, 3}, {1, 1, 1, 1});
   const std::int64_t P = 37;
   Comm self = world.split(world.rank(), 0);
   ExampleBlocks b1(P, 16, self), bK(P, 16, world);
@@ -429,7 +425,7 @@ TEST(Posterior, MarginalMatchesTheSerialImplementationItReplaced) {
       {MarginalPosterior::Coordinates::path_weights, -87.946311387751066, 14.314920395268794, 3584.253240270682,
        -21.988048597357967, 0.73392810275426812, 0.57357011213200837},
   };
-  const NetworkShape shape = make_shape(5, {2, 3}, {8, 6, 6}, {1.5, 0.8, 1.2, 0.9});
+  const Architecture shape = make_shape(5, {2, 3}, {8, 6, 6}, {1.5, 0.8, 1.2, 0.9});
   const std::int64_t P = 17;
   for (const KernelForm form : {KernelForm::automatic, KernelForm::path_pairs, KernelForm::primal, KernelForm::dual})
   for (const Reference& ref : refs) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/linalg.hpp"
 #include "attnpaths/sampler/chain.hpp"
 #include "attnpaths/sampler/diagnostics.hpp"
@@ -14,7 +15,7 @@ using namespace attnpaths;
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+using attnpaths::sz;
 
 // N(μ, Σ) with Σ = A Aᵀ + diag (+ shared·1 1ᵀ: one dominant direction), strongly correlated and with
 // scales from 0.1 to 10.

@@ -9,8 +9,8 @@
 using namespace attnpaths;
 
 namespace {
-NetworkShape shape_of(int N0, std::vector<int> heads, int N) {
-  NetworkShape s;
+Architecture shape_of(int N0, std::vector<int> heads, int N) {
+  Architecture s;
   s.input_dim = N0;
   s.heads = heads;
   s.widths.assign(heads.size() + 1, N);
@@ -69,7 +69,7 @@ TEST(TargetChoice, PicksTheMeasuredCheapest) {
 
 TEST(TargetChoice, PathWeightsOnlyWhereTheyApply) {
   // Layer 1 of a 2-layer network with 4 heads in layer 2 needs w1 ≥ 4.
-  const NetworkShape narrow = shape_of(8, {2, 4}, 3);
+  const Architecture narrow = shape_of(8, {2, 4}, 3);
   EXPECT_FALSE(path_weights_apply(narrow));
   const auto costs = target_costs(narrow, 50, 0.01, 10);
   ASSERT_EQ(costs.size(), 2u);

@@ -1,5 +1,15 @@
-# Shared by the SLURM pipeline tests (tests/slurm/test_pipeline.sh, test_image_pipeline.sh); sourced.
-# Needs: T0 (start time), DEADLINE_S, CLUSTER, RES, SCRATCH, SRC set by the test.
+# Shared by the SLURM pipeline tests (tests/slurm/test_pipeline.sh, test_image_pipeline.sh); sourced
+# after `set -uo pipefail`. Sets, from the ctest environment (ATTNPATHS_BINARY, ATTNPATHS_SOURCE_DIR,
+# ATTNPATHS_TEST_TMP, PYTHON) and PIPELINE_TEST (the scratch folder's name, set by the test):
+# SRC, BIN, PY, DEADLINE_S, T0 (start time), SCRATCH, RES, CLUSTER.
+SRC=${ATTNPATHS_SOURCE_DIR:?}
+BIN=${ATTNPATHS_BINARY:?}
+PY=${PYTHON:-/usr/bin/python3}
+DEADLINE_S=${SLURM_TEST_DEADLINE:-540}   # below the ctest TIMEOUT, so that the cleanup always runs
+T0=$(date +%s)
+SCRATCH=${ATTNPATHS_TEST_TMP:?}/${PIPELINE_TEST:?}
+RES=$SCRATCH/results
+CLUSTER=$SCRATCH/cluster
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 elapsed() { echo $(($(date +%s) - T0)); }
@@ -17,6 +27,18 @@ require_cluster_and_commands() {  # require_cluster_and_commands BIN "COMMAND"â€
     # shellcheck disable=SC2086
     "$bin" $c --help >/dev/null 2>&1 || fail "'attnpaths $c' is not available in $bin"
   done
+}
+
+# a fresh scratch directory, the cleanup trap, and the one-node cluster (SLURM_CONF exported); ends in $SCRATCH
+start_scratch_cluster() {
+  rm -rf "$SCRATCH"
+  mkdir -p "$SCRATCH"
+  trap cleanup EXIT
+  trap 'fail "interrupted"' INT TERM
+  "$SRC/tests/slurm/local_cluster.sh" start "$CLUSTER" || fail "could not start the local SLURM cluster"
+  export SLURM_CONF=$CLUSTER/slurm.conf
+  log "cluster up"
+  cd "$SCRATCH" || fail "no scratch directory"
 }
 
 # always stop the daemons (by PID), and on failure print what the jobs and daemons said

@@ -12,29 +12,13 @@
 # Environment (set by ctest): ATTNPATHS_BINARY, ATTNPATHS_SOURCE_DIR, ATTNPATHS_TEST_TMP, PYTHON.
 set -uo pipefail
 
-SRC=${ATTNPATHS_SOURCE_DIR:?}
-BIN=${ATTNPATHS_BINARY:?}
-PY=${PYTHON:-/usr/bin/python3}
-DEADLINE_S=${SLURM_TEST_DEADLINE:-540}   # below the ctest TIMEOUT, so that the cleanup always runs
-T0=$(date +%s)
-SCRATCH=${ATTNPATHS_TEST_TMP:?}/slurm_image_pipeline
-RES=$SCRATCH/results
-CLUSTER=$SCRATCH/cluster
-source "$SRC/tests/slurm/pipeline_test_lib.sh"
+PIPELINE_TEST=slurm_image_pipeline
+source "${ATTNPATHS_SOURCE_DIR:?}/tests/slurm/pipeline_test_lib.sh"  # SRC, BIN, PY, T0, SCRATCH, RES, CLUSTER
 
 require_cluster_and_commands "$BIN" "data omniglot" train theory select sample compare prune
 grep -q '^#SBATCH --signal=B:USR1@' "$SRC/jobs/train.sbatch" && grep -q '^#SBATCH --requeue' "$SRC/jobs/train.sbatch" ||
   fail "jobs/train.sbatch must ask for the pre-timeout signal and be requeueable"
-rm -rf "$SCRATCH"
-mkdir -p "$SCRATCH"
-trap cleanup EXIT
-trap 'fail "interrupted"' INT TERM
-
-"$SRC/tests/slurm/local_cluster.sh" start "$CLUSTER" || fail "could not start the local SLURM cluster"
-export SLURM_CONF=$CLUSTER/slurm.conf
-log "cluster up"
-
-cd "$SCRATCH" || fail "no scratch directory"
+start_scratch_cluster
 pipe=$(CONFIG=$SRC/tests/slurm/tiny_image ATTNPATHS=$BIN PYTHON=$PY \
   sbatch --parsable "$SRC/jobs/image_pipeline.sbatch" "$RES") || fail "sbatch of the image pipeline failed"
 pipe=${pipe%%;*}

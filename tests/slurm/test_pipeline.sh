@@ -11,16 +11,8 @@
 # Environment (set by ctest): ATTNPATHS_BINARY, ATTNPATHS_SOURCE_DIR, ATTNPATHS_TEST_TMP, PYTHON.
 set -uo pipefail
 
-SRC=${ATTNPATHS_SOURCE_DIR:?}
-BIN=${ATTNPATHS_BINARY:?}
-PY=${PYTHON:-/usr/bin/python3}
-DEADLINE_S=${SLURM_TEST_DEADLINE:-540}   # below the ctest TIMEOUT, so that the cleanup always runs
-T0=$(date +%s)
-SCRATCH=${ATTNPATHS_TEST_TMP:?}/slurm_pipeline
-RES=$SCRATCH/results
-CLUSTER=$SCRATCH/cluster
-
-source "$SRC/tests/slurm/pipeline_test_lib.sh"
+PIPELINE_TEST=slurm_pipeline
+source "${ATTNPATHS_SOURCE_DIR:?}/tests/slurm/pipeline_test_lib.sh"  # SRC, BIN, PY, T0, SCRATCH, RES, CLUSTER
 
 # ---- preconditions: a clear failure, never a silent pass ----------------------------------------
 require_cluster_and_commands "$BIN" "data markov" theory sample compare
@@ -38,21 +30,12 @@ done
 grep -q '^#SBATCH --signal=B:USR1@' "$SRC/jobs/sample.sbatch" && grep -q '^#SBATCH --requeue' "$SRC/jobs/sample.sbatch" ||
   fail "jobs/sample.sbatch must ask for the pre-timeout signal and be requeueable"
 
-rm -rf "$SCRATCH"
-mkdir -p "$SCRATCH"
-
-trap cleanup EXIT
-trap 'fail "interrupted"' INT TERM
-
-# ---- 1. the cluster --------------------------------------------------------------------------------
-"$SRC/tests/slurm/local_cluster.sh" start "$CLUSTER" || fail "could not start the local SLURM cluster"
-export SLURM_CONF=$CLUSTER/slurm.conf
-log "cluster up"
+# ---- 1. the cluster (a fresh scratch directory; the daemons stopped on exit) -------------------------
+start_scratch_cluster
 
 # ---- 2. submit the pipeline exactly as a user would ------------------------------------------------
 # (Open MPI as root and oversubscription come from jobs/lib/common.sh; the ctest environment's
 #  OMP/OPENBLAS thread settings are overridden per job from the allocation.)
-cd "$SCRATCH" || fail "no scratch directory"
 # (wrong thread counts in the submitting shell: every job must replace them with its allocation's)
 pipe=$(CONFIG=$SRC/tests/slurm/tiny ATTNPATHS=$BIN PYTHON=$PY \
   OMP_NUM_THREADS=7 OPENBLAS_NUM_THREADS=7 \

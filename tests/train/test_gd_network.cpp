@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/rng.hpp"
 #include "attnpaths/train/trainer.hpp"
@@ -14,7 +15,7 @@ using namespace attnpaths;
 
 namespace {
 
-std::size_t sz(std::int64_t n) { return static_cast<std::size_t>(n); }
+using attnpaths::sz;
 
 GdShape tiny(int layers, int heads, Readout readout) {
   GdShape s;
@@ -33,7 +34,7 @@ GdShape tiny(int layers, int heads, Readout readout) {
 double literal_forward(const GdShape& g, const std::vector<double>& th, const double* x,
                        const std::vector<std::vector<bool>>& removed) {
   const int T = g.tokens, N0 = g.input_dim, w = g.width, G = g.qk_dim, H = g.heads;
-  const NetworkShape vs = g.value_shape();
+  const Architecture vs = g.value_shape();
   std::vector<std::vector<double>> z(sz(T), std::vector<double>(sz(w), 0.0));
   for (int s = 0; s < T; ++s)
     for (int i = 0; i < w; ++i)

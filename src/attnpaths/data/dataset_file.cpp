@@ -399,6 +399,19 @@ std::int64_t block_examples_for(double block_mb, int T, int N0) {
   return std::max<std::int64_t>(1, static_cast<std::int64_t>(bytes / per_example));
 }
 
+void write_dataset_description(const h5::Location& group, const Dataset& data, const std::string& path) {
+  group.set_attr("task", data.task);
+  group.set_attr("file", path);
+  group.set_attr("checksum", data.checksum);
+  group.set_attr("T", std::int64_t{data.tokens});
+  group.set_attr("N0", std::int64_t{data.token_dim});
+  group.set_attr("L", std::int64_t{data.attention.depth()});
+  const auto heads = data.attention.heads();
+  group.set_attr("heads", std::vector<std::int64_t>(heads.begin(), heads.end()));
+  group.set_attr("H_tot", std::int64_t{data.attention.paths()});
+  group.set_attr("path_labels", data.attention.labels());
+}
+
 Dataset read_dataset(const std::string& path, const Comm& comm) {
   const DatasetReader reader(path, comm);
   Dataset d = reader.header();

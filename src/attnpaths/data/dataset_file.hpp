@@ -19,6 +19,10 @@ namespace attnpaths {
 // Every rank throws the same InputError naming the file, the dataset and what was expected.
 Dataset read_dataset(const std::string& path, const Comm& comm);
 
+// What a result was computed on, as attributes of its /data group (docs/files.md): task, file, checksum,
+// T, N0, L, heads, H_tot, path_labels of the dataset read from `path`.
+void write_dataset_description(const h5::Location& group, const Dataset& data, const std::string& path);
+
 // Fills rows [rows.begin, rows.end) (global indices) of `set`: x [rows × T × N0] and y [rows].
 using RowSource = std::function<void(const ExampleSet& set, const Range& rows, double* x, double* y)>;
 

@@ -169,7 +169,9 @@ bool Location::exists(const std::string& path) const {
     if (next == std::string::npos) next = path.size();
     if (next > pos) {
       partial += "/" + path.substr(pos, next - pos);
-      htri_t e = H5Lexists(get(), partial.c_str(), H5P_DEFAULT);
+      // e < 0: the previous component is a dataset or a dangling link, not a group — the path does not
+      // exist (an error on the location itself surfaces on its next use).
+      const htri_t e = H5Lexists(get(), partial.c_str(), H5P_DEFAULT);
       if (e <= 0) {
         H5Eclear2(H5E_DEFAULT);
         return false;
@@ -296,8 +298,8 @@ std::vector<std::string> Location::attr_names() const {
 }
 
 bool Location::has_attr(const std::string& name) const {
-  htri_t e = H5Aexists(get(), name.c_str());
-  if (e < 0) H5Eclear2(H5E_DEFAULT);
+  const htri_t e = H5Aexists(get(), name.c_str());
+  if (e < 0) fail("H5Aexists", file_path_, name_ + "@" + name);
   return e > 0;
 }
 

@@ -13,7 +13,7 @@
 namespace attnpaths {
 
 namespace {
-using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RowMatrix = RowMajorMatrix;  // core/eigen.hpp
 }
 
 GramSums::GramSums(int paths_, int dim_, int keep)

@@ -35,8 +35,6 @@ class DualKernel final : public RenormalizedKernel {
   DualKernel(const PathInputs& train, const GramSums& sums, double sigma0_sq, const Comm& comm);
   KernelForm form() const override { return KernelForm::dual; }
   void factor(const Eigen::MatrixXd& U1, double temperature) override;
-  double log_det() const override { return log_det_; }
-  double data_fit() const override { return data_fit_; }
   Eigen::MatrixXd energy_gradient() override;
   std::vector<double> solve(const std::vector<double>& v) override;
   void path_gram(std::vector<double>& G, std::vector<double>& c) override;
@@ -57,8 +55,6 @@ class DualKernel final : public RenormalizedKernel {
   double yy_ = 0;
   Eigen::MatrixXd gram_trace_;    // Σ_i B[(π,i),(π',i)]
   // state of the last factor()
-  Eigen::MatrixXd U1_;
-  double temperature_ = 0, log_det_ = 0, data_fit_ = 0;
   std::vector<double> l_;         // L, row-major H×H
   std::vector<double> bl_;        // B L'  [r×r]
   std::vector<double> chol_;      // Cholesky factor of A = Temp·I + L'^T B L'

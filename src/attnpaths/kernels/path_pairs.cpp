@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/linalg.hpp"
@@ -135,9 +136,8 @@ PredictorMoments PathPairKernel::predict(const PathInputs& set) {
   out.var.assign(sz(m), 0.0);
   if (m == 0) return out;
   // Z = Ξ* (U ⊗ I), k* = Z Ξ^T [m × P]; f̄ = k* α, σ² = K** − |L^{-1} k*|² (docs/model.md §3.6).
-  std::vector<double> u(sz(paths_) * sz(paths_)), z(sz(m) * sz(r)), ks(sz(m) * sz(P_));
-  for (int i = 0; i < paths_; ++i)
-    for (int j = 0; j < paths_; ++j) u[sz(i) * sz(paths_) + sz(j)] = U1_(i, j);
+  const std::vector<double> u = row_major(U1_);
+  std::vector<double> z(sz(m) * sz(r)), ks(sz(m) * sz(P_));
   right_multiply(u.data(), set.xt.data(), m, scale_ * scale_, z.data());
   linalg::gemm(false, true, m, P_, r, 1.0, z.data(), r, xt_all_.data(), r, 0.0, ks.data(), P_);
   std::vector<double> w(sz(P_) * sz(m));  // k*^T, then L^{-1} k*^T

@@ -23,8 +23,6 @@ class PathPairKernel final : public RenormalizedKernel {
   PathPairKernel(const PathInputs& train, double sigma0_sq, const Comm& comm);
   KernelForm form() const override { return KernelForm::path_pairs; }
   void factor(const Eigen::MatrixXd& U1, double temperature) override;
-  double log_det() const override { return log_det_; }
-  double data_fit() const override { return data_fit_; }
   Eigen::MatrixXd energy_gradient() override;
   std::vector<double> solve(const std::vector<double>& v) override;
   // The energy's Hessian is the theory's (primal and dual forms); the sampler needs no second derivatives.
@@ -45,8 +43,6 @@ class PathPairKernel final : public RenormalizedKernel {
   std::vector<double> chol_;            // Cholesky factor of K_T (lower)
   std::vector<double> alpha_, g_;       // α = K_T^{-1} y;  K_T^{-1} (lower triangle, by energy_gradient)
   std::vector<double> coef_, packed_work_;  // the pairs' coefficients; one packed lower triangle
-  Eigen::MatrixXd U1_;
-  double temperature_ = 0, log_det_ = 0, data_fit_ = 0;
 };
 
 }  // namespace attnpaths

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/linalg.hpp"
@@ -87,9 +88,8 @@ Eigen::MatrixXd PrimalKernel::energy_gradient() {
     petsc::log_flops(static_cast<double>(P) * P * static_cast<double>(kw) + 2.0 * static_cast<double>(P) * kw * H);
   }
   comm_.sum(g);
-  Eigen::MatrixXd grad = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-      g.data(), paths_, paths_);
-  Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> c(c_.data(), paths_, dim_);
+  Eigen::MatrixXd grad = from_row_major(g.data(), paths_, paths_);
+  const auto c = from_row_major(c_.data(), paths_, dim_);
   grad -= c * c.transpose();
   return 0.5 * (grad + grad.transpose());
 }
@@ -120,7 +120,7 @@ PredictorMoments PrimalKernel::predict(const PathInputs& set) {
   out.var.assign(sz(m), 0.0);
   // ξ* (U_1 ⊗ I) for the local test rows: f̄ = ·c (= y^T K_T^{-1} k*), K** = ·ξ*  (no communication)
   std::vector<double> contracted(sz(m) * sz(r));
-  const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> u = U1_;
+  const RowMajorMatrix u = U1_;
   right_multiply(u.data(), set.xt.data(), m, scale_, contracted.data());
   for (std::int64_t q = 0; q < m; ++q) {
     const double* a = contracted.data() + sz(q) * sz(r);

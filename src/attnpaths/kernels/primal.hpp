@@ -18,8 +18,6 @@ class PrimalKernel final : public RenormalizedKernel {
   PrimalKernel(const PathInputs& train, double sigma0_sq, const Comm& comm);
   KernelForm form() const override { return KernelForm::primal; }
   void factor(const Eigen::MatrixXd& U1, double temperature) override;
-  double log_det() const override { return log_det_; }
-  double data_fit() const override { return data_fit_; }
   Eigen::MatrixXd energy_gradient() override;
   std::vector<double> solve(const std::vector<double>& v) override;
   void path_gram(std::vector<double>& G, std::vector<double>& c) override;
@@ -36,8 +34,6 @@ class PrimalKernel final : public RenormalizedKernel {
   std::vector<double> alpha_;     // α = K_T^{-1} y [P]
   std::vector<double> c_;         // Ξ^T α [r]
   std::vector<double> z_, w_;     // work: Z [P × r]; this rank's feature columns of R^{-1} Ξ
-  Eigen::MatrixXd U1_;
-  double temperature_ = 0, log_det_ = 0, data_fit_ = 0;
 };
 
 }  // namespace attnpaths

@@ -41,8 +41,8 @@ class RenormalizedKernel {
   // Factorises K_T = K(U_1) + Temp·I (collective). Throws NumericalError if K_T is not PD.
   virtual void factor(const Eigen::MatrixXd& U1, double temperature) = 0;
   // After factor(): log det K_T and the data fit y^T K_T^{-1} y; E = log_det() + data_fit().
-  virtual double log_det() const = 0;
-  virtual double data_fit() const = 0;
+  double log_det() const { return log_det_; }
+  double data_fit() const { return data_fit_; }
   // After factor(): ∂E/∂U_1 = Σ_i Ξ_i^T (K_T^{-1} − α α^T) Ξ_i, α = K_T^{-1} y (symmetric H_tot×H_tot).
   virtual Eigen::MatrixXd energy_gradient() = 0;
   // After factor(): K_T^{-1} v, v and the result on this rank's training rows (collective).
@@ -84,6 +84,9 @@ class RenormalizedKernel {
   std::int64_t examples_;
   std::vector<std::int64_t> kept_index_;
   std::vector<double> kept_rows_;
+  // Set by factor() in every form: its U_1 and Temp, log det K_T and y^T K_T^{-1} y.
+  Eigen::MatrixXd U1_;
+  double temperature_ = 0, log_det_ = 0, data_fit_ = 0;
 };
 
 // Builds the kernel of `train` (its path inputs, sharded over `comm`). `automatic` picks primal

@@ -42,6 +42,8 @@ struct AttentionSpec {
   int head_on_path(int pi, int layer) const;
   // Labels "0.0", "0.1", ... (head index per layer) used when the file has none.
   std::vector<std::string> default_path_labels() const;
+  // The path labels: the file's, else the default ones.
+  std::vector<std::string> labels() const { return path_labels.empty() ? default_path_labels() : path_labels; }
 };
 
 // Ω^{l,h}(x) for one example x [T, N0] (row s = token s): omega[s*T + t] = softmax_s A[s,t]

@@ -12,70 +12,29 @@
 
 namespace attnpaths {
 
-// ------------------------------------------------------------------------------------------ shape
-
-int NetworkShape::paths() const {
-  int n = 1;
-  for (int h : heads) n *= h;
-  return n;
-}
-
-void NetworkShape::validate() const {
-  const int L = depth();
-  ATTN_REQUIRE(L >= 1, InputError, "network: at least one attention layer is needed (got L = {})", L);
-  ATTN_REQUIRE(input_dim >= 1, InputError, "network: input dimension N0 = {} must be positive", input_dim);
-  ATTN_REQUIRE(static_cast<int>(widths.size()) == L + 1, InputError,
-               "network: {} widths given, L + 1 = {} needed (w0 … wL)", widths.size(), L + 1);
-  ATTN_REQUIRE(static_cast<int>(variances.size()) == L + 2, InputError,
-               "network: {} prior variances given, L + 2 = {} needed (σ0², σ1² … σL², σa²)", variances.size(), L + 2);
-  for (int h : heads) ATTN_REQUIRE(h >= 1, InputError, "network: every layer needs at least one head (got {})", h);
-  for (int w : widths) ATTN_REQUIRE(w >= 1, InputError, "network: widths must be positive (got {})", w);
-  for (double v : variances)
-    ATTN_REQUIRE(v > 0 && std::isfinite(v), InputError, "network: prior variances must be positive (got {})", v);
-}
-
-std::int64_t NetworkShape::v0_size() const { return std::int64_t{widths[0]} * input_dim; }
-
-std::int64_t NetworkShape::layer_block(int l) const {
-  return std::int64_t{widths[sz(l)]} * widths[sz(l - 1)];
-}
-
-std::int64_t NetworkShape::layer_offset(int l, int h) const {
-  std::int64_t off = v0_size();
-  for (int k = 1; k < l; ++k) off += heads[sz(k - 1)] * layer_block(k);
-  return off + h * layer_block(l);
-}
-
-std::int64_t NetworkShape::readout_offset() const { return layer_offset(depth() + 1, 0); }
-
-std::int64_t NetworkShape::size() const { return readout_offset() + widths[sz(depth())]; }
-
-double NetworkShape::prior_variance(std::int64_t i) const {
-  if (i < v0_size()) return variances[0];
-  for (int l = 1; l <= depth(); ++l)
-    if (i < layer_offset(l + 1, 0)) return variances[sz(l)];
-  return variances[sz(depth() + 1)];
-}
-
 // ------------------------------------------------------------------------------------------ path network
 
-PathNetwork::PathNetwork(NetworkShape shape, bool with_v0) : shape_(std::move(shape)) {
-  shape_.validate();
+PathNetwork::PathNetwork(Architecture shape, bool with_v0) : shape_(std::move(shape)) {
+  shape_.validate(true);
+  widths_ = shape_.whole_widths();
   shift_ = with_v0 ? 0 : shape_.v0_size();
   const int L = shape_.depth();
   double prod = 1;
-  for (int l = 1; l <= L; ++l) prod *= shape_.widths[sz(l)];
+  for (int l = 1; l <= L; ++l) prod *= shape_.width(l);
   path_scale_ = 1.0 / std::sqrt(prod);
-  readout_scale_ = 1.0 / std::sqrt(double(shape_.widths[0]) * shape_.input_dim * shape_.paths());
+  readout_scale_ = 1.0 / std::sqrt(double(shape_.width(0)) * shape_.input_dim * shape_.paths());
   level_.resize(sz(L + 1));
   dlevel_.resize(sz(L + 1));
   std::int64_t rows = 1;
   for (int l = L; l >= 0; --l) {
-    level_[sz(l)].assign(sz(rows * shape_.widths[sz(l)]), 0.0);
+    level_[sz(l)].assign(sz(rows * shape_.width(l)), 0.0);
     dlevel_[sz(l)].assign(level_[sz(l)].size(), 0.0);
-    if (l >= 1) rows *= shape_.heads[sz(l - 1)];
+    if (l >= 1) {
+      path_weight_flops_ += 2.0 * shape_.heads[sz(l - 1)] * double(rows) * shape_.width(l) * shape_.width(l - 1);
+      rows *= shape_.heads[sz(l - 1)];
+    }
   }
-  W_.assign(sz(std::int64_t{shape_.paths()} * shape_.widths[0]), 0.0);
+  W_.assign(sz(std::int64_t{shape_.paths()} * shape_.width(0)), 0.0);
   dW_.assign(W_.size(), 0.0);
 }
 
@@ -84,7 +43,7 @@ PathNetwork::PathNetwork(NetworkShape shape, bool with_v0) : shape_(std::move(sh
 // (layer-1 head slowest).
 const std::vector<double>& PathNetwork::forward_path_weights(const double* theta) {
   const int L = shape_.depth();
-  const auto& w = shape_.widths;
+  const auto& w = widths_;
   std::copy_n(theta + shape_.readout_offset() - shift_, w[sz(L)], level_[sz(L)].begin());
   int rows = 1;  // rows of level l = Π_{k>l} H_k
   for (int l = L; l >= 1; --l) {
@@ -101,12 +60,12 @@ const std::vector<double>& PathNetwork::forward_path_weights(const double* theta
 
 void PathNetwork::path_readouts(const double* theta, double* u) const {
   ATTN_REQUIRE(shift_ == 0, LibraryError, "internal: path readouts need V0 in θ");
-  linalg::gemm(false, false, shape_.paths(), shape_.input_dim, shape_.widths[0], readout_scale_, W_.data(),
-               shape_.widths[0], theta + shape_.v0_offset(), shape_.input_dim, 0.0, u, shape_.input_dim);
+  linalg::gemm(false, false, shape_.paths(), shape_.input_dim, shape_.width(0), readout_scale_, W_.data(),
+               shape_.width(0), theta + shape_.v0_offset(), shape_.input_dim, 0.0, u, shape_.input_dim);
 }
 
 void PathNetwork::order_parameter(double* U) const {
-  const int H = shape_.paths(), w0 = shape_.widths[0];
+  const int H = shape_.paths(), w0 = shape_.width(0);
   linalg::gemm(false, true, H, H, w0, 1.0 / w0, W_.data(), w0, W_.data(), w0, 0.0, U, H);
 }
 
@@ -118,7 +77,7 @@ void PathNetwork::backward_readouts(const double* theta, const double* du, doubl
 // u = s·W V0:  ADDS ∂/∂V0 = s·Wᵀ du [w0 × N0] to grad; dW_ = ∂/∂W = s·du V0ᵀ [H × w0].
 void PathNetwork::readouts_to_path_weights(const double* theta, const double* du, double* grad) {
   ATTN_REQUIRE(shift_ == 0, LibraryError, "internal: backward through the readouts needs V0 in θ");
-  const int H = shape_.paths(), w0 = shape_.widths[0], N0 = shape_.input_dim;
+  const int H = shape_.paths(), w0 = shape_.width(0), N0 = shape_.input_dim;
   linalg::gemm(true, false, w0, N0, H, readout_scale_, W_.data(), w0, du, N0, 1.0, grad + shape_.v0_offset(), N0);
   linalg::gemm(false, true, H, w0, N0, readout_scale_, du, N0, theta + shape_.v0_offset(), N0, 0.0, dW_.data(), w0);
 }
@@ -181,7 +140,7 @@ double fused_layer_block(const double* V, double* g, const double* level, const 
 // gradient plus the backward terms (and the layers' log prior is returned), else ADDED to.
 double PathNetwork::backward_layers(const double* theta, const double* dW, double* grad, bool with_prior) {
   const int L = shape_.depth();
-  const auto& w = shape_.widths;
+  const auto& w = widths_;
   for (std::size_t i = 0; i < W_.size(); ++i) dlevel_[0][i] = dW[i] * path_scale_;
   double prior = 0;
   int rows = shape_.paths();
@@ -286,10 +245,11 @@ void PathNetwork::predict(const double* u, const double* xt, std::int64_t count,
 
 // ------------------------------------------------------------------------------------------ path-weight factors
 
-PathWeightFactors::PathWeightFactors(NetworkShape shape) : shape_(std::move(shape)) {
-  shape_.validate();
+PathWeightFactors::PathWeightFactors(Architecture shape) : shape_(std::move(shape)) {
+  shape_.validate(true);
+  widths_ = shape_.whole_widths();
   const int L = shape_.depth();
-  const auto& w = shape_.widths;
+  const auto& w = widths_;
   offset_.assign(sz(L + 2), 0);
   rows_.assign(sz(L + 1), 1);
   level_.resize(sz(L + 1));
@@ -307,6 +267,7 @@ PathWeightFactors::PathWeightFactors(NetworkShape shape) : shape_(std::move(shap
     offset_[sz(l)] = off;
     off += std::int64_t{shape_.heads[sz(l - 1)]} * n * w[sz(l - 1)];
     chol_[sz(l)].assign(sz(n) * sz(n), 0.0);
+    forward_flops_ += 2.0 * n * n * w[sz(l)] + double(n) * n * n / 3 + 2.0 * shape_.heads[sz(l - 1)] * n * n * w[sz(l - 1)];
     n *= shape_.heads[sz(l - 1)];
     prod *= w[sz(l)];
   }
@@ -321,12 +282,12 @@ PathWeightFactors::PathWeightFactors(NetworkShape shape) : shape_(std::move(shap
 }
 
 double PathWeightFactors::prior_sd(std::int64_t i) const {
-  return i < shape_.widths[sz(shape_.depth())] ? std::sqrt(shape_.variances[sz(shape_.depth() + 1)]) : 1.0;
+  return i < shape_.width(shape_.depth()) ? std::sqrt(shape_.variances[sz(shape_.depth() + 1)]) : 1.0;
 }
 
 const std::vector<double>& PathWeightFactors::forward(const double* phi) {
   const int L = shape_.depth();
-  const auto& w = shape_.widths;
+  const auto& w = widths_;
   std::copy_n(phi, w[sz(L)], level_[sz(L)].begin());
   for (int l = L; l >= 1; --l) {
     const int n = rows_[sz(l)], wi = w[sz(l - 1)], wo = w[sz(l)];
@@ -346,7 +307,7 @@ const std::vector<double>& PathWeightFactors::forward(const double* phi) {
 
 void PathWeightFactors::backward(const double* phi, const double* dW, double* grad) {
   const int L = shape_.depth();
-  const auto& w = shape_.widths;
+  const auto& w = widths_;
   for (std::size_t i = 0; i < W_.size(); ++i) dlevel_[0][i] = dW[i] * path_scale_;
   for (int l = 1; l <= L; ++l) {
     const int n = rows_[sz(l)], wi = w[sz(l - 1)], wo = w[sz(l)];
@@ -394,7 +355,7 @@ void PathWeightFactors::backward(const double* phi, const double* dW, double* gr
 
 double PathWeightFactors::log_prior(const double* phi, double* grad, bool overwrite) const {
   if (grad && overwrite) std::fill(grad, grad + size_, 0.0);
-  const int wL = shape_.widths[sz(shape_.depth())];
+  const int wL = shape_.width(shape_.depth());
   const double inv = 1.0 / shape_.variances[sz(shape_.depth() + 1)];
   double s = 0, t = 0;
   for (int i = 0; i < wL; ++i) {
@@ -421,11 +382,11 @@ struct NaivePass {
 
 // docs/model.md §1, literally: z0_s = V0 x_s/sqrt(N0); z^l_t = Σ_h V_l^h Σ_s z^{l-1}_s Ω_{st}/sqrt(H_l w_{l-1});
 // z^L = Σ_h V_L^h Σ_s z^{L-1}_s ω_s / sqrt(H_L w_{L-1}); f = a·z^L/sqrt(w_L).
-double naive_pass(const NetworkShape& shape, const double* theta, const BlockAttention& att, const double* x, int T,
+double naive_pass(const Architecture& shape, const double* theta, const BlockAttention& att, const double* x, int T,
                   NaivePass& pass) {
-  shape.validate();
+  shape.validate(true);
   const int L = shape.depth(), N0 = shape.input_dim;
-  const auto& w = shape.widths;
+  const std::vector<int> w = shape.whole_widths();
   pass.z.assign(sz(L), {});
   pass.m.assign(sz(L + 1), {});
   pass.z[0].assign(sz(T) * sz(w[0]), 0.0);
@@ -466,18 +427,18 @@ double naive_pass(const NetworkShape& shape, const double* theta, const BlockAtt
 
 }  // namespace
 
-double naive_forward(const NetworkShape& shape, const double* theta, const BlockAttention& attention,
+double naive_forward(const Architecture& shape, const double* theta, const BlockAttention& attention,
                      const double* x, int tokens) {
   NaivePass pass;
   return naive_pass(shape, theta, attention, x, tokens, pass);
 }
 
-double naive_forward_backward(const NetworkShape& shape, const double* theta, const BlockAttention& att,
+double naive_forward_backward(const Architecture& shape, const double* theta, const BlockAttention& att,
                               const double* x, int T, double c, double* grad) {
   NaivePass pass;
   const double f = naive_pass(shape, theta, att, x, T, pass);
   const int L = shape.depth(), N0 = shape.input_dim;
-  const auto& w = shape.widths;
+  const std::vector<int> w = shape.whole_widths();
   const double* a = theta + shape.readout_offset();
   const double sa = c / std::sqrt(double(w[sz(L)]));
   double* ga = grad + shape.readout_offset();

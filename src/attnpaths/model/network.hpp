@@ -1,6 +1,6 @@
-// The network of docs/model.md §1 as a function of its learned weights, in the path-factorised form of
-// docs/model.md §1.3 / §4, plus the direct ("naive") forward pass used as the reference by the tests and
-// the benchmark.
+// The network of docs/model.md §1 (its architecture: model/architecture.hpp) as a function of its learned
+// weights, in the path-factorised form of docs/model.md §1.3 / §4, plus the direct ("naive") forward pass
+// used as the reference by the tests and the benchmark.
 //
 // Parameters (one flat vector θ, row-major blocks in this order):
 //   V0            [w0 × N0]                         prior N(0, σ0²)
@@ -18,39 +18,18 @@
 #include <cstdint>
 #include <vector>
 
+#include "attnpaths/model/architecture.hpp"
 #include "attnpaths/model/attention.hpp"
 
 namespace attnpaths {
-
-struct NetworkShape {
-  int input_dim = 0;              // N0
-  std::vector<int> heads;         // H_1 .. H_L
-  std::vector<int> widths;        // w_0 .. w_L
-  std::vector<double> variances;  // σ0², σ1², …, σL², σa²  (L + 2 prior variances)
-
-  int depth() const { return static_cast<int>(heads.size()); }  // L
-  int paths() const;                                             // H_tot
-  // Throws InputError on inconsistent sizes or non-positive entries.
-  void validate() const;
-
-  // Layout of θ.
-  std::int64_t size() const;                      // number of weights
-  std::int64_t v0_offset() const { return 0; }
-  std::int64_t v0_size() const;                   // w0·N0
-  std::int64_t layer_offset(int l, int h) const;  // V_l^h, l = 1..L
-  std::int64_t layer_block(int l) const;          // w_l·w_{l-1}
-  std::int64_t readout_offset() const;            // a
-  // Prior variance of weight i.
-  double prior_variance(std::int64_t i) const;
-};
 
 // Path-factorised forward/backward of one network (docs/model.md §1.3, §4). Holds workspaces: one
 // object per thread of use.
 class PathNetwork {
  public:
   // with_v0 = false: θ holds no V0 block (the layers start at θ[0]; V0 integrated out elsewhere).
-  explicit PathNetwork(NetworkShape shape, bool with_v0 = true);
-  const NetworkShape& shape() const { return shape_; }
+  explicit PathNetwork(Architecture shape, bool with_v0 = true);
+  const Architecture& shape() const { return shape_; }
   std::int64_t size() const { return shape_.size() - shift_; }  // length of θ
 
   // Effective path weights W [H_tot × w0] (docs/model.md §1.3) of θ; keeps the suffix products for
@@ -82,6 +61,12 @@ class PathNetwork {
   // a fixed order, independent of how the examples are split over ranks.
   static void predict(const double* u, const double* xt, std::int64_t count, int paths, int dim, double* f);
 
+  // Floating-point operations, for the flop counter of the callers (PETSc -log_view): one
+  // forward_path_weights() (Σ_l H_l · 2 n_l w_{l-1} w_l; backward_path_weights() costs twice as much) and
+  // one product with V0 (path_readouts(); its backward costs twice as much).
+  double path_weight_flops() const { return path_weight_flops_; }
+  double readout_flops() const { return 2.0 * shape_.paths() * shape_.input_dim * shape_.width(0); }
+
  private:
   const double* layer(const double* theta, int l, int h) const { return theta + shape_.layer_offset(l, h) - shift_; }
   double* layer(double* theta, int l, int h) const { return theta + shape_.layer_offset(l, h) - shift_; }
@@ -89,10 +74,12 @@ class PathNetwork {
                      double variance) const;
   void readouts_to_path_weights(const double* theta, const double* du, double* grad);
   double backward_layers(const double* theta, const double* dW, double* grad, bool with_prior);
-  NetworkShape shape_;
+  Architecture shape_;
+  std::vector<int> widths_;  // w_0 … w_L (whole numbers)
   std::int64_t shift_ = 0;    // v0_size() when θ holds no V0
   double path_scale_ = 1;     // 1/sqrt(w1⋯wL)
   double readout_scale_ = 1;  // 1/sqrt(w0 N0 H_tot)
+  double path_weight_flops_ = 0;
   // level_[l] for l = 0..L: the row vectors entering layer l+1 from above, [n_{l} × w_l], where
   // level_[L] = aᵀ (1 row) and level_[0] = the unnormalised W (H_tot rows).
   std::vector<std::vector<double>> level_;
@@ -110,7 +97,7 @@ class PathNetwork {
 // Needs n_l ≤ w_l (linearly independent suffix rows).
 class PathWeightFactors {
  public:
-  explicit PathWeightFactors(NetworkShape shape);
+  explicit PathWeightFactors(Architecture shape);
   std::int64_t size() const { return size_; }
   double prior_sd(std::int64_t i) const;  // σa for a, 1 for Y
   // W [H_tot × w0] of φ (normalised by 1/sqrt(w1⋯wL)); keeps what backward() needs.
@@ -119,25 +106,30 @@ class PathWeightFactors {
   void backward(const double* phi, const double* dW, double* grad);
   // −|a|²/(2σa²) − |Y|²/2; ADDS its gradient (overwrite: WRITES it).
   double log_prior(const double* phi, double* grad, bool overwrite = false) const;
+  // Floating-point operations of one forward() (Gram, Cholesky and products per layer; backward() costs
+  // about three times as much), for the callers' flop counter.
+  double forward_flops() const { return forward_flops_; }
 
  private:
-  NetworkShape shape_;
+  Architecture shape_;
+  std::vector<int> widths_;  // w_0 … w_L (whole numbers)
   std::int64_t size_ = 0;
   std::vector<std::int64_t> offset_;               // offset_[l] of Y_l^0 in φ (l = 1..L)
   std::vector<int> rows_;                          // n_l
   std::vector<std::vector<double>> level_, dlevel_, chol_;
   std::vector<double> W_;
   double path_scale_ = 1;
+  double forward_flops_ = 0;
 };
 
 // The direct forward pass of docs/model.md §1 for one example, O(T·Σ_l H_l·w_l·w_{l-1} + T²·…): the
 // reference the path factorisation is tested against. `attention` holds that one example's Ω^{l,h}
 // (layers l < L) and readout vectors ω^{L,h} (BlockAttention with nb = 1); x is [T × N0] (token s = row s).
-double naive_forward(const NetworkShape& shape, const double* theta, const BlockAttention& attention,
+double naive_forward(const Architecture& shape, const double* theta, const BlockAttention& attention,
                      const double* x, int tokens);
 // The direct forward AND backward pass (reverse mode through §1 as written): returns f and ADDS
 // c·∂f/∂θ to grad. Costs O(T·Σ_l H_l·w_l·w_{l-1}) per example: the benchmark's reference.
-double naive_forward_backward(const NetworkShape& shape, const double* theta, const BlockAttention& attention,
+double naive_forward_backward(const Architecture& shape, const double* theta, const BlockAttention& attention,
                               const double* x, int tokens, double c, double* grad);
 
 }  // namespace attnpaths

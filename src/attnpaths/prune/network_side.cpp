@@ -2,9 +2,11 @@
 
 #include <cmath>
 
+#include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/model/network.hpp"
+#include "attnpaths/predict/predictor.hpp"
 #include "attnpaths/train/gd_network.hpp"
 
 namespace attnpaths {
@@ -45,35 +47,28 @@ Evaluation pruned_network_evaluation(const NetworkPathTerms& terms, const GdShap
   Evaluation e;
   e.set = terms.set;
   e.count = static_cast<std::int64_t>(terms.y.size());
-  std::int64_t correct = 0;
-  for (std::size_t mu = 0; mu < terms.y.size(); ++mu) {
-    double f = 0;  // f = Σ_π c_π g_π
-    for (int pi = 0; pi < terms.paths; ++pi) f += c[sz(pi)] * terms.g[mu * sz(terms.paths) + sz(pi)];
-    const double y = terms.y[mu];
-    correct += (f > 0 && y > 0) || (f < 0 && y < 0) ? 1 : 0;
-    e.loss += (f - y) * (f - y);
-  }
+  std::vector<double> f(terms.y.size(), 0.0);  // f = Σ_π c_π g_π
+  for (std::size_t mu = 0; mu < terms.y.size(); ++mu)
+    for (int pi = 0; pi < terms.paths; ++pi) f[mu] += c[sz(pi)] * terms.g[mu * sz(terms.paths) + sz(pi)];
+  const ScoreSums sums = score_sums(f, {}, terms.y);
   if (e.count > 0) {
-    e.accuracy = double(correct) / double(e.count);
-    e.loss /= double(e.count);
+    e.accuracy = sums.correct / double(e.count);
+    e.loss = sums.squared_error / double(e.count);
   }
   return e;
 }
 
 // U^GD = (w0·w1⋯wL) · U^s: PathNetwork's W_π carries 1/sqrt(w1⋯wL) and U^s = W Wᵀ / w0 (model/network.hpp).
 Eigen::MatrixXd gd_order_parameter(const GdModel& model) {
-  const NetworkShape vs = model.shape.value_shape();
+  const Architecture vs = model.shape.value_shape();
   PathNetwork values(vs);
   values.forward_path_weights(model.theta.data());
   const int H = vs.paths();
   std::vector<double> Us(sz(H) * sz(H));
   values.order_parameter(Us.data());
   double scale = 1;
-  for (int w : vs.widths) scale *= double(w);
-  Eigen::MatrixXd U(H, H);
-  for (int a = 0; a < H; ++a)
-    for (int b = 0; b < H; ++b) U(a, b) = scale * Us[sz(a) * sz(H) + sz(b)];
-  return U;
+  for (double w : vs.widths) scale *= w;
+  return scale * from_row_major(Us.data(), H, H);
 }
 
 void check_model_attention(const GdModel& model, const AttentionSpec& attention, const std::string& data_path) {

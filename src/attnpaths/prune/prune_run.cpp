@@ -287,11 +287,8 @@ void write_matrix(const h5::File& f, const std::string& path, const Eigen::Matri
 
 void write_data_group(const h5::File& f, const PruneOptions& o, const Dataset& data, const TheoryPoint& th,
                       const std::string& model_checksum) {
-  const AttentionSpec& att = data.attention;
   const auto d = f.create_group("data");
-  d.set_attr("task", data.task);
-  d.set_attr("file", o.data);
-  d.set_attr("checksum", data.checksum);
+  write_dataset_description(d, data, o.data);
   d.set_attr("theory", o.theory);
   d.set_attr("theory_checksum", th.checksum);
   d.set_attr("model", o.model);
@@ -299,11 +296,6 @@ void write_data_group(const h5::File& f, const PruneOptions& o, const Dataset& d
   d.set_attr("width", th.width);
   d.set_attr("temperature", th.temperature);
   d.set_attr("temperature_rule", th.temperature_rule);
-  d.set_attr("L", std::int64_t{att.depth()});
-  const auto heads = att.heads();
-  d.set_attr("heads", std::vector<std::int64_t>(heads.begin(), heads.end()));
-  d.set_attr("H_tot", std::int64_t{att.paths()});
-  d.set_attr("path_labels", att.path_labels.empty() ? att.default_path_labels() : att.path_labels);
   std::vector<std::string> sets;
   for (const ExampleSet* s : data.evaluation_sets()) sets.push_back(s->name);
   d.set_attr("sets", sets);
@@ -450,9 +442,7 @@ int PruneRun::run() {
     write_results(f, o, data, th, model, plan, theory, network);
     provenance.finish();
     write_provenance(f, provenance, timers);
-    const AttentionSpec& att = data.attention;
-    for (const auto& p : h5::annotate(f, prune_file_notes(), att.path_labels.empty() ? att.default_path_labels()
-                                                                                    : att.path_labels))
+    for (const auto& p : h5::annotate(f, prune_file_notes(), data.attention.labels()))
       log.warn("no description for dataset {} (docs/files.md)", p);
   }
   output.commit();

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/io/hdf5.hpp"
@@ -90,8 +91,7 @@ TheoryPoint read_theory_point(const std::string& theory, std::int64_t width, dou
   const int H = data.attention.paths();
   ATTN_REQUIRE(r.paths == H, InputError, "theory file '{}' has H_tot = {}, the dataset '{}' {}", theory, r.paths,
                data.path, H);
-  t.U1 = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-      r.U1.data() + at * sz(H) * sz(H), H, H);
+  t.U1 = from_row_major(r.U1.data() + at * sz(H) * sz(H), H, H);
   t.variances = r.variances;
   t.test_accuracy = r.theory_accuracy.at("test")[at];
   t.checksum = file_checksum(theory, comm);

@@ -14,12 +14,13 @@
 
 #include <vector>
 
+#include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/comm.hpp"
 #include "attnpaths/data/dataset.hpp"
 
 namespace attnpaths {
 
-using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using RowMatrix = RowMajorMatrix;  // core/eigen.hpp
 
 // The score matrix W of head `head` (A_st = x_s^T W x_t): W itself ("w"), K^T Q / √G ("qk").
 RowMatrix score_matrix(const AttentionLayer& layer, int head, int N0);

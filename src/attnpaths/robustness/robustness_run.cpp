@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 
+#include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/log.hpp"
@@ -108,10 +109,7 @@ TheoryPoint read_theory(const RobustnessOptions& o, const Dataset& data, const C
     const std::size_t at = r.grid_index(sz(it), iw), h = sz(H);
     ATTN_REQUIRE(r.converged[at] == 1, InputError, "theory file '{}': N = {}, Temp = {} did not converge", o.theory, w,
                  t.temperature);
-    Eigen::MatrixXd U(H, H);
-    for (int a = 0; a < H; ++a)
-      for (int b = 0; b < H; ++b) U(a, b) = r.U1[(at * h + sz(a)) * h + sz(b)];
-    t.U1.push_back(U);
+    t.U1.push_back(from_row_major(r.U1.data() + at * h * h, H, H));
   }
   return t;
 }
@@ -267,17 +265,10 @@ Curves predictor_curves(RenormalizedKernel& kernel, const Dataset& data, const E
 
 
 void write_data_group(const h5::File& f, const Dataset& data, const RobustnessOptions& o, std::int64_t Q) {
-  const AttentionSpec& att = data.attention;
   const auto d = f.create_group("data");
-  d.set_attr("task", data.task);
-  d.set_attr("file", o.data);
-  d.set_attr("checksum", data.checksum);
+  write_dataset_description(d, data, o.data);
   d.set_attr("theory", o.theory);
-  d.set_attr("T", std::int64_t{data.tokens});
-  d.set_attr("N0", std::int64_t{data.token_dim});
-  d.set_attr("H_tot", std::int64_t{att.paths()});
   d.set_attr("Q", Q);
-  d.set_attr("path_labels", att.path_labels.empty() ? att.default_path_labels() : att.path_labels);
 }
 
 // /curves (docs/robustness.md §5).

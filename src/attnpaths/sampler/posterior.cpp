@@ -8,6 +8,7 @@
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/linalg.hpp"
+#include "attnpaths/core/petsc.hpp"
 
 namespace attnpaths {
 
@@ -37,7 +38,7 @@ PathInputs redistribute_rows(const PathInputs& in, Range rows, const Comm& shard
 
 // ------------------------------------------------------------------------------------------ joint
 
-JointPosterior::JointPosterior(const NetworkShape& shape, double temperature, PathInputs train,
+JointPosterior::JointPosterior(const Architecture& shape, double temperature, PathInputs train,
                                const ExampleBlocks& blocks)
     : shape_(shape), temperature_(temperature), train_(std::move(train)), blocks_(blocks), net_(shape) {
   ATTN_REQUIRE(temperature > 0 && std::isfinite(temperature), InputError, "temperature must be positive (got {})",
@@ -81,6 +82,9 @@ double JointPosterior::evaluate(const double* theta, double* grad) {
     }
   }
   blocks_.reduce(partials_, m + 1, du_.data());
+  // forward and backward through the path weights and V0, the predictions and the data-fit sums, the prior
+  petsc::log_flops(3 * (net_.path_weight_flops() + net_.readout_flops()) +
+                   4.0 * static_cast<double>(train_.local.size()) * m + 2.0 * static_cast<double>(shape_.size()));
   return -0.5 * du_[sz(m)] / temperature_ + net_.prior_and_backward_readouts(theta, du_.data(), grad);
 }
 
@@ -92,7 +96,7 @@ void JointPosterior::observe(const double* theta, double* U, double* u) {
 
 // ------------------------------------------------------------------------------------------ V0-marginal
 
-MarginalPosterior::MarginalPosterior(const NetworkShape& shape, double temperature, const PathInputs& train,
+MarginalPosterior::MarginalPosterior(const Architecture& shape, double temperature, const PathInputs& train,
                                      Coordinates coordinates, KernelForm form)
     : shape_(shape), coordinates_(coordinates), temperature_(temperature), train_(train),
       self_(Comm::view(MPI_COMM_SELF)), net_(shape, false) {
@@ -117,7 +121,7 @@ MarginalPosterior::MarginalPosterior(const NetworkShape& shape, double temperatu
                : resolve_kernel_form(form, P_, static_cast<std::int64_t>(H_) * N0_);
   kernel_ = make_renormalized_kernel(form, train_, shape.variances[0], self_);
   U_.assign(sz(H_) * sz(H_), 0.0);
-  dW_.assign(sz(H_) * sz(shape.widths[0]), 0.0);
+  dW_.assign(sz(H_) * sz(shape.width(0)), 0.0);
   prior_sd_.resize(sz(dimension()));
   for (std::int64_t i = 0; i < dimension(); ++i)
     prior_sd_[sz(i)] = factors_ ? factors_->prior_sd(i) : std::sqrt(shape.prior_variance(i + shape.v0_size()));
@@ -128,7 +132,7 @@ const std::vector<double>& MarginalPosterior::path_weights(const double* theta) 
 }
 
 const std::vector<double>& MarginalPosterior::factor(const double* theta) {
-  const int w0 = shape_.widths[0];
+  const int w0 = shape_.width(0);
   const auto& W = path_weights(theta);
   linalg::gemm(false, true, H_, H_, w0, 1.0 / w0, W.data(), w0, W.data(), w0, 0.0, U_.data(), H_);
   try {
@@ -143,7 +147,7 @@ const std::vector<double>& MarginalPosterior::factor(const double* theta) {
 // (docs/model.md §3.4); U^s = W Wᵀ/w0 ⇒ ∂(−½E)/∂W = −(∂E/∂U) W / w0.
 double MarginalPosterior::evaluate(const double* theta, double* grad) {
   ++evaluations_;
-  const int w0 = shape_.widths[0];
+  const int w0 = shape_.width(0);
   const auto& W = factor(theta);
   const double energy = kernel_->log_det() + kernel_->data_fit();
   const Eigen::MatrixXd dE = kernel_->energy_gradient();  // symmetric: its storage order does not matter
@@ -155,11 +159,13 @@ double MarginalPosterior::evaluate(const double* theta, double* grad) {
   } else {
     prior = net_.prior_and_backward_path_weights(theta, dW_.data(), grad);  // θ holds no V0
   }
+  // W forward and backward, U^s and ∂/∂W (the kernel counts its own work)
+  petsc::log_flops((factors_ ? 4 * factors_->forward_flops() : 3 * net_.path_weight_flops()) + 4.0 * H_ * H_ * w0);
   return -0.5 * energy + prior;
 }
 
 void MarginalPosterior::observe(const double* theta, RandomStream& rng, double* U, double* u) {
-  const int w0 = shape_.widths[0];
+  const int w0 = shape_.width(0);
   const auto& W = factor(theta);
   std::copy(U_.begin(), U_.end(), U);
   // u_prior = W V0 / sqrt(w0 N0 H) with V0 ~ N(0, σ0²): drawn through an explicit V0.

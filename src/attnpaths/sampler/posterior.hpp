@@ -52,16 +52,16 @@ PathInputs redistribute_rows(const PathInputs& in, Range rows, const Comm& shard
 class JointPosterior : public LogDensity {
  public:
   // train: path inputs of the local canonical rows (blocks.local()).
-  JointPosterior(const NetworkShape& shape, double temperature, PathInputs train, const ExampleBlocks& blocks);
+  JointPosterior(const Architecture& shape, double temperature, PathInputs train, const ExampleBlocks& blocks);
   std::int64_t dimension() const override { return shape_.size(); }
   double evaluate(const double* theta, double* grad) override;
-  const NetworkShape& shape() const { return shape_; }
+  const Architecture& shape() const { return shape_; }
 
   // Per draw: order parameter U^s [H×H] and path readouts u [H×N0] of θ.
   void observe(const double* theta, double* U, double* u);
 
  private:
-  NetworkShape shape_;
+  Architecture shape_;
   double temperature_;
   PathInputs train_;
   const ExampleBlocks& blocks_;
@@ -72,11 +72,15 @@ class JointPosterior : public LogDensity {
 class MarginalPosterior : public LogDensity {
  public:
   enum class Coordinates { weights, path_weights };
+  // The coordinates of a marginal `sample --target`: "path-weights" -> path_weights, "v0-marginal" -> weights.
+  static Coordinates coordinates_of(const std::string& target) {
+    return target == "path-weights" ? Coordinates::path_weights : Coordinates::weights;
+  }
   // train: ALL training path inputs (replicated in the group). coordinates = weights: θ' = θ without
   // V0 (the layers and a); path_weights: φ of PathWeightFactors. form: the renormalised kernel's form
   // (kernels/); `automatic` picks path-pairs when its kernels fit in path_pair_budget bytes, else the
   // theory's automatic choice (primal for P ≤ r, dual beyond).
-  MarginalPosterior(const NetworkShape& shape, double temperature, const PathInputs& train,
+  MarginalPosterior(const Architecture& shape, double temperature, const PathInputs& train,
                     Coordinates coordinates = Coordinates::weights, KernelForm form = KernelForm::automatic);
   MarginalPosterior(const MarginalPosterior&) = delete;  // the kernel refers to train_ and self_
   MarginalPosterior& operator=(const MarginalPosterior&) = delete;
@@ -93,7 +97,7 @@ class MarginalPosterior : public LogDensity {
   const std::vector<double>& path_weights(const double* theta);  // W, kept for backward
   // U^s = W Wᵀ/w0 of θ into U_, and K_T = K(U^s) + Temp·I factorised (docs/model.md §3.1).
   const std::vector<double>& factor(const double* theta);
-  NetworkShape shape_;
+  Architecture shape_;
   Coordinates coordinates_;
   std::int64_t dimension_ = 0;
   std::unique_ptr<PathWeightFactors> factors_;

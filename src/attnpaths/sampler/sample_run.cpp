@@ -112,16 +112,30 @@ Config SampleOptions::to_config() const {
   return c;
 }
 
-std::string SampleOptions::fingerprint(const std::string& data_checksum, int depth) const {
-  std::vector<int> w = widths.empty() ? std::vector<int>(sz(depth + 1), width) : widths;
-  std::vector<double> v = variances.empty() ? std::vector<double>(sz(depth + 2), 1.0) : variances;
+std::string SampleOptions::fingerprint(const std::string& data_checksum, const Architecture& arch) const {
+  const std::vector<int> w = arch.whole_widths();
   std::vector<std::string> vs;
-  for (double x : v) vs.push_back(fmt::format("{:.17g}", x));
+  for (double x : arch.variances) vs.push_back(fmt::format("{:.17g}", x));
   return fmt::format(
       "data_checksum={};widths={};variances={};temperature={:.17g};chains={};draws={};warmup={};seed={};"
       "target_accept={:.17g};max_depth={};thin={};target={};metric={};reduction_blocks={}",
       data_checksum, join(w), join(vs), temperature, chains, draws, warmup, seed, target_accept, max_depth, thin, target,
       metric, reduction_blocks);
+}
+
+Architecture SampleOptions::architecture(int input_dim, const std::vector<int>& heads) const {
+  const int L = static_cast<int>(heads.size());
+  const Architecture arch =
+      Architecture::network(input_dim, heads, widths.empty() ? std::vector<int>(sz(L + 1), width) : widths,
+                            variances.empty() ? std::vector<double>(sz(L + 2), 1.0) : variances);
+  ATTN_REQUIRE(static_cast<int>(arch.widths.size()) == L + 1, InputError,
+               "sample: --widths has {} entries, the dataset's network needs L + 1 = {} (w0 … wL)", arch.widths.size(),
+               L + 1);
+  ATTN_REQUIRE(static_cast<int>(arch.variances.size()) == L + 2, InputError,
+               "sample: --variances has {} entries, the dataset's network needs L + 2 = {} (σ0², σ1² … σL², σa²)",
+               arch.variances.size(), L + 2);
+  arch.validate(true);
+  return arch;
 }
 
 // ------------------------------------------------------------------------------------------ run
@@ -138,7 +152,7 @@ struct SampleRun::State {
   // load
   Dataset data;
   std::string checksum;
-  NetworkShape shape;
+  Architecture shape;
   std::int64_t P = 0, Q = 0;
   PathInputs train, test;
   // posterior and chain
@@ -215,18 +229,7 @@ void SampleRun::load() {
     s.data = read_dataset(o.data, *s.group);
   }
   s.checksum = content_checksum(o.data, world_);
-  const int L = s.data.attention.depth();
-  s.shape.input_dim = s.data.token_dim;
-  s.shape.heads = s.data.attention.heads();
-  s.shape.widths = o.widths.empty() ? std::vector<int>(sz(L + 1), o.width) : o.widths;
-  s.shape.variances = o.variances.empty() ? std::vector<double>(sz(L + 2), 1.0) : o.variances;
-  ATTN_REQUIRE(static_cast<int>(s.shape.widths.size()) == L + 1, InputError,
-               "sample: --widths has {} entries, the dataset's network needs L + 1 = {} (w0 … wL)",
-               s.shape.widths.size(), L + 1);
-  ATTN_REQUIRE(static_cast<int>(s.shape.variances.size()) == L + 2, InputError,
-               "sample: --variances has {} entries, the dataset's network needs L + 2 = {} (σ0², σ1² … σL², σa²)",
-               s.shape.variances.size(), L + 2);
-  s.shape.validate();
+  s.shape = o.architecture(s.data.token_dim, s.data.attention.heads());
   s.P = s.data.train.count;
   s.Q = s.data.test.count;
   ATTN_REQUIRE(s.P >= 1 && s.Q >= 1, InputError, "sample: '{}' needs training and test examples (P = {}, Q = {})",
@@ -261,8 +264,7 @@ void SampleRun::build_posterior() {
   } else {
     s.marginal = std::make_unique<MarginalPosterior>(
         s.shape, o.temperature, redistribute_rows(s.train, {0, s.P}, *s.group),
-        o.target == "path-weights" ? MarginalPosterior::Coordinates::path_weights
-                                   : MarginalPosterior::Coordinates::weights);
+        MarginalPosterior::coordinates_of(o.target));
     s.target = s.marginal.get();
   }
   // auto = diag: on every Markov posterior measured the dense metric did not shorten the trees (docs/sampling.md).
@@ -278,14 +280,14 @@ void SampleRun::build_posterior() {
   s.config = o.to_config();
   s.config.set("data_path", std::filesystem::absolute(o.data).string());
   s.config.set("data_checksum", s.checksum);
-  s.config.set("widths", s.shape.widths);
+  s.config.set("widths", s.shape.whole_widths());
   s.config.set("variances", ConfigValue(s.shape.variances));
   s.config.set("parameters", static_cast<long>(s.shape.size()));
   s.config.set("sampled_dimension", static_cast<long>(n));
   s.config.set("mpi_ranks", world_.size());
   s.config.echo(s.log, "attnpaths sample");
   s.log.info("network: N0 = {}, L = {}, heads [{}], H_tot = {}, widths [{}], {} weights; target {} ({} sampled), {} metric",
-             s.shape.input_dim, s.data.attention.depth(), join(s.shape.heads), s.shape.paths(), join(s.shape.widths),
+             s.shape.input_dim, s.data.attention.depth(), join(s.shape.heads), s.shape.paths(), join(s.shape.whole_widths()),
              s.shape.size(), o.target, n, o.metric);
 }
 
@@ -293,7 +295,7 @@ void SampleRun::build_posterior() {
 void SampleRun::open_output(bool partial_exists) {
   const SampleOptions& o = options_;
   State& s = *s_;
-  const std::string fingerprint = o.fingerprint(s.checksum, s.data.attention.depth());
+  const std::string fingerprint = o.fingerprint(s.checksum, s.shape);
   const bool resuming = o.resume && partial_exists;
   if (o.resume && !partial_exists)
     s.log.warn("--resume: '{}' does not exist, starting a new run", h5::OutputFile::partial_path(o.output));
@@ -317,16 +319,9 @@ void SampleRun::open_output(bool partial_exists) {
 void SampleRun::write_data_description() const {
   const State& s = *s_;
   auto d = s.out->file().require_group("data");
-  d.set_attr("task", s.data.task);
+  write_dataset_description(d, s.data, options_.data);
   d.set_attr("P", s.P);
   d.set_attr("Q", s.Q);
-  d.set_attr("T", std::int64_t{s.data.tokens});
-  d.set_attr("N0", std::int64_t{s.shape.input_dim});
-  d.set_attr("L", std::int64_t{s.data.attention.depth()});
-  d.set_attr("heads", std::vector<std::int64_t>(s.shape.heads.begin(), s.shape.heads.end()));
-  d.set_attr("H_tot", std::int64_t{s.shape.paths()});
-  d.set_attr("path_labels", s.data.attention.path_labels.empty() ? s.data.attention.default_path_labels()
-                                                                  : s.data.attention.path_labels);
 }
 
 // The chain's starting state: its checkpoint (resume) or a fresh initial point.

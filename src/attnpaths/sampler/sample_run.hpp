@@ -53,7 +53,10 @@ struct SampleOptions {
   void validate() const;
   Config to_config() const;
   // The options that determine the draws (a resumed run must match them; not the output, K, M).
-  std::string fingerprint(const std::string& data_checksum, int depth) const;
+  std::string fingerprint(const std::string& data_checksum, const Architecture& arch) const;
+  // The network of a depth-L dataset with N0 = input_dim: --widths (or L + 1 times --width), --variances
+  // (or L + 2 ones); validated.
+  Architecture architecture(int input_dim, const std::vector<int>& heads) const;
 };
 
 class SampleRun {

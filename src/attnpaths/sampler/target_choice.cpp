@@ -20,12 +20,12 @@ constexpr double marginal_gradients = 70;  // Markov N = 10: path-weights 32/0.4
 constexpr double joint_leapfrogs_at_unit_temp = 255;  // image task, Temp = 1: tree depth 8
 constexpr double joint_ess_per_draw = 0.6;             // 0.47 (Markov, Temp 0.01) – 0.72 (image, Temp 1)
 
-std::int64_t path_weight_coordinates(const NetworkShape& shape) {
+std::int64_t path_weight_coordinates(const Architecture& shape) {
   const int L = shape.depth();
-  std::int64_t n = shape.widths[sz(L)];
+  std::int64_t n = shape.width(L);
   int rows = 1;
   for (int l = L; l >= 1; --l) {
-    n += std::int64_t{shape.heads[sz(l - 1)]} * rows * shape.widths[sz(l - 1)];
+    n += std::int64_t{shape.heads[sz(l - 1)]} * rows * shape.width(l - 1);
     rows *= shape.heads[sz(l - 1)];
   }
   return n;
@@ -42,17 +42,17 @@ double marginal_kernel_seconds(std::int64_t P, int H, std::int64_t r) {
 }
 }  // namespace
 
-bool path_weights_apply(const NetworkShape& shape) {
+bool path_weights_apply(const Architecture& shape) {
   const int L = shape.depth();
   int suffix = 1;
   for (int l = L; l >= 1; --l) {
-    if (suffix > shape.widths[sz(l)]) return false;
+    if (suffix > shape.width(l)) return false;
     suffix *= shape.heads[sz(l - 1)];
   }
   return true;
 }
 
-std::vector<TargetCost> target_costs(const NetworkShape& shape, std::int64_t P, double temperature, int max_depth) {
+std::vector<TargetCost> target_costs(const Architecture& shape, std::int64_t P, double temperature, int max_depth) {
   const int H = shape.paths();
   const std::int64_t r = std::int64_t{H} * shape.input_dim;
   std::vector<TargetCost> out;
@@ -69,7 +69,7 @@ std::vector<TargetCost> target_costs(const NetworkShape& shape, std::int64_t P, 
   return out;
 }
 
-std::string automatic_target(const NetworkShape& shape, std::int64_t P, double temperature, int max_depth) {
+std::string automatic_target(const Architecture& shape, std::int64_t P, double temperature, int max_depth) {
   const auto costs = target_costs(shape, P, temperature, max_depth);
   const TargetCost* best = &costs.front();
   for (const auto& c : costs)

@@ -32,13 +32,13 @@ struct TargetCost {
 };
 
 // Whether the path-weight parametrisation applies: Π_{k>l} H_k ≤ w_l for every layer l.
-bool path_weights_apply(const NetworkShape& shape);
+bool path_weights_apply(const Architecture& shape);
 
 // The modelled cost of every target that applies to `shape` (joint, v0-marginal, and path-weights
 // when path_weights_apply) for P training examples at `temperature` with NUTS depth limit `max_depth`.
-std::vector<TargetCost> target_costs(const NetworkShape& shape, std::int64_t P, double temperature, int max_depth);
+std::vector<TargetCost> target_costs(const Architecture& shape, std::int64_t P, double temperature, int max_depth);
 
 // The cheapest of target_costs; on a tie the later one (path-weights over v0-marginal over joint).
-std::string automatic_target(const NetworkShape& shape, std::int64_t P, double temperature, int max_depth);
+std::string automatic_target(const Architecture& shape, std::int64_t P, double temperature, int max_depth);
 
 }  // namespace attnpaths

@@ -9,34 +9,6 @@
 
 namespace attnpaths {
 
-void Architecture::validate() const {
-  const int L = depth();
-  ATTN_REQUIRE(L >= 1, InputError, "the network needs at least one attention layer");
-  for (int h : heads) ATTN_REQUIRE(h >= 1, InputError, "every layer needs at least one head (got {})", h);
-  ATTN_REQUIRE(static_cast<int>(widths.size()) == L + 1, InputError,
-               "{} widths given; an L = {} network has widths w_0 … w_{} ({} values)", widths.size(), L, L, L + 1);
-  for (double w : widths) ATTN_REQUIRE(w > 0, InputError, "widths must be positive (got {})", w);
-  ATTN_REQUIRE(static_cast<int>(variances.size()) == L + 2, InputError,
-               "{} prior variances given; an L = {} network has σ0², …, σ{}², σa² ({} values)", variances.size(), L, L,
-               L + 2);
-  for (double v : variances)
-    ATTN_REQUIRE(v > 0 && std::isfinite(v), InputError, "prior variances must be positive and finite (got {})", v);
-}
-
-int Architecture::paths() const {
-  int n = 1;
-  for (int h : heads) n *= h;
-  return n;
-}
-
-int Architecture::order(int l) const {
-  int n = 1;
-  for (int k = l; k <= depth(); ++k) n *= heads[static_cast<size_t>(k - 1)];
-  return n;
-}
-
-double Architecture::max_width() const { return *std::max_element(widths.begin(), widths.end()); }
-
 OrderParameters gp_point(const Architecture& arch) {
   OrderParameters op;
   const int L = arch.depth();

@@ -8,25 +8,9 @@
 
 #include <vector>
 
+#include "attnpaths/model/architecture.hpp"
+
 namespace attnpaths {
-
-// Heads, widths and prior variances of the network (docs/model.md §1–2).
-struct Architecture {
-  std::vector<int> heads;         // H_1 … H_L
-  std::vector<double> widths;     // w_0 … w_L  (n_l = w_{l-1}, N_a = w_L)
-  std::vector<double> variances;  // σ0², σ1², …, σL², σa²  (L + 2 values)
-
-  // Checks sizes and positivity; throws InputError.
-  void validate() const;
-  int depth() const { return static_cast<int>(heads.size()); }  // L
-  int paths() const;                                             // H_tot
-  int order(int l) const;            // size of U_l = Π_{k≥l} H_k  (l = 1..L); order(L+1) = 1
-  double n(int l) const { return widths[static_cast<size_t>(l - 1)]; }  // n_l = w_{l-1}
-  double width_a() const { return widths.back(); }                     // N_a = w_L
-  double sigma_sq(int l) const { return variances[static_cast<size_t>(l)]; }  // σ_l², l = 0..L
-  double sigma_a_sq() const { return variances.back(); }
-  double max_width() const;  // the action's normalisation
-};
 
 struct OrderParameters {
   std::vector<Eigen::MatrixXd> U;  // U[l-1] = U_l, l = 1..L

@@ -142,10 +142,6 @@ std::vector<EvaluationSet> evaluation_inputs(const Dataset& data) {
   return sets;
 }
 
-std::vector<std::string> path_labels(const AttentionSpec& attention) {
-  return attention.path_labels.empty() ? attention.default_path_labels() : attention.path_labels;
-}
-
 // The largest off-diagonal entry of U_1, named by the dataset's path labels (progress and summary lines).
 std::string strongest_cross_path(const Eigen::MatrixXd& U1, const std::vector<std::string>& labels) {
   Eigen::Index bi = -1, bj = -1;
@@ -204,6 +200,13 @@ struct TheoryRun::State {
 
   State(const Comm& comm, const std::vector<std::string>& command_line, const TheoryOptions& options)
       : log(comm), provenance(Provenance::collect(comm, command_line)), config(options.to_config()) {}
+
+  // The network at grid width N: w_l = ratio_l · N (real numbers), the resolved prior.
+  Architecture architecture(double N) const {
+    Architecture arch{data.token_dim, data.attention.heads(), {}, variances};
+    for (double r : ratios) arch.widths.push_back(r * N);
+    return arch;
+  }
 };
 
 TheoryRun::~TheoryRun() = default;
@@ -244,7 +247,7 @@ void TheoryRun::load() {
   ATTN_REQUIRE(static_cast<int>(s.ratios.size()) == L + 1, InputError,
                "--width-ratios needs {} values (w_0 … w_{} relative to N) for '{}', got {}", L + 1, L, options_.data,
                s.ratios.size());
-  s.labels = path_labels(attention);
+  s.labels = attention.labels();
   s.config.set("data_checksum", s.data.checksum);
   s.config.set("variances_resolved", s.variances);
   s.config.set("width_ratios_resolved", s.ratios);
@@ -275,7 +278,7 @@ void TheoryRun::set_up_baselines() {
                  "GP baseline '{}' ({}) has L = {} layers, the main dataset {}: the prior variances would not apply",
                  b.layout.name, b.layout.file, bd.attention.depth(), s.data.attention.depth());
     b.layout.checksum = bd.checksum;
-    b.layout.path_labels = path_labels(bd.attention);
+    b.layout.path_labels = bd.attention.labels();
     b.train = compute_path_inputs(bd.train, bd.attention, bd.tokens, bd.token_dim);
     b.layout.paths = b.train.paths;
     b.sets = evaluation_inputs(bd);
@@ -302,18 +305,9 @@ void TheoryRun::set_up_kernel() {
 void TheoryRun::write_data_description() const {
   const State& s = *s_;
   auto d = s.output->file().create_group("data");
-  d.set_attr("task", s.data.task);
-  d.set_attr("file", options_.data);
-  d.set_attr("checksum", s.data.checksum);
+  write_dataset_description(d, s.data, options_.data);
   d.set_attr("P", s.in.train.count);
   d.set_attr("Q", s.data.test.count);
-  d.set_attr("T", std::int64_t{s.data.tokens});
-  d.set_attr("N0", std::int64_t{s.data.token_dim});
-  d.set_attr("L", std::int64_t{s.data.attention.depth()});
-  const auto heads = s.data.attention.heads();
-  d.set_attr("heads", std::vector<std::int64_t>(heads.begin(), heads.end()));
-  d.set_attr("H_tot", std::int64_t{s.in.train.paths});
-  d.set_attr("path_labels", s.labels);
   d.set_attr("readout", to_string(s.data.attention.readout));
   d.set_attr("nonlinearity", to_string(s.data.attention.nonlinearity));
   d.set_attr("kernel_form", to_string(s.form));
@@ -362,7 +356,7 @@ void TheoryRun::open_output() {
   write_data_description();
   TheoryFileLayout layout{s.widths, options_.temperatures, s.data.attention.depth(), s.in.train.paths, {}, {}, {},
                           options_.alignment, options_.minimiser.grad_tol};
-  const Architecture shape{s.data.attention.heads(), {}, s.variances};
+  const Architecture shape = s.architecture(1.0);
   for (int l = 2; l <= layout.depth; ++l) layout.U_orders.push_back(shape.order(l));
   for (const auto& e : s.evaluation) layout.sets.emplace_back(e.name, e.inputs.count);
   for (const auto& b : s.baselines) layout.baselines.push_back(b->layout);
@@ -422,8 +416,7 @@ void TheoryRun::solve_gp_point(std::size_t t) {
 std::string TheoryRun::solve_grid_point(std::size_t t, std::size_t w) {
   State& s = *s_;
   const double temp = options_.temperatures[t], N = static_cast<double>(s.widths[w]);
-  Architecture arch{s.data.attention.heads(), {}, s.variances};
-  for (double r : s.ratios) arch.widths.push_back(r * N);
+  const Architecture arch = s.architecture(N);
   arch.validate();
   const double t0 = wall_seconds();
   MinimiserResult result;

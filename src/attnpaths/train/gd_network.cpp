@@ -10,6 +10,7 @@
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/linalg.hpp"
+#include "attnpaths/core/petsc.hpp"
 #include "attnpaths/core/rng.hpp"
 
 namespace attnpaths {
@@ -104,13 +105,9 @@ void GdShape::validate() const {
 
 int GdShape::paths() const { return ipow(heads, layers); }
 
-NetworkShape GdShape::value_shape() const {
-  NetworkShape s;
-  s.input_dim = input_dim;
-  s.heads.assign(sz(layers), heads);
-  s.widths.assign(sz(layers + 1), width);
-  s.variances.assign(sz(layers + 2), 1.0);
-  return s;
+Architecture GdShape::value_shape() const {
+  return Architecture::network(input_dim, std::vector<int>(sz(layers), heads), std::vector<int>(sz(layers + 1), width),
+                               std::vector<double>(sz(layers + 2), 1.0));
 }
 
 std::int64_t GdShape::value_size() const { return value_shape().size(); }
@@ -150,7 +147,7 @@ std::vector<double> initial_weights(const GdShape& shape, std::uint64_t seed) {
     const double bound = 1.0 / std::sqrt(double(fan_in));
     for (std::int64_t i = 0; i < count; ++i) theta[sz(offset + i)] = bound * (2.0 * rng.uniform() - 1.0);
   };
-  const NetworkShape vs = shape.value_shape();
+  const Architecture vs = shape.value_shape();
   fill(vs.v0_offset(), vs.v0_size(), shape.input_dim);
   for (int l = 1; l <= shape.layers; ++l)
     for (int h = 0; h < shape.heads; ++h) fill(vs.layer_offset(l, h), vs.layer_block(l), shape.width);
@@ -261,6 +258,15 @@ void GdNetwork<Real>::forward(const Real* x, int n, Real* f) {
                    ConstMapM<Real>(x + sz(mu) * tn, T, N0);
     f[mu] = (xt.array() * ConstMapM<Real>(U_.data(), paths_, N0).array()).sum();
   }
+  petsc::log_flops(forward_flops(n));
+}
+
+// Floating-point operations of forward() on n examples: per head X M (2 T N0²) and the scores (2 T² N0),
+// the path token weights (2 H_tot T²) and x̃ = v X (2 H_tot T N0) with its product with U (2 H_tot N0).
+template <class Real>
+double GdNetwork<Real>::forward_flops(int n) const {
+  const double T = shape_.tokens, N0 = shape_.input_dim, LH = shape_.layers * shape_.heads, H = paths_;
+  return n * (LH * (2 * T * N0 * N0 + 2 * T * T * N0) + 2 * H * T * T + 2 * H * T * N0 + 2 * H * N0);
 }
 
 template <class Real>
@@ -337,6 +343,7 @@ void GdNetwork<Real>::backward(const Real* x, int n, const Real* df, double* par
     double* dm = partial + pn + sz(lh) * nn;
     for (std::size_t i = 0; i < nn; ++i) dm[i] += double(buf[i]);
   }
+  petsc::log_flops(2 * forward_flops(n));  // the adjoint of every product of forward()
 }
 
 // Values: ∂L/∂u_PathNetwork = c_π dU_π / s, then PathNetwork::backward_readouts. Q, K: dQ = K dM,

@@ -53,7 +53,7 @@ struct GdShape {
 
   void validate() const;  // InputError naming the offending size
   int paths() const;      // H^L
-  NetworkShape value_shape() const;  // V0, V, a as model/network.hpp's NetworkShape
+  Architecture value_shape() const;  // V0, V, a as model/network.hpp's Architecture
   std::int64_t value_size() const;   // number of value weights (V0, V, a)
   std::int64_t size() const;         // all weights
   std::int64_t q_offset(int l, int h) const;  // l = 1..L
@@ -97,6 +97,7 @@ class GdNetwork {
   void path_terms(int n, double* g) const;
 
  private:
+  double forward_flops(int n) const;  // of forward() on n examples, for the flop counter
   void attention(const Real* x, int n);
   void path_token_weights(int n);
   void attention_backward(const Real* x, int n, const Real* df, AlignedVector<Real>& ys);

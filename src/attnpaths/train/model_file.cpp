@@ -36,7 +36,7 @@ void scatter_qk(const GdShape& g, const std::vector<double>& block, bool keys, s
 }
 
 void write_weights(const h5::File& file, const GdShape& g, const std::vector<double>& theta) {
-  const NetworkShape vs = g.value_shape();
+  const Architecture vs = g.value_shape();
   const hsize_t w = hs(g.width), N0 = hs(g.input_dim), L = hs(g.layers), H = hs(g.heads), G = hs(g.qk_dim);
   auto slice = [&](std::int64_t begin, std::int64_t end) {
     return std::vector<double>(theta.begin() + begin, theta.begin() + end);
@@ -193,7 +193,7 @@ GdModel read_model(const std::string& path, const Comm& comm) {
   m.shape = read_shape(file);
   m.precision = file.group("network").attr_string("precision");
   const GdShape& g = m.shape;
-  const NetworkShape vs = g.value_shape();
+  const Architecture vs = g.value_shape();
   m.theta.assign(sz(g.size()), 0.0);
   auto put = [&](const std::string& name, std::int64_t offset, std::int64_t n) {
     const auto v = read_vector(file, name, n);

@@ -50,7 +50,7 @@ void write_trained_dataset(const TrainOptions& o, Dataset ds, const GdShape& g, 
     for (const char* name : {"episodes", "embedding"})
       if (src.exists(name)) copied.emplace_back(name);
   }
-  const NetworkShape vs = g.value_shape();
+  const Architecture vs = g.value_shape();
   write_dataset(o.output_data, ds, world, config, prov, timers, [&](const h5::File& file) {
     const hsize_t w = hs(g.width), H = hs(g.heads);
     auto slice = [&](std::int64_t b, std::int64_t e) { return std::vector<double>(theta.begin() + b, theta.begin() + e); };
