@@ -51,7 +51,7 @@ std::vector<h5::DatasetNote> theory_file_notes(int layers) {
       {"/theory/entropy", "entropy S_ent, divided by max_l w_l [temperature, width]", {kT, kW}},
       {"/theory/grad_max", "max |dS/dU| at the reported point [temperature, width]", {kT, kW}},
       {"/theory/converged", "1 = the stopping rule max|dS/dU| < grad_tol was met [temperature, width]", {kT, kW}},
-      {"/theory/iterations", "quasi-Newton iterations [temperature, width]", {kT, kW}},
+      {"/theory/iterations", "descent iterations (Newton or quasi-Newton: config minimiser_resolved) until the stopping rule [temperature, width]", {kT, kW}},
       {"/theory/newton_steps", "Newton polishing steps [temperature, width]", {kT, kW}},
       {"/theory/evaluations", "action evaluations [temperature, width]", {kT, kW}},
       {"/theory/seconds", "wall seconds of the minimisation [temperature, width]", {kT, kW}},

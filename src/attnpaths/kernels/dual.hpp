@@ -38,6 +38,9 @@ class DualKernel final : public RenormalizedKernel {
   Eigen::MatrixXd energy_gradient() override;
   std::vector<double> solve(const std::vector<double>& v) override;
   void path_gram(std::vector<double>& G, std::vector<double>& c) override;
+  // Cholesky of A (r³/3) + the gradient's solve (r³); the path Gram's solve (r³) + SYRK (r³).
+  double evaluation_flops() const override { return 4.0 / 3.0 * r_ * r_ * static_cast<double>(r_); }
+  double path_gram_flops() const override { return 2.0 * r_ * r_ * static_cast<double>(r_); }
   PredictorMoments predict(const PathInputs& set) override;
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
 

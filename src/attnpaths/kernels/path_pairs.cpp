@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/index.hpp"
@@ -125,6 +126,13 @@ std::vector<double> PathPairKernel::solve(const std::vector<double>& v) {
 void PathPairKernel::path_gram(std::vector<double>&, std::vector<double>&) {
   throw LibraryError("internal: the path-pair kernel form has no path Gram (the theory uses the primal or dual form)");
 }
+
+double PathPairKernel::evaluation_flops() const {
+  const double P = P_, H = paths_;
+  return 2.0 / 3.0 * P * P * P + H * H * P * P / 2;
+}
+
+double PathPairKernel::path_gram_flops() const { return std::numeric_limits<double>::infinity(); }
 
 PredictorMoments PathPairKernel::predict(const PathInputs& set) {
   ATTN_REQUIRE(set.paths == paths_ && set.dim == dim_, InputError,

@@ -27,6 +27,8 @@ class PathPairKernel final : public RenormalizedKernel {
   std::vector<double> solve(const std::vector<double>& v) override;
   // The energy's Hessian is the theory's (primal and dual forms); the sampler needs no second derivatives.
   void path_gram(std::vector<double>& G, std::vector<double>& c) override;
+  double evaluation_flops() const override;
+  double path_gram_flops() const override;  // +∞: no path Gram
   PredictorMoments predict(const PathInputs& set) override;
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
 

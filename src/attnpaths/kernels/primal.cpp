@@ -99,13 +99,28 @@ void PrimalKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
   const int n = static_cast<int>(examples_), r = static_cast<int>(features());
   z_ = xi_all_;
   linalg::lower_solve(n, r, chol_.data(), n, z_.data(), r);
-  const Range rows = block_range(r, comm_.rank(), comm_.size());
-  std::vector<double> block(sz(rows.size()) * sz(r));
-  if (rows.size() > 0)
-    linalg::gemm(true, false, static_cast<int>(rows.size()), r, n, 1.0, z_.data() + rows.begin, r, z_.data(), r, 0.0,
-                 block.data(), r);
-  G = comm_.allgather_blocks(block);
+  if (comm_.size() == 1) {  // one rank: SYRK, half the flops of the GEMM below
+    G.assign(sz(r) * sz(r), 0.0);
+    linalg::syrk(true, r, n, 1.0, z_.data(), r, 0.0, G.data(), r);
+  } else {
+    const Range rows = block_range(r, comm_.rank(), comm_.size());
+    std::vector<double> block(sz(rows.size()) * sz(r));
+    if (rows.size() > 0)
+      linalg::gemm(true, false, static_cast<int>(rows.size()), r, n, 1.0, z_.data() + rows.begin, r, z_.data(), r, 0.0,
+                   block.data(), r);
+    G = comm_.allgather_blocks(block);
+  }
   c = c_;
+}
+
+double PrimalKernel::evaluation_flops() const {
+  const double P = static_cast<double>(examples_), r = static_cast<double>(features());
+  return 2 * P * P * r + P * P * P / 3;
+}
+
+double PrimalKernel::path_gram_flops() const {
+  const double P = static_cast<double>(examples_), r = static_cast<double>(features());
+  return P * P * r + r * r * P;
 }
 
 PredictorMoments PrimalKernel::predict(const PathInputs& set) {

@@ -21,6 +21,9 @@ class PrimalKernel final : public RenormalizedKernel {
   Eigen::MatrixXd energy_gradient() override;
   std::vector<double> solve(const std::vector<double>& v) override;
   void path_gram(std::vector<double>& G, std::vector<double>& c) override;
+  // K = ZZ^T (P²r) + Cholesky (P³/3) + the gradient's W = R^{-1}Ξ (P²r); the path Gram's W (P²r) + W^TW (r²P).
+  double evaluation_flops() const override;
+  double path_gram_flops() const override;
   PredictorMoments predict(const PathInputs& set) override;
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
 

@@ -50,6 +50,10 @@ class RenormalizedKernel {
   // After factor(): G = Ξ^T K_T^{-1} Ξ [r×r row-major] and c = Ξ^T α [r], on every rank: what the
   // energy's Hessian needs (energy_hessian in theory/action.hpp).
   virtual void path_gram(std::vector<double>& G, std::vector<double>& c) = 0;
+  // Flops of one factor() + energy_gradient() and of one path_gram() on one rank (the minimiser's
+  // choice between its Newton and quasi-Newton descents, theory/minimiser.hpp).
+  virtual double evaluation_flops() const = 0;
+  virtual double path_gram_flops() const = 0;
   // After factor(): f̄ = y^T K_T^{-1} k*, σ² = K** − k*^T K_T^{-1} k* on the local rows of `set`.
   virtual PredictorMoments predict(const PathInputs& set) = 0;
   // |v_k·y|/sqrt(P) for the top-k eigenvectors v_k of K(U_1) (no Temp), by decreasing eigenvalue

@@ -29,6 +29,7 @@ class Action {
   // After evaluate(): ∂²S/∂U_1∂U_1 of the energy part (normalised like S), H²×H² (energy_hessian).
   Eigen::MatrixXd energy_hessian();
   const Architecture& architecture() const { return arch_; }
+  const RenormalizedKernel& kernel() const { return kernel_; }
   double temperature() const { return temperature_; }
 
  private:

@@ -266,6 +266,86 @@ Eigen::VectorXd newton_direction(Problem& p, const std::vector<double>& theta, c
   return -es.eigenvectors() * (es.eigenvectors().transpose() * g).cwiseQuotient(lam);
 }
 
+// One backtracking line search along d from θ (the last evaluated point, value v0, slope ∇_θS·d < 0):
+// t = 1, ½, ¼, … until S falls (strictly) by Armijo's rule, or — where S's differences are at round-off
+// (S ~ 1e5 at P = 1e6, N = 10) — until S does not rise beyond round-off and max|∂S/∂U| falls. A trial point
+// outside the domain (S = +∞) halves the step. On success θ is the accepted point, the last evaluated.
+bool backtrack(Problem& p, std::vector<double>& theta, const Eigen::VectorXd& d, const ActionValue& v0,
+               double slope) {
+  const double round_off = 64 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::abs(v0.action));
+  for (double t = 1.0; t > 1e-12; t *= 0.5) {
+    std::vector<double> trial = theta;
+    for (std::size_t i = 0; i < trial.size(); ++i) trial[i] += t * d(static_cast<Eigen::Index>(i));
+    p.evaluate(trial);
+    const double S = p.value.action;
+    if (!std::isfinite(S)) continue;
+    if ((S < v0.action && S <= v0.action + 1e-4 * t * slope) ||
+        (S <= v0.action + round_off && p.value.grad_max < v0.grad_max)) {
+      theta = trial;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Where the descent stopped, and why.
+struct Descent {
+  std::vector<double> theta;
+  int iterations = 0;
+  bool stalled = false;         // no step was accepted: S at round-off, or the direction failed
+  bool flat = false;            // the Newton decrement is below S's round-off: the polish takes over
+  bool iteration_limit = false;
+  std::string stop;             // the stop's name when neither the rule nor the limit stopped it
+};
+
+// The Newton descent (--minimiser newton): damped saddle-free Newton steps in θ from `theta` until
+// max|∂S/∂U| < grad_tol. The direction is the polish's (newton_direction: exact Hessian, |λ|), capped
+// at max|δθ| ≤ max_step (a factor e^½ on a diagonal of L_l; 0.5 needed the fewest evaluations of
+// 0.25, 0.5, 1, 2 and ∞ on the Markov and the synthetic tests) and shortened by backtrack(). Its cost does not
+// grow with the Hessian's condition number, which at large α = P/N makes quasi-Newton methods crawl
+// (P = 1e4, N = 1: 458 LMVM evaluations).
+constexpr double max_step = 0.5;
+
+Descent newton_descent(Problem& p, std::vector<double> theta, const MinimiserOptions& options) {
+  const Architecture& arch = p.action->architecture();
+  p.evaluate(theta);
+  ATTN_REQUIRE(std::isfinite(p.value.action), NumericalError, "the action is not finite at the starting point: {}",
+               p.infeasible.empty() ? "not a number" : p.infeasible);
+  Descent out;
+  while (p.value.grad_max >= options.grad_tol) {
+    if (out.iterations >= options.max_iterations) {
+      out.iteration_limit = true;
+      break;
+    }
+    const ActionValue v0 = p.value;
+    const std::vector<double> g = parameter_gradient(theta, arch, v0.gradient);
+    const Eigen::Map<const Eigen::VectorXd> gv(g.data(), static_cast<Eigen::Index>(g.size()));
+    Eigen::VectorXd d = newton_direction(p, theta, g, options.polish);
+    if (d.size() == 0) d = -gv;  // the Hessian failed: steepest descent this once
+    const double largest = d.cwiseAbs().maxCoeff();
+    if (largest > max_step) d *= max_step / largest;
+    // Newton decrement −∇S·δ ≈ 2 (S − S_min) below ~100× S's round-off: S cannot rank the points
+    // any more (the primal form at P = 600, α = 600: S's noise ~3e-10 ≈ 350 ulps); the polish,
+    // which accepts on |∇S|, finishes.
+    const double slope = gv.dot(d);
+    const double noise = 1e4 * std::numeric_limits<double>::epsilon() * std::max(1.0, std::abs(v0.action));
+    if (largest <= max_step && -slope < noise) {
+      out.flat = true;
+      out.stop = "the Newton decrement reached S's round-off";
+      break;
+    }
+    ++out.iterations;
+    if (!backtrack(p, theta, d, v0, slope)) {
+      p.evaluate(theta);  // back to the last accepted point
+      out.stalled = true;
+      out.stop = "no step lowered S";
+      break;
+    }
+  }
+  out.theta = theta;
+  return out;
+}
+
 // Newton polishing on ∇S = 0 in θ (see minimiser.hpp). Deterministic on every rank: all numbers
 // come from Problem::evaluate, which broadcasts rank 0's values.
 int polish(Problem& p, std::vector<double> theta, const MinimiserOptions& options, int max_steps) {
@@ -297,19 +377,11 @@ int polish(Problem& p, std::vector<double> theta, const MinimiserOptions& option
   return steps;
 }
 
-}  // namespace
-
-MinimiserResult minimise_action(Action& action, const OrderParameters& start, const MinimiserOptions& options,
-                                const Comm& comm) {
-  ATTN_REQUIRE(options.grad_tol > 0, InputError, "the gradient tolerance must be positive (got {})", options.grad_tol);
-  ATTN_REQUIRE(options.max_iterations >= 0, InputError, "the iteration limit must be non-negative");
-  const std::vector<double> theta0 = cholesky_parameters(start);
+// The earlier minimiser (--minimiser lmvm): TAO's LMVM (limited-memory quasi-Newton) with a
+// backtracking Armijo line search from θ0 until the stopping rule holds or S stalls.
+Descent lmvm_descent(Problem& p, const std::vector<double>& theta0, const MinimiserOptions& options) {
+  const Comm& comm = *p.comm;
   const PetscInt n = static_cast<PetscInt>(theta0.size());
-
-  Problem p;
-  p.action = &action;
-  p.comm = &comm;
-  p.options = &options;
   petsc::Vector x;
   PETSC_CALL(VecCreateMPI(comm.get(), comm.is_root() ? n : 0, n, x.out()));
   if (comm.is_root()) {
@@ -340,38 +412,90 @@ MinimiserResult minimise_action(Action& action, const OrderParameters& start, co
   if (p.error) std::rethrow_exception(p.error);
   PETSC_CALL(ierr);
 
-  MinimiserResult result;
+  Descent out;
   TaoConvergedReason reason;
   PetscInt it = 0;
   PETSC_CALL(TaoGetConvergedReason(tao.get(), &reason));
   PETSC_CALL(TaoGetIterationNumber(tao.get(), &it));
-  // Make sure the reported point is the final iterate, with its gradient.
-  const std::vector<double> final_theta = p.gather(x.get());
-  if (!p.have_value || final_theta != p.theta) p.evaluate(final_theta);
+  out.iterations = static_cast<int>(it);
+  out.stalled = p.stalled >= Problem::stall_iterations;
+  out.iteration_limit = reason == TAO_DIVERGED_MAXITS;
+  out.stop = fmt::format("TAO stopped ({})", TaoConvergedReasons[reason]);
+  out.theta = p.gather(x.get());
+  if (!p.have_value || out.theta != p.theta) p.evaluate(out.theta);  // the final iterate, with its gradient
+  return out;
+}
+
+}  // namespace
+
+std::string to_string(MinimiserMethod m) {
+  switch (m) {
+    case MinimiserMethod::newton: return "newton";
+    case MinimiserMethod::lmvm: return "lmvm";
+    default: return "auto";
+  }
+}
+
+MinimiserMethod parse_minimiser_method(const std::string& s) {
+  if (s == "auto") return MinimiserMethod::automatic;
+  if (s == "newton") return MinimiserMethod::newton;
+  if (s == "lmvm") return MinimiserMethod::lmvm;
+  throw InputError(fmt::format("unknown minimiser '{}' (expected auto, newton or lmvm)", s));
+}
+
+MinimiserMethod resolve_minimiser(MinimiserMethod requested, const RenormalizedKernel& k) {
+  if (requested != MinimiserMethod::automatic) return requested;
+  const double r = static_cast<double>(k.features()), H = k.paths();
+  const double hessian = k.path_gram_flops() + r * r * H * H;
+  return hessian <= newton_cost_ratio * k.evaluation_flops() ? MinimiserMethod::newton : MinimiserMethod::lmvm;
+}
+
+MinimiserResult minimise_action(Action& action, const OrderParameters& start, const MinimiserOptions& options,
+                                const Comm& comm) {
+  ATTN_REQUIRE(options.grad_tol > 0, InputError, "the gradient tolerance must be positive (got {})", options.grad_tol);
+  ATTN_REQUIRE(options.max_iterations >= 0, InputError, "the iteration limit must be non-negative");
+  Problem p;
+  p.action = &action;
+  p.comm = &comm;
+  p.options = &options;
+  const std::vector<double> theta0 = cholesky_parameters(start);
+  const MinimiserMethod method = resolve_minimiser(options.method, action.kernel());
+  Descent d = method == MinimiserMethod::newton ? newton_descent(p, theta0, options) : lmvm_descent(p, theta0, options);
+  if (method == MinimiserMethod::lmvm && d.stalled && p.value.grad_max >= options.grad_tol &&
+      std::isfinite(p.value.action)) {  // LMVM stalled short of the rule: Newton goes on from there
+    MinimiserOptions rest = options;
+    rest.max_iterations = std::max(0, options.max_iterations - d.iterations);
+    const int before = d.iterations;
+    d = newton_descent(p, d.theta, rest);
+    d.iterations += before;
+  }
   ATTN_REQUIRE(std::isfinite(p.value.action), NumericalError, "the action is not finite at the minimiser's point: {}",
                p.infeasible.empty() ? "not a number" : p.infeasible);
-  // Newton polishing after the stopping rule is met, or when the line search stalled close to it
-  // (within 1e3·grad_tol): Newton steps are accepted on |∇S|, not on S, so they go on where S is flat.
-  const bool near = p.value.grad_max < options.grad_tol ||
-                    (p.stalled >= Problem::stall_iterations && p.value.grad_max < 1e3 * options.grad_tol);
+  // Newton polishing after the stopping rule is met, when the Newton decrement reached S's round-off,
+  // or when the descent stalled close to the rule (within 1e3·grad_tol): Newton steps are accepted on
+  // |∇S|, not on S, so they go on where S is flat.
+  MinimiserResult result;
+  const bool near = p.value.grad_max < options.grad_tol || d.flat ||
+                    (d.stalled && p.value.grad_max < 1e3 * options.grad_tol);
   if (near && options.polish_tol > 0 && p.value.grad_max > options.polish_tol &&
       (options.polish == PolishMethod::analytic ||
-       static_cast<int>(final_theta.size()) <= options.polish_max_parameters))
-    result.newton_steps = polish(p, final_theta, options, 8);
+       static_cast<int>(d.theta.size()) <= options.polish_max_parameters))
+    result.newton_steps = polish(p, d.theta, options, 8);
   result.op = p.op;
   result.value = p.value;
-  result.iterations = static_cast<int>(it);
+  result.iterations = d.iterations;
   result.evaluations = p.evaluations;
   result.converged = result.value.grad_max < options.grad_tol;
+  const char* kind = method == MinimiserMethod::newton ? "Newton" : "quasi-Newton";
   if (result.converged)
-    result.reason = fmt::format("max|dS/dU| = {:.3g} < {:.3g} ({} quasi-Newton iterations, {} Newton polishing steps)",
-                                result.value.grad_max, options.grad_tol, result.iterations, result.newton_steps);
-  else if (reason == TAO_DIVERGED_MAXITS)
+    result.reason = fmt::format("max|dS/dU| = {:.3g} < {:.3g} ({} {} iterations, {} Newton polishing steps)",
+                                result.value.grad_max, options.grad_tol, result.iterations, kind, result.newton_steps);
+  else if (d.iteration_limit)
     result.reason = fmt::format("iteration limit {} reached with max|dS/dU| = {:.3g}", options.max_iterations,
                                 result.value.grad_max);
   else
-    result.reason = fmt::format("TAO stopped ({}) with max|dS/dU| = {:.3g} >= {:.3g}", TaoConvergedReasons[reason],
-                                result.value.grad_max, options.grad_tol);
+    result.reason = fmt::format("{} with max|dS/dU| = {:.3g} >= {:.3g}", d.stop, result.value.grad_max,
+                                options.grad_tol);
   return result;
 }
 

@@ -72,6 +72,7 @@ Config TheoryOptions::to_config() const {
   c.set("form", form);
   c.set("gp_only", gp_only);
   c.set("grad_tol", minimiser.grad_tol);
+  c.set("minimiser", to_string(minimiser.method));
   c.set("polish_tol", minimiser.polish_tol);
   c.set("polish", to_string(minimiser.polish));
   c.set("warm_start", warm_start);
@@ -297,8 +298,11 @@ void TheoryRun::set_up_kernel() {
     s.kernel = make_streamed_kernel(s.in, s.variances[0], comm_);
   }
   s.config.set("form_resolved", to_string(s.form));
-  s.log.info("kernel form: {} (P = {}, r = N0·H_tot = {}), {} MPI rank(s), {} blocks of ≤ {} examples per rank",
-             to_string(s.form), s.in.train.count, r, comm_.size(), s.in.blocks, s.in.block_examples);
+  const MinimiserMethod descent = resolve_minimiser(options_.minimiser.method, *s.kernel);
+  s.config.set("minimiser_resolved", to_string(descent));
+  s.log.info("kernel form: {} (P = {}, r = N0·H_tot = {}), {} MPI rank(s), {} blocks of ≤ {} examples per rank; "
+             "minimiser {}", to_string(s.form), s.in.train.count, r, comm_.size(), s.in.blocks, s.in.block_examples,
+             to_string(descent));
 }
 
 // The /data group: what the results were computed on.
