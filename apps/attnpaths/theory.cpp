@@ -12,6 +12,32 @@ namespace attnpaths::app {
 
 namespace {
 
+// The minimiser's options (docs/theory.md, "Minimiser").
+void add_minimiser_options(CLI::App* sub, MinimiserOptions& m) {
+  sub->add_option("--grad-tol", m.grad_tol,
+                  "Stopping rule: max|dS/dU| < grad-tol (S normalised by the largest width)")
+      ->capture_default_str();
+  sub->add_option_function<std::string>(
+         "--minimiser", [&m](const std::string& s) { m.method = parse_minimiser_method(s); },
+         "Descent from the start to the stopping rule: newton (damped Newton steps with the exact Hessian; few "
+         "evaluations at any P/N), lmvm (TAO's limited-memory quasi-Newton; continued by newton if it stalls) or "
+         "auto (newton where a Hessian costs at most 5 evaluations: the dual form and the primal form unless P << "
+         "N0*H_tot; lmvm elsewhere)")
+      ->check(CLI::IsMember({"auto", "newton", "lmvm"}))
+      ->default_str("auto");
+  sub->add_option("--polish-tol", m.polish_tol,
+                  "After the stopping rule is met, Newton steps until max|dS/dU| < polish-tol (0: off)")
+      ->capture_default_str();
+  sub->add_option_function<std::string>(
+         "--polish", [&m](const std::string& s) { m.polish = parse_polish_method(s); },
+         "Hessian of the Newton steps (descent and polish): analytic (the energy's second derivatives in closed "
+         "form, a few gradients' cost) or differences (differences of the gradient, one evaluation per unknown)")
+      ->check(CLI::IsMember({"analytic", "differences"}))
+      ->default_str("analytic");
+  sub->add_option("--max-iterations", m.max_iterations, "Newton (or quasi-Newton) iteration limit per grid point")->check(whole())
+      ->capture_default_str();
+}
+
 void add_theory_command(CLI::App& app, CommandSet& commands) {
   auto o = std::make_shared<TheoryOptions>();
   CLI::App* sub = app.add_subcommand(
@@ -46,32 +72,11 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
       ->check(CLI::IsMember({"auto", "primal", "dual"}))
       ->capture_default_str();
   sub->add_flag("--gp-only", o->gp_only, "Only the GP (infinite-width) predictor; no minimisation");
-  sub->add_option("--grad-tol", o->minimiser.grad_tol,
-                  "Stopping rule: max|dS/dU| < grad-tol (S normalised by the largest width)")
-      ->capture_default_str();
-  sub->add_option_function<std::string>(
-         "--minimiser", [o](const std::string& m) { o->minimiser.method = parse_minimiser_method(m); },
-         "Descent from the start to the stopping rule: newton (damped Newton steps with the exact Hessian; few "
-         "evaluations at any P/N), lmvm (TAO's limited-memory quasi-Newton; continued by newton if it stalls) or "
-         "auto (newton where a Hessian costs at most 5 evaluations: the dual form and the primal form unless P << "
-         "N0*H_tot; lmvm elsewhere)")
-      ->check(CLI::IsMember({"auto", "newton", "lmvm"}))
-      ->default_str("auto");
-  sub->add_option("--polish-tol", o->minimiser.polish_tol,
-                  "After the stopping rule is met, Newton steps until max|dS/dU| < polish-tol (0: off)")
-      ->capture_default_str();
-  sub->add_option_function<std::string>(
-         "--polish", [o](const std::string& m) { o->minimiser.polish = parse_polish_method(m); },
-         "Hessian of the Newton steps (descent and polish): analytic (the energy's second derivatives in closed "
-         "form, a few gradients' cost) or differences (differences of the gradient, one evaluation per unknown)")
-      ->check(CLI::IsMember({"analytic", "differences"}))
-      ->default_str("analytic");
+  add_minimiser_options(sub, o->minimiser);
   sub->add_option("--warm-start", o->warm_start,
                   "Start of each grid point: none (the GP point), temperature (the same width's solution at the "
                   "previous temperature) or width (the previous width's at the same temperature)")
       ->check(CLI::IsMember({"none", "temperature", "width"}))
-      ->capture_default_str();
-  sub->add_option("--max-iterations", o->minimiser.max_iterations, "Newton (or quasi-Newton) iteration limit per grid point")->check(whole())
       ->capture_default_str();
   sub->add_option("--alignment", o->alignment, "Top-k eigenvectors for the kernel-label alignment (0: skip)")->check(whole())
       ->capture_default_str();
