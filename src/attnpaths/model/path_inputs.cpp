@@ -5,11 +5,16 @@
 
 #include <fmt/format.h>
 
+#include <omp.h>
+
 #include <algorithm>
+#include <exception>
 #include <vector>
 
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/index.hpp"
+#include "attnpaths/core/linalg.hpp"
+#include "attnpaths/core/runtime.hpp"
 #include "attnpaths/model/attention.hpp"
 
 namespace attnpaths {
@@ -18,7 +23,7 @@ namespace {
 
 
 // Rows of a block: about this many tokens per BLAS-3 call (X_block [nb·T × N0] · W [N0 × N0]).
-constexpr std::int64_t block_tokens = 4096;
+constexpr std::int64_t block_tokens = 2048;
 
 // Token weights a [H_tot × T] of example `mu` of the block (docs/model.md §1.3, backward recursion).
 // `cur` and `next` are workspaces (resized as needed).
@@ -52,18 +57,9 @@ void path_weights(const AttentionSpec& att, const BlockAttention& block, std::in
   std::copy(cur.begin(), cur.end(), a);
 }
 
-// x̃_π = Σ_s a_π[s] x_s for every path: xt [H_tot × N0].
+// x̃_π = Σ_s a_π[s] x_s for every path: xt [H_tot × N0] = a [H_tot × T] · x [T × N0].
 void propagate(const double* a, int paths, const double* x, int T, int N0, double* xt) {
-  for (int pi = 0; pi < paths; ++pi) {
-    double* out = xt + sz(pi) * sz(N0);
-    std::fill_n(out, N0, 0.0);
-    for (int s = 0; s < T; ++s) {
-      const double w = a[sz(pi) * sz(T) + sz(s)];
-      const double* xs = x + sz(s) * sz(N0);
-#pragma omp simd
-      for (int i = 0; i < N0; ++i) out[i] += w * xs[i];
-    }
-  }
+  linalg::gemm(false, false, paths, N0, T, 1.0, a, T, x, N0, 0.0, xt, N0);
 }
 
 void check_attention(const AttentionSpec& att) {
@@ -86,12 +82,6 @@ void path_token_weights(const AttentionSpec& attention, const double* x, int T, 
 std::int64_t path_input_batch(int T) { return std::max<std::int64_t>(1, block_tokens / T); }
 
 PathInputs compute_path_inputs(const ExampleSet& set, const AttentionSpec& attention, int T, int N0) {
-  check_attention(attention);
-  const std::int64_t n = set.local.size();
-  ATTN_REQUIRE(set.x.size() == sz(n) * sz(T) * sz(N0) && set.y.size() == sz(n), InputError,
-               "path inputs: example set '{}' holds {} x values and {} targets for {} local examples of {} tokens × {} "
-               "features",
-               set.name, set.x.size(), set.y.size(), n, T, N0);
   PathInputs out;
   out.set_name = set.name;
   out.count = set.count;
@@ -99,35 +89,69 @@ PathInputs compute_path_inputs(const ExampleSet& set, const AttentionSpec& atten
   out.paths = attention.paths();
   out.dim = N0;
   out.y = set.y;
-  out.xt.assign(sz(n) * sz(out.paths) * sz(N0), 0.0);
+  out.xt.resize(sz(set.local.size()) * sz(out.paths) * sz(N0));
+  PathInputWorkspace work;
+  compute_path_inputs(set, attention, T, N0, work, out.xt.data());
+  return out;
+}
 
-  // Canonical blocks of nb global examples [k·nb, (k+1)·nb), each always computed as one BLAS call of
-  // nb·T rows (rows of other shards, or past the end, are zero): BLAS rounds differently at the edges
-  // of a call, so every example must sit at the same position of a call of the same size whatever
-  // the rank count. Then x̃ is bitwise independent of the sharding (docs/sampling.md).
-  const std::int64_t nb = path_input_batch(T);
-  const std::size_t per_example = sz(T) * sz(N0), per_path_row = sz(out.paths) * sz(N0);
-  std::vector<double> xb(sz(nb) * per_example);
-  BlockAttention block;
-  for (std::int64_t g0 = set.local.begin / nb * nb; g0 < set.local.end; g0 += nb) {
-    const std::int64_t lo = std::max(g0, set.local.begin), hi = std::min(g0 + nb, set.local.end);
-    std::fill(xb.begin(), xb.end(), 0.0);
-    std::copy(set.x.begin() + static_cast<std::ptrdiff_t>(sz(lo - set.local.begin) * per_example),
-              set.x.begin() + static_cast<std::ptrdiff_t>(sz(hi - set.local.begin) * per_example),
-              xb.begin() + static_cast<std::ptrdiff_t>(sz(lo - g0) * per_example));
-    block.compute(attention, xb.data(), nb, T, N0);
-#pragma omp parallel if (hi - lo >= 8)
-    {
-      std::vector<double> a(sz(out.paths) * sz(T)), cur, next;
-#pragma omp for schedule(static)
-      for (std::int64_t mu = lo - g0; mu < hi - g0; ++mu) {
-        path_weights(attention, block, mu, T, a.data(), cur, next);
-        propagate(a.data(), out.paths, xb.data() + sz(mu) * per_example, T, N0,
-                  out.xt.data() + sz(g0 + mu - set.local.begin) * per_path_row);
-      }
+namespace {
+
+// x̃ of the local rows of canonical batch [g0, g0 + nb) of `set` into xt (rows of the whole set).
+// The batch is always computed as BLAS calls of nb·T rows (rows of other shards, or past the end,
+// are zero): BLAS rounds differently at the edges of a call, so every example sits at the same
+// position of a call of the same size whatever the rank and thread counts, and x̃ is bitwise
+// independent of both (docs/sampling.md).
+void compute_batch(const ExampleSet& set, const AttentionSpec& attention, int T, int N0, std::int64_t g0,
+                   std::int64_t nb, BatchWorkspace& work, double* xt) {
+  const int paths = attention.paths();
+  const std::size_t per_example = sz(T) * sz(N0), per_path_row = sz(paths) * sz(N0);
+  const std::int64_t lo = std::max(g0, set.local.begin), hi = std::min(g0 + nb, set.local.end);
+  const double* first = set.x.data() + sz(lo - set.local.begin) * per_example;
+  const double* xb = first;         // a batch of local rows only is read in place,
+  if (lo != g0 || hi != g0 + nb) {  // else padded with zero rows
+    work.xb.resize(sz(nb) * per_example);
+    std::fill_n(work.xb.begin(), sz(lo - g0) * per_example, 0.0);
+    std::copy_n(first, sz(hi - lo) * per_example, work.xb.begin() + static_cast<std::ptrdiff_t>(sz(lo - g0) * per_example));
+    std::fill(work.xb.begin() + static_cast<std::ptrdiff_t>(sz(hi - g0) * per_example), work.xb.end(), 0.0);
+    xb = work.xb.data();
+  }
+  work.block.compute(attention, xb, nb, T, N0);
+  work.a.resize(sz(paths) * sz(T));
+  for (std::int64_t mu = lo - g0; mu < hi - g0; ++mu) {
+    path_weights(attention, work.block, mu, T, work.a.data(), work.cur, work.next);
+    propagate(work.a.data(), paths, xb + sz(mu) * per_example, T, N0, xt + sz(g0 + mu - set.local.begin) * per_path_row);
+  }
+}
+
+}  // namespace
+
+void compute_path_inputs(const ExampleSet& set, const AttentionSpec& attention, int T, int N0,
+                         PathInputWorkspace& work, double* xt) {
+  check_attention(attention);
+  const std::int64_t n = set.local.size();
+  ATTN_REQUIRE(set.x.size() == sz(n) * sz(T) * sz(N0) && set.y.size() == sz(n), InputError,
+               "path inputs: example set '{}' holds {} x values and {} targets for {} local examples of {} tokens × {} "
+               "features",
+               set.name, set.x.size(), set.y.size(), n, T, N0);
+  if (n == 0) return;
+  // One threading layer: OpenMP threads over the canonical batches, each batch's BLAS calls on its
+  // own thread (as many threads as the larger of the OpenMP and BLAS settings).
+  const std::int64_t nb = path_input_batch(T), first = set.local.begin / nb, last = (set.local.end + nb - 1) / nb;
+  const SerialBlas serial;
+  const int threads = static_cast<int>(std::min<std::int64_t>(last - first, std::max(omp_get_max_threads(), blas_threads())));
+  if (work.threads.size() < sz(threads)) work.threads.resize(sz(threads));
+  std::exception_ptr error;  // the first error of any thread, rethrown after the region
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+  for (std::int64_t k = first; k < last; ++k) {
+    try {
+      compute_batch(set, attention, T, N0, k * nb, nb, work.threads[sz(omp_get_thread_num())], xt);
+    } catch (...) {
+#pragma omp critical(path_input_error)
+      if (!error) error = std::current_exception();
     }
   }
-  return out;
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace attnpaths

@@ -35,7 +35,22 @@ void path_token_weights(const AttentionSpec& attention, const double* x, int T, 
 // blocks of a stream aligned to multiples of it cost no padding.
 std::int64_t path_input_batch(int T);
 
-// x̃ for the local rows of `set` (batched BLAS-3 over blocks of examples, OpenMP over examples).
+// x̃ for the local rows of `set`: batches of path_input_batch(T) examples (BLAS-3 products over the
+// batch), the batches in parallel on OpenMP threads (the BLAS serial inside: see SerialBlas).
 PathInputs compute_path_inputs(const ExampleSet& set, const AttentionSpec& attention, int T, int N0);
+
+// The memory of compute_path_inputs, one per thread: a stream that passes the same workspace for
+// every block allocates and zero-fills nothing after its first block.
+struct BatchWorkspace {
+  std::vector<double> xb;            // a batch padded with zero rows (batches that are not all local)
+  BlockAttention block;              // the batch's attention
+  std::vector<double> a, cur, next;  // one example's token weights a_π and their recursion
+};
+struct PathInputWorkspace {
+  std::vector<BatchWorkspace> threads;
+};
+// The same into xt [set.local.size() × H_tot × N0] (xt[(mu*H_tot + pi)*N0 + i], mu local).
+void compute_path_inputs(const ExampleSet& set, const AttentionSpec& attention, int T, int N0,
+                         PathInputWorkspace& work, double* xt);
 
 }  // namespace attnpaths

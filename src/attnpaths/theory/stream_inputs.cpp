@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/data/dataset_file.hpp"
 
 namespace attnpaths {
@@ -9,17 +11,24 @@ namespace attnpaths {
 namespace {
 
 // The path inputs of set `name`, block by block: `sums` (if any) accumulates every block, the x̃ rows
-// are kept only with `keep_rows` (the targets always).
+// are kept only with `keep_rows` (the targets always); the two exclude each other. The rows are
+// computed in place into the result; one workspace serves every block.
 PathInputs stream_set(const DatasetReader& reader, const std::string& name, std::int64_t block_examples,
                       bool keep_rows, GramSums* sums, std::int64_t& blocks, StageTimers& timers) {
   const Dataset& h = reader.header();
   const ExampleSet& whole = reader.set(name);
+  ATTN_REQUIRE(!(keep_rows && sums), LibraryError, "internal: streamed set '{}' both kept and summed", name);
   PathInputs all;
   all.set_name = name;
   all.count = whole.count;
   all.local = whole.local;
   all.paths = h.attention.paths();
   all.dim = h.token_dim;
+  const std::size_t per_row = sz(all.paths) * sz(all.dim);
+  if (keep_rows) all.xt.resize(sz(whole.local.size()) * per_row);
+  all.y.reserve(sz(whole.local.size()));
+  PathInputWorkspace work;
+  PathInputs x;  // the block's x̃ for the Gram sums (its memory is reused block after block)
   for (const Range& b : reader.blocks(name, block_examples)) {
     ++blocks;
     ExampleSet block;
@@ -28,10 +37,22 @@ PathInputs stream_set(const DatasetReader& reader, const std::string& name, std:
       block = reader.read_rows(name, b.begin, b.end);
     }
     auto t = timers.stage("path inputs");
-    const PathInputs x = compute_path_inputs(block, h.attention, h.tokens, h.token_dim);
+    double* rows = nullptr;
+    if (keep_rows) {
+      rows = all.xt.data() + sz(b.begin - whole.local.begin) * per_row;
+    } else {
+      x.set_name = name;
+      x.count = whole.count;
+      x.local = block.local;
+      x.paths = all.paths;
+      x.dim = all.dim;
+      x.y = block.y;
+      x.xt.resize(sz(b.size()) * per_row);
+      rows = x.xt.data();
+    }
+    compute_path_inputs(block, h.attention, h.tokens, h.token_dim, work, rows);
     if (sums) sums->add(x);
-    if (keep_rows) all.xt.insert(all.xt.end(), x.xt.begin(), x.xt.end());
-    all.y.insert(all.y.end(), x.y.begin(), x.y.end());
+    all.y.insert(all.y.end(), block.y.begin(), block.y.end());
   }
   return all;
 }
