@@ -7,7 +7,9 @@
 // In-process minima are steadier than whole-process wall times on a shared machine.
 //   build/bench/bench_path_inputs FILE [--repeats 20]
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "attnpaths/core/log.hpp"
@@ -54,11 +56,18 @@ int main(int argc, char** argv) {
   double examples = 0;
   for (const ExampleSet* s : sets) examples += static_cast<double>(s->count);
   double whole = 1e300, load = 1e300, inputs = 1e300, streamed = 1e300;
+  std::vector<std::vector<double>> first;  // the first repeat's x̃: every repeat must equal it to the bit
+  long differing = 0;
   for (int r = 0; r < repeats; ++r) {
     world.barrier();
     double t0 = wall_seconds();
-    for (const ExampleSet* s : sets) (void)compute_path_inputs(*s, d.attention, d.tokens, d.token_dim);
+    std::vector<PathInputs> x;
+    for (const ExampleSet* s : sets) x.push_back(compute_path_inputs(*s, d.attention, d.tokens, d.token_dim));
     world.barrier();
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      if (r == 0) first.push_back(x[i].xt);
+      for (std::size_t j = 0; j < x[i].xt.size(); ++j) differing += x[i].xt[j] != first[i][j];
+    }
     whole = std::min(whole, wall_seconds() - t0);
     StageTimers timers;
     t0 = wall_seconds();
@@ -77,6 +86,15 @@ int main(int argc, char** argv) {
     std::printf("            load             %8.4f s\n", load);
     std::printf("            path inputs      %8.4f s  %6.1f GFLOP/s\n", inputs, gflop / inputs);
     std::printf("  floor (flops at the peak)  %8.4f s\n", gflop / peaks.dgemm_gflops);
+    std::uint64_t h = 1469598103934665603ull;  // FNV-1a of the bits: compare across processes and builds
+    for (const auto& v : first)
+      for (double e : v) {
+        std::uint64_t b = 0;
+        std::memcpy(&b, &e, sizeof b);
+        h = (h ^ b) * 1099511628211ull;
+      }
+    std::printf("  x̃ entries differing from the first repeat: %ld; bits hash %016llx\n", differing,
+                static_cast<unsigned long long>(h));
   }
   return 0;
 }

@@ -5,16 +5,13 @@
 
 #include <fmt/format.h>
 
-#include <omp.h>
-
 #include <algorithm>
-#include <exception>
 #include <vector>
 
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/linalg.hpp"
-#include "attnpaths/core/runtime.hpp"
+#include "attnpaths/core/parallel.hpp"
 #include "attnpaths/model/attention.hpp"
 
 namespace attnpaths {
@@ -135,23 +132,13 @@ void compute_path_inputs(const ExampleSet& set, const AttentionSpec& attention, 
                "features",
                set.name, set.x.size(), set.y.size(), n, T, N0);
   if (n == 0) return;
-  // One threading layer: OpenMP threads over the canonical batches, each batch's BLAS calls on its
-  // own thread (as many threads as the larger of the OpenMP and BLAS settings).
+  // The canonical batches on OpenMP threads, each batch's BLAS calls on its own thread.
   const std::int64_t nb = path_input_batch(T), first = set.local.begin / nb, last = (set.local.end + nb - 1) / nb;
-  const SerialBlas serial;
-  const int threads = static_cast<int>(std::min<std::int64_t>(last - first, std::max(omp_get_max_threads(), blas_threads())));
+  const int threads = blas_loop_threads(last - first);
   if (work.threads.size() < sz(threads)) work.threads.resize(sz(threads));
-  std::exception_ptr error;  // the first error of any thread, rethrown after the region
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
-  for (std::int64_t k = first; k < last; ++k) {
-    try {
-      compute_batch(set, attention, T, N0, k * nb, nb, work.threads[sz(omp_get_thread_num())], xt);
-    } catch (...) {
-#pragma omp critical(path_input_error)
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
+  blas_parallel_for(last - first, [&](std::int64_t k, int thread) {
+    compute_batch(set, attention, T, N0, (first + k) * nb, nb, work.threads[sz(thread)], xt);
+  });
 }
 
 }  // namespace attnpaths
