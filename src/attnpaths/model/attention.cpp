@@ -4,8 +4,9 @@
 // block of examples by one BLAS-3 product per head:
 //   "w":  left = X W           (rows x_s^T W),            right = X          (d = N0)
 //   "qk": left = X K^T / √G    (rows (K x_s)^T / √G),     right = X Q^T      (d = G)
-// so that A[s,t] = x_s^T W x_t, resp. (K x_s)·(Q x_t)/√G. The T×T scores of each example (one small
-// GEMM) and the normalisation over the key index s run in parallel over examples (OpenMP).
+// so that A[s,t] = x_s^T W x_t, resp. (K x_s)·(Q x_t)/√G; then the T×T scores of each example (one
+// small GEMM) and the normalisation over the key index s. Serial: the path inputs run blocks of
+// examples in parallel (core/parallel.hpp).
 #include "attnpaths/model/attention.hpp"
 
 #include <fmt/format.h>
@@ -22,11 +23,6 @@
 namespace attnpaths {
 
 namespace {
-
-
-// Below this many examples the per-example work runs on the calling thread: a parallel region for
-// one example costs more than it saves (and much more on a loaded machine).
-constexpr std::int64_t min_parallel_examples = 8;
 
 // Checks that `head` exists in `layer` and that its weights have the shapes of docs/files.md §1.
 void check_head(const AttentionLayer& layer, int head, int N0) {
@@ -111,7 +107,6 @@ void attention_matrices(const AttentionLayer& layer, int head, Nonlinearity nonl
   }
   const std::size_t tt = sz(T) * sz(T), td = sz(T) * sz(d);
   const double* left = scratch.left.data();
-#pragma omp parallel for schedule(static) if (examples >= min_parallel_examples)
   for (std::int64_t mu = 0; mu < examples; ++mu) {
     double* om = omega + sz(mu) * tt;
     // A = l r^T [T×T] (one small GEMM per example: the BLAS's vector kernel), then softmax over s.
@@ -184,7 +179,6 @@ void readout_vectors(const AttentionLayer& layer, int head, Nonlinearity nonline
     linalg::gemm(false, false, n, N0, G, 1.0 / std::sqrt(static_cast<double>(G)), qx.data(), G, k, N0, 0.0, r.data(),
                  N0);  // (K^T Q x_t*)^T / √G
   }
-#pragma omp parallel for schedule(static) if (n >= min_parallel_examples)
   for (int mu = 0; mu < n; ++mu) {
     const double* xm = x + sz(mu) * tn;
     double* v = omega_vec + sz(mu) * sz(T);

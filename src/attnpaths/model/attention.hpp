@@ -55,7 +55,7 @@ void attention_matrix(const AttentionLayer& layer, int head, Nonlinearity nonlin
 void readout_vector(Readout readout, const double* omega, int T, double* omega_vec);
 
 // Batched forms over `examples` consecutive examples x [examples, T, N0] (one BLAS-3 product per
-// head for the whole block, then small per-example work in parallel with OpenMP).
+// head for the whole block, then small per-example work).
 //   attention_matrices: omega [examples, T, T], as attention_matrix for each example.
 //   readout_vectors:    omega_vec [examples, T], the readout vector of head `head` of a LAST layer;
 //                       for last_token / first_token only the one query column is scored.
