@@ -28,13 +28,13 @@ PathInputs stream_set(const DatasetReader& reader, const std::string& name, std:
   if (keep_rows) all.xt.resize(sz(whole.local.size()) * per_row);
   all.y.reserve(sz(whole.local.size()));
   PathInputWorkspace work;
-  PathInputs x;  // the block's x̃ for the Gram sums (its memory is reused block after block)
+  PathInputs x;      // the block's x̃ for the Gram sums
+  ExampleSet block;  // both reused block after block
   for (const Range& b : reader.blocks(name, block_examples)) {
     ++blocks;
-    ExampleSet block;
     {
       auto t = timers.stage("load");
-      block = reader.read_rows(name, b.begin, b.end);
+      reader.read_rows_into(name, b.begin, b.end, block);
     }
     auto t = timers.stage("path inputs");
     double* rows = nullptr;
