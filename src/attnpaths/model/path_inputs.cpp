@@ -19,8 +19,14 @@ namespace attnpaths {
 namespace {
 
 
-// Rows of a block: about this many tokens per BLAS-3 call (X_block [nb·T × N0] · W [N0 × N0]).
-constexpr std::int64_t block_tokens = 2048;
+// About this many tokens per BLAS-3 call (X [nc·T × N0] · W [N0 × N0]): its products stay in cache
+// until the example's scores use them.
+constexpr std::int64_t call_tokens = 256;
+// About this many tokens per batch, the unit of work of one thread (a whole number of calls).
+constexpr std::int64_t batch_tokens = 2048;
+
+// Examples per BLAS call for T tokens: calls start at global multiples of it.
+std::int64_t call_examples(int T) { return std::max<std::int64_t>(1, call_tokens / T); }
 
 // Token weights a [H_tot × T] of example `mu` of the block (docs/model.md §1.3, backward recursion).
 // `cur` and `next` are workspaces (resized as needed).
@@ -76,7 +82,9 @@ void path_token_weights(const AttentionSpec& attention, const double* x, int T, 
   path_weights(attention, block, 0, T, a, cur, next);
 }
 
-std::int64_t path_input_batch(int T) { return std::max<std::int64_t>(1, block_tokens / T); }
+std::int64_t path_input_batch(int T) {
+  return std::max<std::int64_t>(1, batch_tokens / T / call_examples(T)) * call_examples(T);
+}
 
 PathInputs compute_path_inputs(const ExampleSet& set, const AttentionSpec& attention, int T, int N0) {
   PathInputs out;
@@ -94,30 +102,37 @@ PathInputs compute_path_inputs(const ExampleSet& set, const AttentionSpec& atten
 
 namespace {
 
-// x̃ of the local rows of canonical batch [g0, g0 + nb) of `set` into xt (rows of the whole set).
-// The batch is always computed as BLAS calls of nb·T rows (rows of other shards, or past the end,
-// are zero): BLAS rounds differently at the edges of a call, so every example sits at the same
-// position of a call of the same size whatever the rank and thread counts, and x̃ is bitwise
-// independent of both (docs/sampling.md).
+// x̃ of the local rows of batch [g0, g0 + nb) of `set` into xt (rows of the whole set). The attention
+// is computed in calls of nc = call_examples(T) examples starting at global multiples of nc, each
+// always as BLAS calls of nc·T rows (rows of other shards, or past the end, are zero): BLAS rounds
+// differently at the edges of a call, so every example sits at the same position of a call of the
+// same size whatever the rank count, block size and thread count, and x̃ is bitwise independent of
+// them (docs/sampling.md). Calls with no local row are skipped.
 void compute_batch(const ExampleSet& set, const AttentionSpec& attention, int T, int N0, std::int64_t g0,
                    std::int64_t nb, BatchWorkspace& work, double* xt) {
   const int paths = attention.paths();
   const std::size_t per_example = sz(T) * sz(N0), per_path_row = sz(paths) * sz(N0);
+  const std::int64_t nc = call_examples(T);
   const std::int64_t lo = std::max(g0, set.local.begin), hi = std::min(g0 + nb, set.local.end);
-  const double* first = set.x.data() + sz(lo - set.local.begin) * per_example;
-  const double* xb = first;         // a batch of local rows only is read in place,
-  if (lo != g0 || hi != g0 + nb) {  // else padded with zero rows
-    work.xb.resize(sz(nb) * per_example);
-    std::fill_n(work.xb.begin(), sz(lo - g0) * per_example, 0.0);
-    std::copy_n(first, sz(hi - lo) * per_example, work.xb.begin() + static_cast<std::ptrdiff_t>(sz(lo - g0) * per_example));
-    std::fill(work.xb.begin() + static_cast<std::ptrdiff_t>(sz(hi - g0) * per_example), work.xb.end(), 0.0);
-    xb = work.xb.data();
-  }
-  work.block.compute(attention, xb, nb, T, N0);
   work.a.resize(sz(paths) * sz(T));
-  for (std::int64_t mu = lo - g0; mu < hi - g0; ++mu) {
-    path_weights(attention, work.block, mu, T, work.a.data(), work.cur, work.next);
-    propagate(work.a.data(), paths, xb + sz(mu) * per_example, T, N0, xt + sz(g0 + mu - set.local.begin) * per_path_row);
+  for (std::int64_t c0 = lo / nc * nc; c0 < hi; c0 += nc) {
+    const std::int64_t clo = std::max(c0, lo), chi = std::min(c0 + nc, hi);
+    const double* first = set.x.data() + sz(clo - set.local.begin) * per_example;
+    const double* xc = first;            // a call of local rows only is read in place,
+    if (clo != c0 || chi != c0 + nc) {  // else padded with zero rows
+      work.xb.resize(sz(nc) * per_example);
+      std::fill_n(work.xb.begin(), sz(clo - c0) * per_example, 0.0);
+      std::copy_n(first, sz(chi - clo) * per_example,
+                  work.xb.begin() + static_cast<std::ptrdiff_t>(sz(clo - c0) * per_example));
+      std::fill(work.xb.begin() + static_cast<std::ptrdiff_t>(sz(chi - c0) * per_example), work.xb.end(), 0.0);
+      xc = work.xb.data();
+    }
+    work.block.compute(attention, xc, nc, T, N0);
+    for (std::int64_t mu = clo - c0; mu < chi - c0; ++mu) {
+      path_weights(attention, work.block, mu, T, work.a.data(), work.cur, work.next);
+      propagate(work.a.data(), paths, xc + sz(mu) * per_example, T, N0,
+                xt + sz(c0 + mu - set.local.begin) * per_path_row);
+    }
   }
 }
 
@@ -132,7 +147,7 @@ void compute_path_inputs(const ExampleSet& set, const AttentionSpec& attention, 
                "features",
                set.name, set.x.size(), set.y.size(), n, T, N0);
   if (n == 0) return;
-  // The canonical batches on OpenMP threads, each batch's BLAS calls on its own thread.
+  // The batches on the threads of core/parallel.hpp, each batch's BLAS calls on its own thread.
   const std::int64_t nb = path_input_batch(T), first = set.local.begin / nb, last = (set.local.end + nb - 1) / nb;
   const int threads = blas_loop_threads(last - first);
   if (work.threads.size() < sz(threads)) work.threads.resize(sz(threads));
