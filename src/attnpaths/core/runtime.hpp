@@ -64,8 +64,8 @@ void apply_blas_thread_policy(const Comm& world);
 int blas_threads();
 
 // For its lifetime the BLAS runs on its caller's thread only, then gets its former thread count back:
-// for an OpenMP region whose threads each call the BLAS (one threading layer for the stage; OpenBLAS
-// workers would otherwise be woken by every thread of the region).
+// for a parallel loop whose threads each call the BLAS (core/parallel.hpp: one threading layer for
+// the stage; OpenBLAS workers would otherwise be woken by every thread of the loop).
 class SerialBlas {
  public:
   SerialBlas();

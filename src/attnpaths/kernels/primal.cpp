@@ -122,7 +122,7 @@ PredictorMoments PrimalKernel::predict(const PathInputs& set) {
   out.mean.resize(sz(m));
   out.var.resize(sz(m));
   const RowMajorMatrix u = U1_;
-  // Fixed chunks of the local test rows on OpenMP threads, the BLAS serial in each (core/parallel.hpp).
+  // Fixed chunks of the local test rows in parallel, the BLAS serial in each (core/parallel.hpp).
   std::vector<std::vector<double>> contracted(sz(blas_loop_threads(chunks))), kstar(contracted.size());
   blas_parallel_for(chunks, [&](std::int64_t k, int thread) {
     const std::int64_t q0 = k * predict_chunk;

@@ -36,15 +36,16 @@ void path_token_weights(const AttentionSpec& attention, const double* x, int T, 
 // busy.
 std::int64_t path_input_batch(int T);
 
-// x̃ for the local rows of `set`: batches of path_input_batch(T) examples (BLAS-3 products over the
-// batch), the batches in parallel on OpenMP threads (the BLAS serial inside: see SerialBlas).
+// x̃ for the local rows of `set`: batches of path_input_batch(T) examples in parallel on the threads
+// of core/parallel.hpp (the BLAS serial inside), each batch's attention in BLAS-3 calls of a fixed
+// number of examples at global multiples (x̃ is bitwise independent of the rank and thread counts).
 PathInputs compute_path_inputs(const ExampleSet& set, const AttentionSpec& attention, int T, int N0);
 
 // The memory of compute_path_inputs, one per thread: a stream that passes the same workspace for
 // every block allocates and zero-fills nothing after its first block.
 struct BatchWorkspace {
   std::vector<double> xb;            // one BLAS call's examples padded with zero rows (calls not all local)
-  BlockAttention block;              // the batch's attention
+  BlockAttention block;              // the attention of one call's examples
   std::vector<double> a, cur, next;  // one example's token weights a_π and their recursion
 };
 struct PathInputWorkspace {
