@@ -1,5 +1,6 @@
 // docs/model.md §3.1, §3.3–3.7, §7: the renormalised kernel in both forms against dense references.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <Eigen/Dense>
 #include <cmath>
@@ -261,6 +262,28 @@ TEST(KernelForm, DualWorkSplitOverFeaturesMatchesOneRank) {
       }
     }
   }
+}
+
+// The primal predictor runs fixed chunks of test rows on OpenMP threads (the BLAS serial inside):
+// the same moments to the bit on 1, 2 and 3 threads, with more test rows than one chunk.
+TEST(KernelForm, PrimalPredictorIsIndependentOfTheThreadCount) {
+  const Comm& comm = test::world();
+  const PathInputs train = test::synthetic_path_inputs(30, 3, 4, comm, 31);
+  const PathInputs testset = test::synthetic_path_inputs(300, 3, 4, comm, 32, "test");
+  auto k = make_renormalized_kernel(KernelForm::primal, train, 1.3, comm);
+  k->factor(test::random_spd(3, 6), 0.05);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const PredictorMoments one = k->predict(testset);
+  for (int n : {2, 3}) {
+    omp_set_num_threads(n);
+    const PredictorMoments many = k->predict(testset);
+    for (std::size_t q = 0; q < one.mean.size(); ++q) {
+      ASSERT_EQ(many.mean[q], one.mean[q]) << n << " threads, row " << q;
+      ASSERT_EQ(many.var[q], one.var[q]) << n << " threads, row " << q;
+    }
+  }
+  omp_set_num_threads(threads);
 }
 
 TEST(KernelForm, NonPositiveDefiniteIsAClearError) {

@@ -57,6 +57,27 @@ std::vector<std::pair<std::string, int>> blas_thread_policy(const char* (*lookup
   return {{"OMP_NUM_THREADS", 1}, {"OPENBLAS_NUM_THREADS", std::max(1, cores / std::max(1, ranks_on_node))}};
 }
 
+namespace {
+using SetThreads = void (*)(int);
+using GetThreads = int (*)();
+SetThreads openblas_set_threads() {
+  return reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+}
+}  // namespace
+
+int blas_threads() {
+  const auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return get != nullptr ? std::max(1, get()) : 1;
+}
+
+SerialBlas::SerialBlas() : saved_(blas_threads()) {
+  if (auto* set = openblas_set_threads(); set != nullptr && saved_ > 1) set(1);
+}
+
+SerialBlas::~SerialBlas() {
+  if (auto* set = openblas_set_threads(); set != nullptr && saved_ > 1) set(saved_);
+}
+
 void apply_blas_thread_policy(const Comm& world) {
   MPI_Comm node = MPI_COMM_NULL;
   MPI_CALL(MPI_Comm_split_type(world.get(), MPI_COMM_TYPE_SHARED, world.rank(), MPI_INFO_NULL, &node));
@@ -71,9 +92,7 @@ void apply_blas_thread_policy(const Comm& world) {
   for (const auto& [name, n] : blas_thread_policy(environment, cores, sharing)) {
     if (name == "OMP_NUM_THREADS") omp_set_num_threads(n);
     // OpenBLAS read its variable when it was loaded; its setter, where the BLAS is OpenBLAS.
-    using SetThreads = void (*)(int);
-    if (auto* set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-        set_threads != nullptr && name == "OPENBLAS_NUM_THREADS")
+    if (auto* set_threads = openblas_set_threads(); set_threads != nullptr && name == "OPENBLAS_NUM_THREADS")
       set_threads(n);
     ::setenv(name.c_str(), std::to_string(n).c_str(), 1);
   }

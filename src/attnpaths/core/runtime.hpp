@@ -60,6 +60,23 @@ std::vector<std::pair<std::string, int>> blas_thread_policy(const char* (*lookup
 // and sets the two variables to what was applied, so that /provenance records it.
 void apply_blas_thread_policy(const Comm& world);
 
+// The BLAS's own thread count: OpenBLAS's, looked up at run time (1 for another BLAS).
+int blas_threads();
+
+// For its lifetime the BLAS runs on its caller's thread only, then gets its former thread count back:
+// for a parallel loop whose threads each call the BLAS (core/parallel.hpp: one threading layer for
+// the stage; OpenBLAS workers would otherwise be woken by every thread of the loop).
+class SerialBlas {
+ public:
+  SerialBlas();
+  ~SerialBlas();
+  SerialBlas(const SerialBlas&) = delete;
+  SerialBlas& operator=(const SerialBlas&) = delete;
+
+ private:
+  int saved_;
+};
+
 // Prints "[rank r] error: <message>" on stderr and aborts every rank with `code` (never hangs).
 [[noreturn]] void abort_all(const std::string& message, int code);
 

@@ -354,11 +354,17 @@ const ExampleSet& DatasetReader::set(const std::string& name) const {
 }
 
 ExampleSet DatasetReader::read_rows(const std::string& name, std::int64_t begin, std::int64_t end) const {
+  ExampleSet out;
+  read_rows_into(name, begin, end, out);
+  return out;
+}
+
+void DatasetReader::read_rows_into(const std::string& name, std::int64_t begin, std::int64_t end,
+                                   ExampleSet& out) const {
   const ExampleSet& whole = set(name);
   ATTN_REQUIRE(begin >= whole.local.begin && begin <= end && end <= whole.local.end, LibraryError,
                "internal: rows [{}, {}) of '{}' are outside this rank's shard [{}, {})", begin, end, name,
                whole.local.begin, whole.local.end);
-  ExampleSet out;
   out.name = name;
   out.count = whole.count;
   out.local = Range{begin, end};
@@ -372,7 +378,6 @@ ExampleSet DatasetReader::read_rows(const std::string& name, std::int64_t begin,
   }
   check_values(out, header_.path, header_.tokens, header_.token_dim, comm_);
   if (!header_.regression) require_plus_minus_one(out, header_.path, comm_);
-  return out;
 }
 
 std::vector<Range> DatasetReader::blocks(const std::string& name, std::int64_t block_examples) const {

@@ -54,6 +54,9 @@ class DatasetReader {
   // does. Collective: every rank calls it equally often (an empty range is fine). Each MPI-IO call stays
   // below 2 GiB.
   ExampleSet read_rows(const std::string& name, std::int64_t begin, std::int64_t end) const;
+  // The same into `out`, whose memory is reused (a stream reading block after block into one set
+  // allocates and zero-fills nothing after its first block).
+  void read_rows_into(const std::string& name, std::int64_t begin, std::int64_t end, ExampleSet& out) const;
   // This rank's rows of `name` cut into consecutive blocks of at most `block_examples`, at global
   // multiples of it; every rank gets the same number of blocks (empty ones after the end of a shorter
   // shard), as read_rows needs.

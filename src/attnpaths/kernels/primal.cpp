@@ -9,6 +9,7 @@
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/linalg.hpp"
+#include "attnpaths/core/parallel.hpp"
 #include "attnpaths/core/petsc.hpp"
 
 namespace attnpaths {
@@ -123,47 +124,57 @@ double PrimalKernel::path_gram_flops() const {
   return P * P * r + r * r * P;
 }
 
+// Test rows per chunk of the predictor: a chunk's ξ*(U_1 ⊗ I) stays in cache between its uses.
+constexpr std::int64_t predict_chunk = 64;
+
 PredictorMoments PrimalKernel::predict(const PathInputs& set) {
   ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: predict() before factor()");
   ATTN_REQUIRE(set.paths == paths_ && set.dim == dim_, InputError,
                "the '{}' set has {} paths × {} features, the training set {} × {}", set.set_name, set.paths, set.dim,
                paths_, dim_);
-  const std::int64_t m = set.local.size(), P = examples_;
-  const int r = static_cast<int>(features()), n = static_cast<int>(P);
+  const std::int64_t m = set.local.size(), chunks = (m + predict_chunk - 1) / predict_chunk;
   PredictorMoments out;
-  out.mean.assign(sz(m), 0.0);
-  out.var.assign(sz(m), 0.0);
-  // ξ* (U_1 ⊗ I) for the local test rows: f̄ = ·c (= y^T K_T^{-1} k*), K** = ·ξ*  (no communication)
-  std::vector<double> contracted(sz(m) * sz(r));
+  out.mean.resize(sz(m));
+  out.var.resize(sz(m));
   const RowMajorMatrix u = U1_;
-  right_multiply(u.data(), set.xt.data(), m, scale_, contracted.data());
-  for (std::int64_t q = 0; q < m; ++q) {
+  // Fixed chunks of the local test rows in parallel, the BLAS serial in each (core/parallel.hpp).
+  std::vector<std::vector<double>> contracted(sz(blas_loop_threads(chunks))), kstar(contracted.size());
+  blas_parallel_for(chunks, [&](std::int64_t k, int thread) {
+    const std::int64_t q0 = k * predict_chunk;
+    predict_rows(set, u.data(), q0, static_cast<int>(std::min(m, q0 + predict_chunk) - q0), contracted[sz(thread)],
+                 kstar[sz(thread)], out);
+  });
+  return out;
+}
+
+void PrimalKernel::predict_rows(const PathInputs& set, const double* u, std::int64_t q0, int b,
+                                std::vector<double>& contracted, std::vector<double>& kstar,
+                                PredictorMoments& out) const {
+  const std::int64_t P = examples_;
+  const int r = static_cast<int>(features()), n = static_cast<int>(P);
+  // ξ* (U_1 ⊗ I) for the rows: f̄ = ·c (= y^T K_T^{-1} k*), K** = ·ξ*  (no communication)
+  contracted.resize(sz(b) * sz(r));
+  right_multiply(u, set.row(q0), b, scale_, contracted.data());
+  for (int q = 0; q < b; ++q) {
     const double* a = contracted.data() + sz(q) * sz(r);
-    const double* x = set.row(q);
+    const double* x = set.row(q0 + q);
     double mean = 0, kss = 0;
     for (int j = 0; j < r; ++j) {
       mean += a[j] * c_[sz(j)];
       kss += a[j] * scale_ * x[j];
     }
-    out.mean[sz(q)] = mean;
-    out.var[sz(q)] = kss;
+    out.mean[sz(q0 + q)] = mean;
+    out.var[sz(q0 + q)] = kss;
   }
-  // σ² = K** − |R^{-1} k*|², k*^T = Ξ (ξ*(U_1⊗I))^T [P × chunk], in chunks of the local test rows.
-  const std::int64_t chunk = 512;
-  std::vector<double> kstar;
-  for (std::int64_t q0 = 0; q0 < m; q0 += chunk) {
-    const int b = static_cast<int>(std::min(m, q0 + chunk) - q0);
-    kstar.resize(sz(P) * sz(b));
-    linalg::gemm(false, true, n, b, r, 1.0, xi_all_.data(), r, contracted.data() + sz(q0) * sz(r), r, 0.0,
-                 kstar.data(), b);
-    linalg::lower_solve(n, b, chol_.data(), n, kstar.data(), b);
-    for (std::int64_t mu = 0; mu < P; ++mu)
-      for (int q = 0; q < b; ++q) {
-        const double v = kstar[sz(mu) * sz(b) + sz(q)];
-        out.var[sz(q0 + q)] -= v * v;
-      }
-  }
-  return out;
+  // σ² = K** − |R^{-1} k*|², k*^T = Ξ (ξ*(U_1⊗I))^T [P × b]
+  kstar.resize(sz(P) * sz(b));
+  linalg::gemm(false, true, n, b, r, 1.0, xi_all_.data(), r, contracted.data(), r, 0.0, kstar.data(), b);
+  linalg::lower_solve(n, b, chol_.data(), n, kstar.data(), b);
+  for (std::int64_t mu = 0; mu < P; ++mu)
+    for (int q = 0; q < b; ++q) {
+      const double v = kstar[sz(mu) * sz(b) + sz(q)];
+      out.var[sz(q0 + q)] -= v * v;
+    }
 }
 
 std::vector<double> PrimalKernel::solve(const std::vector<double>& v) {

@@ -4,8 +4,9 @@
 // block of examples by one BLAS-3 product per head:
 //   "w":  left = X W           (rows x_s^T W),            right = X          (d = N0)
 //   "qk": left = X K^T / √G    (rows (K x_s)^T / √G),     right = X Q^T      (d = G)
-// so that A[s,t] = x_s^T W x_t, resp. (K x_s)·(Q x_t)/√G. The T×T dot products of each example and
-// the normalisation over the key index s run in parallel over examples (OpenMP).
+// so that A[s,t] = x_s^T W x_t, resp. (K x_s)·(Q x_t)/√G; then the T×T scores of each example (one
+// small GEMM) and the normalisation over the key index s. Serial: the path inputs run blocks of
+// examples in parallel (core/parallel.hpp).
 #include "attnpaths/model/attention.hpp"
 
 #include <fmt/format.h>
@@ -22,11 +23,6 @@
 namespace attnpaths {
 
 namespace {
-
-
-// Below this many examples the per-example work runs on the calling thread: a parallel region for
-// one example costs more than it saves (and much more on a loaded machine).
-constexpr std::int64_t min_parallel_examples = 8;
 
 // Checks that `head` exists in `layer` and that its weights have the shapes of docs/files.md §1.
 void check_head(const AttentionLayer& layer, int head, int N0) {
@@ -57,35 +53,6 @@ double dot(const double* a, const double* b, int n) {
   return s;
 }
 
-// a [T×T] = l [T×d] · r [T×d]^T (row-major): a[s*T + t] = l_s · r_t. Four keys at a time, so that
-// every r_t is loaded once per four dot products.
-void scores_lrt(const double* l, const double* r, int T, int d, double* a) {
-  const std::size_t n = sz(d);
-  int s = 0;
-  for (; s + 4 <= T; s += 4) {
-    const double* l0 = l + sz(s) * n;
-    const double *l1 = l0 + n, *l2 = l1 + n, *l3 = l2 + n;
-    for (int t = 0; t < T; ++t) {
-      const double* rt = r + sz(t) * n;
-      double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-#pragma omp simd reduction(+ : a0, a1, a2, a3)
-      for (int j = 0; j < d; ++j) {
-        const double v = rt[j];
-        a0 += l0[j] * v;
-        a1 += l1[j] * v;
-        a2 += l2[j] * v;
-        a3 += l3[j] * v;
-      }
-      a[s * T + t] = a0;
-      a[(s + 1) * T + t] = a1;
-      a[(s + 2) * T + t] = a2;
-      a[(s + 3) * T + t] = a3;
-    }
-  }
-  for (; s < T; ++s)
-    for (int t = 0; t < T; ++t) a[s * T + t] = dot(l + sz(s) * n, r + sz(t) * n, d);
-}
-
 // Normalises the scores of one query over the keys s = 0..T-1 (stride between keys: `stride`).
 // Softmax is stabilised by subtracting the max; hardmax puts 1 at the first arg-max.
 void normalise_over_keys(Nonlinearity nonlinearity, double* a, int T, int stride) {
@@ -112,40 +79,46 @@ void normalise_over_keys(Nonlinearity nonlinearity, double* a, int T, int stride
 }  // namespace
 
 void attention_matrices(const AttentionLayer& layer, int head, Nonlinearity nonlinearity, const double* x,
-                        std::int64_t examples, int T, int N0, double* omega) {
+                        std::int64_t examples, int T, int N0, double* omega, AttentionScratch& scratch) {
   check_head(layer, head, N0);
   check_rows(examples, T);
   if (examples == 0) return;
   const int rows = static_cast<int>(examples * T);
-  std::vector<double> left, right_store;
   const double* right = x;
   int d = N0;
+  // resize keeps the buffers' memory between blocks of the same size (no allocation, no zero-filling).
   if (layer.style == AttentionStyle::w) {
     // left = X W  [examples·T × N0]
     const double* w = layer.w.data() + sz(head) * sz(N0) * sz(N0);
-    left.resize(sz(rows) * sz(N0));
-    linalg::gemm(false, false, rows, N0, N0, 1.0, x, N0, w, N0, 0.0, left.data(), N0);
+    scratch.left.resize(sz(rows) * sz(N0));
+    linalg::gemm(false, false, rows, N0, N0, 1.0, x, N0, w, N0, 0.0, scratch.left.data(), N0);
   } else {
     // left = X K^T / √G, right = X Q^T  [examples·T × G]
     const int G = layer.qk_dim;
     d = G;
     const double* q = layer.q.data() + sz(head) * sz(G) * sz(N0);
     const double* k = layer.k.data() + sz(head) * sz(G) * sz(N0);
-    left.resize(sz(rows) * sz(G));
-    right_store.resize(sz(rows) * sz(G));
-    linalg::gemm(false, true, rows, G, N0, 1.0 / std::sqrt(static_cast<double>(G)), x, N0, k, N0, 0.0, left.data(), G);
-    linalg::gemm(false, true, rows, G, N0, 1.0, x, N0, q, N0, 0.0, right_store.data(), G);
-    right = right_store.data();
+    scratch.left.resize(sz(rows) * sz(G));
+    scratch.right.resize(sz(rows) * sz(G));
+    linalg::gemm(false, true, rows, G, N0, 1.0 / std::sqrt(static_cast<double>(G)), x, N0, k, N0, 0.0,
+                 scratch.left.data(), G);
+    linalg::gemm(false, true, rows, G, N0, 1.0, x, N0, q, N0, 0.0, scratch.right.data(), G);
+    right = scratch.right.data();
   }
   const std::size_t tt = sz(T) * sz(T), td = sz(T) * sz(d);
-#pragma omp parallel for schedule(static) if (examples >= min_parallel_examples)
+  const double* left = scratch.left.data();
   for (std::int64_t mu = 0; mu < examples; ++mu) {
-    const double* l = left.data() + sz(mu) * td;
-    const double* r = right + sz(mu) * td;
     double* om = omega + sz(mu) * tt;
-    scores_lrt(l, r, T, d, om);
+    // A = l r^T [T×T] (one small GEMM per example: the BLAS's vector kernel), then softmax over s.
+    linalg::gemm(false, true, T, T, d, 1.0, left + sz(mu) * td, d, right + sz(mu) * td, d, 0.0, om, T);
     for (int t = 0; t < T; ++t) normalise_over_keys(nonlinearity, om + t, T, T);
   }
+}
+
+void attention_matrices(const AttentionLayer& layer, int head, Nonlinearity nonlinearity, const double* x,
+                        std::int64_t examples, int T, int N0, double* omega) {
+  AttentionScratch scratch;
+  attention_matrices(layer, head, nonlinearity, x, examples, T, N0, omega, scratch);
 }
 
 void attention_matrix(const AttentionLayer& layer, int head, Nonlinearity nonlinearity, const double* x, int T,
@@ -172,13 +145,14 @@ void readout_vector(Readout readout, const double* omega, int T, double* omega_v
 }
 
 void readout_vectors(const AttentionLayer& layer, int head, Nonlinearity nonlinearity, Readout readout,
-                     const double* x, std::int64_t examples, int T, int N0, double* omega_vec) {
+                     const double* x, std::int64_t examples, int T, int N0, double* omega_vec,
+                     AttentionScratch& scratch) {
   check_head(layer, head, N0);
   check_rows(examples, T);
   if (examples == 0) return;
   if (readout == Readout::mean) {
     std::vector<double> omega(sz(examples) * sz(T) * sz(T));
-    attention_matrices(layer, head, nonlinearity, x, examples, T, N0, omega.data());
+    attention_matrices(layer, head, nonlinearity, x, examples, T, N0, omega.data(), scratch);
     for (std::int64_t mu = 0; mu < examples; ++mu)
       readout_vector(readout, omega.data() + sz(mu) * sz(T) * sz(T), T, omega_vec + sz(mu) * sz(T));
     return;
@@ -187,7 +161,10 @@ void readout_vectors(const AttentionLayer& layer, int head, Nonlinearity nonline
   const int query = readout == Readout::last_token ? T - 1 : 0;
   const int n = static_cast<int>(examples);
   const std::size_t tn = sz(T) * sz(N0);
-  std::vector<double> xq(sz(n) * sz(N0)), r(sz(n) * sz(N0));
+  auto& xq = scratch.left;
+  auto& r = scratch.right;
+  xq.resize(sz(n) * sz(N0));
+  r.resize(sz(n) * sz(N0));
   for (int mu = 0; mu < n; ++mu)
     std::copy_n(x + sz(mu) * tn + sz(query) * sz(N0), N0, xq.data() + sz(mu) * sz(N0));
   if (layer.style == AttentionStyle::w) {
@@ -202,13 +179,18 @@ void readout_vectors(const AttentionLayer& layer, int head, Nonlinearity nonline
     linalg::gemm(false, false, n, N0, G, 1.0 / std::sqrt(static_cast<double>(G)), qx.data(), G, k, N0, 0.0, r.data(),
                  N0);  // (K^T Q x_t*)^T / √G
   }
-#pragma omp parallel for schedule(static) if (n >= min_parallel_examples)
   for (int mu = 0; mu < n; ++mu) {
     const double* xm = x + sz(mu) * tn;
     double* v = omega_vec + sz(mu) * sz(T);
     for (int s = 0; s < T; ++s) v[s] = dot(xm + sz(s) * sz(N0), r.data() + sz(mu) * sz(N0), N0);
     normalise_over_keys(nonlinearity, v, T, 1);
   }
+}
+
+void readout_vectors(const AttentionLayer& layer, int head, Nonlinearity nonlinearity, Readout readout,
+                     const double* x, std::int64_t examples, int T, int N0, double* omega_vec) {
+  AttentionScratch scratch;
+  readout_vectors(layer, head, nonlinearity, readout, x, examples, T, N0, omega_vec, scratch);
 }
 
 std::string to_string(AttentionStyle s) { return s == AttentionStyle::w ? "w" : "qk"; }
@@ -279,14 +261,14 @@ void BlockAttention::compute(const AttentionSpec& att, const double* x, std::int
     for (int h = 0; h < layer.heads; ++h) {
       auto& om = full[sz(l)][sz(h)];
       om.resize(sz(nb) * sz(T) * sz(T));
-      attention_matrices(layer, h, att.nonlinearity, x, nb, T, N0, om.data());
+      attention_matrices(layer, h, att.nonlinearity, x, nb, T, N0, om.data(), scratch);
     }
   }
   const auto& layer = att.layers[sz(L - 1)];
   last.resize(sz(layer.heads));
   for (int h = 0; h < layer.heads; ++h) {
     last[sz(h)].resize(sz(nb) * sz(T));
-    readout_vectors(layer, h, att.nonlinearity, att.readout, x, nb, T, N0, last[sz(h)].data());
+    readout_vectors(layer, h, att.nonlinearity, att.readout, x, nb, T, N0, last[sz(h)].data(), scratch);
   }
 }
 

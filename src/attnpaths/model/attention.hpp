@@ -55,7 +55,7 @@ void attention_matrix(const AttentionLayer& layer, int head, Nonlinearity nonlin
 void readout_vector(Readout readout, const double* omega, int T, double* omega_vec);
 
 // Batched forms over `examples` consecutive examples x [examples, T, N0] (one BLAS-3 product per
-// head for the whole block, then small per-example work in parallel with OpenMP).
+// head for the whole block, then small per-example work).
 //   attention_matrices: omega [examples, T, T], as attention_matrix for each example.
 //   readout_vectors:    omega_vec [examples, T], the readout vector of head `head` of a LAST layer;
 //                       for last_token / first_token only the one query column is scored.
@@ -64,11 +64,24 @@ void attention_matrices(const AttentionLayer& layer, int head, Nonlinearity nonl
 void readout_vectors(const AttentionLayer& layer, int head, Nonlinearity nonlinearity, Readout readout,
                      const double* x, std::int64_t examples, int T, int N0, double* omega_vec);
 
+// The batched forms' products X·W (resp. X·K^T, X·Q^T), kept between calls: a caller that computes
+// block after block of the same size passes the same scratch, and no block allocates or zero-fills it.
+struct AttentionScratch {
+  std::vector<double> left, right;
+};
+void attention_matrices(const AttentionLayer& layer, int head, Nonlinearity nonlinearity, const double* x,
+                        std::int64_t examples, int T, int N0, double* omega, AttentionScratch& scratch);
+void readout_vectors(const AttentionLayer& layer, int head, Nonlinearity nonlinearity, Readout readout,
+                     const double* x, std::int64_t examples, int T, int N0, double* omega_vec,
+                     AttentionScratch& scratch);
+
 // The attention of a block of nb examples x [nb, T, N0]: full Ω^{l,h} [nb, T, T] for the layers l < L
 // and the readout vectors ω^{L,h} [nb, T] of the last layer (nb = 1: one example).
+// Reusing one BlockAttention for blocks of the same size reuses its memory.
 struct BlockAttention {
   std::vector<std::vector<std::vector<double>>> full;  // [l][h][(mu*T + s)*T + t], l = 0..L-2
   std::vector<std::vector<double>> last;               // [h][mu*T + s]
+  AttentionScratch scratch;                            // workspace of compute
 
   void compute(const AttentionSpec& attention, const double* x, std::int64_t nb, int T, int N0);
 };

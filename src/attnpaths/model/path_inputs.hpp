@@ -31,11 +31,28 @@ struct PathInputs {
 // Token weights of every path for one example: a[pi*T + s]. Workspace-free, for tests and tools.
 void path_token_weights(const AttentionSpec& attention, const double* x, int T, int N0, double* a);
 
-// Examples per canonical batch of compute_path_inputs for T tokens (batches start at multiples of it):
-// blocks of a stream aligned to multiples of it cost no padding.
+// Examples per batch of compute_path_inputs for T tokens, the unit of work of one thread (batches
+// start at global multiples of it): a stream's blocks of a whole number of batches keep both threads
+// busy.
 std::int64_t path_input_batch(int T);
 
-// x̃ for the local rows of `set` (batched BLAS-3 over blocks of examples, OpenMP over examples).
+// x̃ for the local rows of `set`: batches of path_input_batch(T) examples in parallel on the threads
+// of core/parallel.hpp (the BLAS serial inside), each batch's attention in BLAS-3 calls of a fixed
+// number of examples at global multiples (x̃ is bitwise independent of the rank and thread counts).
 PathInputs compute_path_inputs(const ExampleSet& set, const AttentionSpec& attention, int T, int N0);
+
+// The memory of compute_path_inputs, one per thread: a stream that passes the same workspace for
+// every block allocates and zero-fills nothing after its first block.
+struct BatchWorkspace {
+  std::vector<double> xb;            // one BLAS call's examples padded with zero rows (calls not all local)
+  BlockAttention block;              // the attention of one call's examples
+  std::vector<double> a, cur, next;  // one example's token weights a_π and their recursion
+};
+struct PathInputWorkspace {
+  std::vector<BatchWorkspace> threads;
+};
+// The same into xt [set.local.size() × H_tot × N0] (xt[(mu*H_tot + pi)*N0 + i], mu local).
+void compute_path_inputs(const ExampleSet& set, const AttentionSpec& attention, int T, int N0,
+                         PathInputWorkspace& work, double* xt);
 
 }  // namespace attnpaths

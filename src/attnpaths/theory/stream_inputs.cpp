@@ -2,36 +2,64 @@
 
 #include <algorithm>
 
+#include "attnpaths/core/error.hpp"
+#include "attnpaths/core/index.hpp"
 #include "attnpaths/data/dataset_file.hpp"
 
 namespace attnpaths {
 
 namespace {
 
+// The memory of the stream, reused block after block and set after set.
+struct StreamWorkspace {
+  PathInputWorkspace inputs;
+  ExampleSet block;  // the block's examples
+  PathInputs x;      // the block's x̃ for the Gram sums
+};
+
 // The path inputs of set `name`, block by block: `sums` (if any) accumulates every block, the x̃ rows
-// are kept only with `keep_rows` (the targets always).
+// are kept only with `keep_rows` (the targets always); the two exclude each other. The rows are
+// computed in place into the result.
 PathInputs stream_set(const DatasetReader& reader, const std::string& name, std::int64_t block_examples,
-                      bool keep_rows, GramSums* sums, std::int64_t& blocks, StageTimers& timers) {
+                      bool keep_rows, GramSums* sums, std::int64_t& blocks, StageTimers& timers,
+                      StreamWorkspace& work) {
   const Dataset& h = reader.header();
   const ExampleSet& whole = reader.set(name);
+  ATTN_REQUIRE(!(keep_rows && sums), LibraryError, "internal: streamed set '{}' both kept and summed", name);
   PathInputs all;
   all.set_name = name;
   all.count = whole.count;
   all.local = whole.local;
   all.paths = h.attention.paths();
   all.dim = h.token_dim;
+  const std::size_t per_row = sz(all.paths) * sz(all.dim);
+  if (keep_rows) all.xt.resize(sz(whole.local.size()) * per_row);
+  all.y.reserve(sz(whole.local.size()));
+  PathInputs& x = work.x;
+  ExampleSet& block = work.block;
   for (const Range& b : reader.blocks(name, block_examples)) {
     ++blocks;
-    ExampleSet block;
     {
       auto t = timers.stage("load");
-      block = reader.read_rows(name, b.begin, b.end);
+      reader.read_rows_into(name, b.begin, b.end, block);
     }
     auto t = timers.stage("path inputs");
-    const PathInputs x = compute_path_inputs(block, h.attention, h.tokens, h.token_dim);
+    double* rows = nullptr;
+    if (keep_rows) {
+      rows = all.xt.data() + sz(b.begin - whole.local.begin) * per_row;
+    } else {
+      x.set_name = name;
+      x.count = whole.count;
+      x.local = block.local;
+      x.paths = all.paths;
+      x.dim = all.dim;
+      x.y = block.y;
+      x.xt.resize(sz(b.size()) * per_row);
+      rows = x.xt.data();
+    }
+    compute_path_inputs(block, h.attention, h.tokens, h.token_dim, work.inputs, rows);
     if (sums) sums->add(x);
-    if (keep_rows) all.xt.insert(all.xt.end(), x.xt.begin(), x.xt.end());
-    all.y.insert(all.y.end(), x.y.begin(), x.y.end());
+    all.y.insert(all.y.end(), block.y.begin(), block.y.end());
   }
   return all;
 }
@@ -54,10 +82,11 @@ StreamedInputs stream_inputs(const std::string& path, KernelForm form, double bl
   s.block_examples = std::max<std::int64_t>(1, block_examples_for(block_mb, s.data.tokens, N0) / batch) * batch;
   const bool dual = s.form == KernelForm::dual;
   if (dual) s.sums.emplace(H, N0, keep_per_class);
-  s.train = stream_set(*reader, "train", s.block_examples, !dual, dual ? &*s.sums : nullptr, s.blocks, timers);
+  StreamWorkspace work;
+  s.train = stream_set(*reader, "train", s.block_examples, !dual, dual ? &*s.sums : nullptr, s.blocks, timers, work);
   if (dual) s.sums->reduce(comm);
   for (const ExampleSet* set : s.data.evaluation_sets())
-    s.evaluation.push_back(stream_set(*reader, set->name, s.block_examples, true, nullptr, s.blocks, timers));
+    s.evaluation.push_back(stream_set(*reader, set->name, s.block_examples, true, nullptr, s.blocks, timers, work));
   return s;
 }
 
