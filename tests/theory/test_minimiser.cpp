@@ -154,18 +154,22 @@ TEST(Minimiser, LargeWidthTendsToTheGpLimit) {
 }
 
 TEST(Minimiser, ReportsNonConvergence) {
+  // The iteration limit of either descent: not converged, the reason says so (no exception).
   const Comm& comm = test::world();
   const Architecture arch = two_layer(10);
   const PathInputs train = test::synthetic_path_inputs(20, 4, 6, comm, 13);
   auto kernel = make_renormalized_kernel(KernelForm::automatic, train, 1.0, comm);
   Action action(arch, *kernel, 0.01);
-  MinimiserOptions opt;
-  opt.method = MinimiserMethod::lmvm;
-  opt.max_iterations = 2;
-  opt.grad_tol = 1e-12;
-  const MinimiserResult r = minimise_action(action, gp_point(arch), opt, comm);
-  EXPECT_FALSE(r.converged);
-  EXPECT_NE(r.reason.find("iteration limit"), std::string::npos) << r.reason;
+  for (MinimiserMethod method : {MinimiserMethod::lmvm, MinimiserMethod::newton}) {
+    MinimiserOptions opt;
+    opt.method = method;
+    opt.max_iterations = 2;
+    opt.grad_tol = 1e-12;
+    const MinimiserResult r = minimise_action(action, gp_point(arch), opt, comm);
+    EXPECT_FALSE(r.converged) << to_string(method);
+    EXPECT_LE(r.iterations, 3) << to_string(method);
+    EXPECT_NE(r.reason.find("iteration limit 2"), std::string::npos) << r.reason;
+  }
 }
 
 TEST(Minimiser, NewtonConvergesAtLargeAlphaInFewEvaluations) {
@@ -193,21 +197,6 @@ TEST(Minimiser, NewtonConvergesAtLargeAlphaInFewEvaluations) {
   for (int i : {0, 1}) EXPECT_LE(runs[i].evaluations, 40) << runs[i].reason;
   std::cout << "evaluations: newton " << runs[0].evaluations << ", " << runs[1].evaluations << "; lmvm "
             << runs[2].evaluations << ", " << runs[3].evaluations << " (max|U1| = " << scale << ")\n";
-}
-
-TEST(Minimiser, NewtonReportsTheIterationLimit) {
-  const Comm& comm = test::world();
-  const Architecture arch = two_layer(1);
-  const PathInputs train = test::synthetic_path_inputs(200, 4, 3, comm, 5);
-  auto kernel = make_renormalized_kernel(KernelForm::automatic, train, 1.0, comm);
-  Action action(arch, *kernel, 0.01);
-  MinimiserOptions opt;
-  opt.method = MinimiserMethod::newton;
-  opt.max_iterations = 1;
-  const MinimiserResult r = minimise_action(action, gp_point(arch), opt, comm);
-  EXPECT_FALSE(r.converged);
-  EXPECT_EQ(r.iterations, 1);
-  EXPECT_NE(r.reason.find("iteration limit 1"), std::string::npos) << r.reason;
 }
 
 TEST(Minimiser, AutomaticPicksNewtonWhereTheHessianIsCheap) {
