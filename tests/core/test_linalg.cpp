@@ -4,6 +4,7 @@
 
 #include <Eigen/Dense>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -62,5 +63,35 @@ TEST(Linalg, CholeskyInverseLowerAgainstEigen) {
         else
           EXPECT_NEAR(a[i * n + j], inv(i, j), 1e-12 * scale) << i << "," << j;
       }
+  }
+}
+
+// The top-k eigenpairs (dsyevr) against Eigen's full decomposition: values, and vectors up to sign;
+// only the lower triangle of the row-major input is read.
+TEST(Linalg, TopSymmetricEigenAgainstEigen) {
+  const int n = 40;
+  RandomStream rng(4, rng_domain::test, 0);
+  Eigen::MatrixXd b(n, n);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) b(i, j) = rng.normal();
+  const Eigen::MatrixXd k = b * b.transpose();
+  std::vector<double> a(static_cast<std::size_t>(n) * n);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) a[i * n + j] = j > i ? 1e3 : k(i, j);  // garbage above the diagonal
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(k);
+  for (int top : {0, 1, 7, n, n + 5}) {
+    SCOPED_TRACE(top);
+    std::vector<double> values, vectors;
+    linalg::top_symmetric_eigen(n, a.data(), n, top, values, vectors);
+    const int m = std::min(top, n);
+    ASSERT_EQ(static_cast<int>(values.size()), m);
+    ASSERT_EQ(static_cast<int>(vectors.size()), n * m);
+    for (int j = 0; j < m; ++j) {  // ascending: values[m-1] is the largest
+      const int e = n - m + j;
+      EXPECT_NEAR(values[j], es.eigenvalues()(e), 1e-10 * es.eigenvalues()(n - 1));
+      double dot = 0;
+      for (int i = 0; i < n; ++i) dot += vectors[i * m + j] * es.eigenvectors()(i, e);
+      EXPECT_NEAR(std::abs(dot), 1.0, 1e-8);
+    }
   }
 }

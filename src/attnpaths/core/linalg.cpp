@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "attnpaths/core/error.hpp"
@@ -29,6 +30,10 @@ void dtrsm_(const char* side, const char* uplo, const char* transa, const char* 
             const double* alpha, const double* a, const int* lda, double* b, const int* ldb);
 void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w, double* work,
              const int* lwork, int* iwork, const int* liwork, int* info);
+void dsyevr_(const char* jobz, const char* range, const char* uplo, const int* n, double* a, const int* lda,
+             const double* vl, const double* vu, const int* il, const int* iu, const double* abstol, int* m, double* w,
+             double* z, const int* ldz, int* isuppz, double* work, const int* lwork, int* iwork, const int* liwork,
+             int* info);
 }
 
 namespace attnpaths::linalg {
@@ -192,6 +197,39 @@ void symmetric_eigen(int n, const double* a, int lda, std::vector<double>& value
     for (int i = 0; i < n; ++i)
       vectors[static_cast<size_t>(i) * static_cast<size_t>(n) + static_cast<size_t>(k)] =
           m[static_cast<size_t>(k) * static_cast<size_t>(n) + static_cast<size_t>(i)];
+}
+
+void top_symmetric_eigen(int n, const double* a, int lda, int top, std::vector<double>& values,
+                         std::vector<double>& vectors) {
+  const int want = std::min(std::max(top, 0), n);
+  values.clear();
+  vectors.clear();
+  if (want == 0) return;
+  std::vector<double> m(static_cast<size_t>(n) * static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) m[static_cast<size_t>(i) * static_cast<size_t>(n) + static_cast<size_t>(j)] = a[i * lda + j];
+  const char jobz = 'V', range = 'I', uplo = 'U';  // column-major upper = row-major lower
+  const int il = n - want + 1, iu = n;
+  const double vl = 0, vu = 0, abstol = 0;  // 0: LAPACK's default tolerance
+  int found = 0, info = 0, lwork = -1, liwork = -1, iw = 0;
+  double w = 0;
+  std::vector<double> z(static_cast<size_t>(n) * static_cast<size_t>(want)), vals(static_cast<size_t>(n));
+  std::vector<int> isuppz(2 * static_cast<size_t>(want));
+  dsyevr_(&jobz, &range, &uplo, &n, m.data(), &n, &vl, &vu, &il, &iu, &abstol, &found, vals.data(), z.data(), &n,
+          isuppz.data(), &w, &lwork, &iw, &liwork, &info);
+  lwork = static_cast<int>(w);
+  liwork = iw;
+  std::vector<double> work(static_cast<size_t>(lwork));
+  std::vector<int> iwork(static_cast<size_t>(liwork));
+  dsyevr_(&jobz, &range, &uplo, &n, m.data(), &n, &vl, &vu, &il, &iu, &abstol, &found, vals.data(), z.data(), &n,
+          isuppz.data(), work.data(), &lwork, iwork.data(), &liwork, &info);
+  if (info != 0 || found != want) throw NumericalError(fmt::format("dsyevr: info {}, {} of {} eigenpairs", info, found, want));
+  values.assign(vals.begin(), vals.begin() + want);
+  vectors.assign(static_cast<size_t>(n) * static_cast<size_t>(want), 0.0);
+  for (int k = 0; k < want; ++k)
+    for (int i = 0; i < n; ++i)
+      vectors[static_cast<size_t>(i) * static_cast<size_t>(want) + static_cast<size_t>(k)] =
+          z[static_cast<size_t>(k) * static_cast<size_t>(n) + static_cast<size_t>(i)];
 }
 
 }  // namespace attnpaths::linalg

@@ -38,5 +38,10 @@ void cholesky_inverse_lower(int n, double* a, int lda);
 // Eigen-decomposition of a symmetric n×n matrix: eigenvalues ascending; row-major `vectors` with
 // eigenvector k in COLUMN k (vectors[i*n + k]).
 void symmetric_eigen(int n, const double* a, int lda, std::vector<double>& values, std::vector<double>& vectors);
+// The `top` largest eigenpairs only (LAPACK's dsyevr: one tridiagonalisation, then only those vectors),
+// ascending like symmetric_eigen: m = min(top, n) values, `vectors` n×m row-major, eigenvector k in
+// column k (vectors[i*m + k]). Reads the lower triangle of the row-major a.
+void top_symmetric_eigen(int n, const double* a, int lda, int top, std::vector<double>& values,
+                         std::vector<double>& vectors);
 
 }  // namespace attnpaths::linalg

@@ -243,14 +243,15 @@ std::vector<double> DualKernel::alignment(const Eigen::MatrixXd& U1, int k) {
                dim_ * r_);
   linalg::gemm(true, false, paths_, dim_, paths_, 1.0, l.data(), paths_, b_.data(), dim_, 0.0, bt.data(), dim_);
   std::vector<double> values, vectors;
-  linalg::symmetric_eigen(r_, lambda.data(), r_, values, vectors);
+  linalg::top_symmetric_eigen(r_, lambda.data(), r_, k, values, vectors);
   std::vector<double> overlap;
   const double top = values.empty() ? 0.0 : values.back();
-  for (int j = r_ - 1; j >= 0 && static_cast<int>(overlap.size()) < k; --j) {
+  const std::size_t m = values.size();
+  for (int j = static_cast<int>(m) - 1; j >= 0; --j) {
     const double d = values[static_cast<size_t>(j)];
     if (d <= 1e-12 * top) break;  // beyond the kernel's rank
     double dot = 0;
-    for (std::size_t i = 0; i < r; ++i) dot += vectors[i * r + static_cast<size_t>(j)] * bt[i];
+    for (std::size_t i = 0; i < r; ++i) dot += vectors[i * m + static_cast<size_t>(j)] * bt[i];
     overlap.push_back(std::abs(dot) / std::sqrt(d * static_cast<double>(examples_)));
   }
   return overlap;

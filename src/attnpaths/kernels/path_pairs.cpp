@@ -167,13 +167,14 @@ std::vector<double> PathPairKernel::alignment(const Eigen::MatrixXd& U1, int k) 
   // |v_k·y|/sqrt(P) for the top eigenvectors of K(U_1) (docs/model.md §3.7).
   std::vector<double> kernel, values, vectors;
   assemble(U1, 0.0, kernel);
-  linalg::symmetric_eigen(P_, kernel.data(), P_, values, vectors);
+  linalg::top_symmetric_eigen(P_, kernel.data(), P_, k, values, vectors);
   std::vector<double> overlap;
   const double top = values.empty() ? 0.0 : values.back();
-  for (int j = P_ - 1; j >= 0 && static_cast<int>(overlap.size()) < k; --j) {
+  const int m = static_cast<int>(values.size());
+  for (int j = m - 1; j >= 0; --j) {
     if (values[sz(j)] <= 1e-12 * top) break;  // beyond the kernel's rank
     double dot = 0;
-    for (int i = 0; i < P_; ++i) dot += vectors[sz(i) * sz(P_) + sz(j)] * y_all_[sz(i)];
+    for (int i = 0; i < P_; ++i) dot += vectors[sz(i) * sz(m) + sz(j)] * y_all_[sz(i)];
     overlap.push_back(std::abs(dot) / std::sqrt(double(P_)));
   }
   return overlap;

@@ -195,11 +195,12 @@ std::vector<double> PrimalKernel::alignment(const Eigen::MatrixXd& U1, int k) {
   assemble(U1, kernel);
   const int n = static_cast<int>(examples_);
   std::vector<double> values, vectors;
-  linalg::symmetric_eigen(n, kernel.data(), n, values, vectors);
+  linalg::top_symmetric_eigen(n, kernel.data(), n, k, values, vectors);
   std::vector<double> overlap;
-  for (int j = n - 1; j >= 0 && static_cast<int>(overlap.size()) < k; --j) {
+  const int m = static_cast<int>(values.size());
+  for (int j = m - 1; j >= 0; --j) {
     double dot = 0;
-    for (int i = 0; i < n; ++i) dot += vectors[sz(i) * sz(n) + sz(j)] * y_all_[sz(i)];
+    for (int i = 0; i < n; ++i) dot += vectors[sz(i) * sz(m) + sz(j)] * y_all_[sz(i)];
     overlap.push_back(std::abs(dot) / std::sqrt(static_cast<double>(n)));
   }
   return overlap;
