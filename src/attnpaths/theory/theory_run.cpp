@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/log.hpp"
+#include "attnpaths/core/runtime.hpp"
 #include "attnpaths/core/timer.hpp"
 #include "attnpaths/data/dataset_file.hpp"
 #include "attnpaths/io/file_notes.hpp"
@@ -426,6 +428,10 @@ std::string TheoryRun::solve_grid_point(std::size_t t, std::size_t w) {
   MinimiserResult result;
   {
     auto st = s.timers.stage("minimise");
+    // An evaluation below ~1 ms at the DGEMM peak (the default task: P = 100, 2e7 flops) is too small
+    // to share between BLAS threads: they cost more than they save there (docs/benchmarks.md).
+    std::optional<SerialBlas> serial;
+    if (s.kernel->evaluation_flops() < 1e8) serial.emplace();
     Action action(arch, *s.kernel, temp);
     result = minimise_action(action, warm_start(options_.warm_start, arch, s.solved, s.solved_t, t, w),
                              options_.minimiser, comm_);
