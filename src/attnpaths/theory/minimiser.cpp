@@ -351,7 +351,7 @@ Descent newton_descent(Problem& p, std::vector<double> theta, const MinimiserOpt
 int polish(Problem& p, std::vector<double> theta, const MinimiserOptions& options, int max_steps) {
   const Architecture& arch = p.action->architecture();
   const std::size_t n = theta.size();
-  p.evaluate(theta);
+  if (!p.have_value || p.theta != theta) p.evaluate(theta);  // the descent's last point is usually it
   int steps = 0;
   while (steps < max_steps && p.value.grad_max >= options.polish_tol) {
     const double gmax0 = p.value.grad_max;
