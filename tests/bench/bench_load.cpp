@@ -1,6 +1,6 @@
 // Loading benchmark (issue: loading 64 MB should take ~0.05 s). Times, best of --repeats, the parts of
 // reading a dataset file: opening and validating the header (DatasetReader without the checksum), the
-// content checksum (rank 0 re-reads the file), reading + validating every example set, and the whole
+// content checksum (every rank reads and hashes its share of the file), reading + validating every example set, and the whole
 // read_dataset; prints MB/s of each.
 //   build/bench/bench_load FILE [--repeats 5]
 #include <algorithm>
@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   const double mb = bytes / 1e6;
   if (world.is_root()) {
     std::printf("%s: %.1f MB of examples as float64, %d rank(s), best of %d\n", path.c_str(), mb, world.size(), repeats);
-    std::printf("  content checksum (rank 0)   %8.4f s  %7.0f MB/s\n", best_checksum, mb / best_checksum);
+    std::printf("  content checksum (parallel)%8.4f s  %7.0f MB/s\n", best_checksum, mb / best_checksum);
     std::printf("  read + validate every set   %8.4f s  %7.0f MB/s\n", best_rows, mb / best_rows);
     std::printf("  read_dataset (all of it)    %8.4f s  %7.0f MB/s\n", best_whole, mb / best_whole);
   }

@@ -2,8 +2,10 @@
 // (identical to `xxhsum -H1`).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
+#include "attnpaths/core/error.hpp"
 #include "attnpaths/io/run_record.hpp"
 #include "test_support.hpp"
 
@@ -51,11 +53,52 @@ TEST(Checksum, ContentNotBytes) {
     return content_checksum(path, w);
   };
   const std::string a = make("a.h5", 3.0, false, "2026-01-01", "w");
-  EXPECT_EQ(a.rfind("xxh64-content:", 0), 0u) << a;
+  EXPECT_EQ(a.rfind("xxh64-content-v2:", 0), 0u) << a;
   EXPECT_EQ(make("b.h5", 3.0, true, "2027-02-02", "w"), a);  // other layout and time: same content
   EXPECT_NE(make("c.h5", 3.5, false, "2026-01-01", "w"), a);  // one value differs
   EXPECT_NE(make("d.h5", 3.0, false, "2026-01-01", "qk"), a);  // one attribute differs
   EXPECT_NE(file_checksum(dir + "/a.h5", w), file_checksum(dir + "/b.h5", w));
+}
+
+// The checksum's chunks are hashed in parallel (chunk g on rank g mod ranks): the same file gives this
+// same value on 1, 2 and 4 ranks (the test runs on each). 10000 × 64 doubles are 3 chunks of 4096 rows,
+// plus an integer dataset of one short chunk and a scalar; the value pins the definition of
+// docs/files.md "Data checksum" (a change of chunking, order or prefix changes it).
+TEST(Checksum, ContentIndependentOfRankCount) {
+  const Comm& w = test::world();
+  const std::string path = test::scratch_dir("content-checksum-ranks") + "/many.h5";
+  {
+    h5::File f(path, w, h5::File::Mode::create);
+    std::vector<double> x(10000 * 64);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.001 * static_cast<double>(i));
+    f.write<double>("train/x", {10000, 64}, x);
+    f.write<std::int64_t>("train/n", {3}, std::vector<std::int64_t>{1, 2, 3});
+    f.write_scalar<double>("scale", 2.5);
+    f.set_attr("format", "attnpaths-dataset");
+  }
+  const std::string sum = content_checksum(path, w);
+  EXPECT_EQ(sum, "xxh64-content-v2:c016452d5123d55c") << w.size() << " rank(s)";
+  // A value in the last chunk changes it.
+  if (w.is_root()) {
+    const Comm self = Comm::view(MPI_COMM_SELF);
+    h5::File f(path, self, h5::File::Mode::read_write);
+    std::vector<double> one = {7.0};
+    f.dataset("train/x").write_slab<double>({9999, 63}, {1, 1}, one.data());
+  }
+  w.barrier();
+  EXPECT_NE(content_checksum(path, w), sum);
+}
+
+// A file that cannot be read fails on every rank with the same message (no rank hangs).
+TEST(Checksum, ContentErrorOnEveryRank) {
+  const Comm& w = test::world();
+  const std::string path = write_file(test::scratch_dir("content-checksum-bad") + "/not.h5", "not an HDF5 file");
+  try {
+    content_checksum(path, w);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("not.h5"), std::string::npos) << e.what();
+  }
 }
 
 TEST(RunRecord, ConfigAndProvenance) {

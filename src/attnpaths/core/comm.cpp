@@ -56,6 +56,11 @@ void Comm::sum(double* data, std::size_t n) const {
   MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_DOUBLE, MPI_SUM, comm_));
 }
 
+void Comm::bit_or(std::vector<std::uint64_t>& v) const {
+  if (size_ == 1 || v.empty()) return;
+  MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), MPI_UINT64_T, MPI_BOR, comm_));
+}
+
 double Comm::sum(double x) const {
   sum(&x, 1);
   return x;

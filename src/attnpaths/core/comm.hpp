@@ -47,6 +47,8 @@ class Comm {
   double max(double x) const;
   std::int64_t max(std::int64_t x) const;
   std::int64_t min(std::int64_t x) const;
+  // In-place bitwise or over all ranks (e.g. digests that are non-zero on one rank each).
+  void bit_or(std::vector<std::uint64_t>& v) const;
   // Logical or / and of a flag over all ranks.
   bool any(bool flag) const;
   bool all(bool flag) const { return !any(!flag); }

@@ -141,88 +141,146 @@ class Xxh64 {
 
 namespace {
 
-void hash_text(Xxh64& hash, const std::string& s) {
+// The content of a dataset file in hashing order (content_checksum): records of bytes (names,
+// shapes, attributes), each followed by the values of one numeric dataset, if any.
+struct ContentRecord {
+  std::string bytes;
+  std::string dataset;              // path of the numeric dataset whose values follow ("": none)
+  std::uint64_t rows = 0, row = 1;  // its values as rows × row (a scalar: 1 × 1)
+  bool scalar = false;
+};
+
+void add_bytes(std::vector<ContentRecord>& out, const void* p, std::size_t n) {
+  if (out.empty() || !out.back().dataset.empty()) out.emplace_back();
+  out.back().bytes.append(static_cast<const char*>(p), n);
+}
+
+// A string or a vector of doubles: its length (uint64) and then its bytes.
+void add_text(std::vector<ContentRecord>& out, const std::string& s) {
   const std::uint64_t n = s.size();
-  hash.update(reinterpret_cast<const unsigned char*>(&n), sizeof n);
-  hash.update(reinterpret_cast<const unsigned char*>(s.data()), s.size());
+  add_bytes(out, &n, sizeof n);
+  add_bytes(out, s.data(), s.size());
 }
 
-void hash_values(Xxh64& hash, const std::vector<double>& v) {
+void add_values(std::vector<ContentRecord>& out, const std::vector<double>& v) {
   const std::uint64_t n = v.size();
-  hash.update(reinterpret_cast<const unsigned char*>(&n), sizeof n);
-  hash.update(reinterpret_cast<const unsigned char*>(v.data()), v.size() * sizeof(double));
+  add_bytes(out, &n, sizeof n);
+  add_bytes(out, v.data(), v.size() * sizeof(double));
 }
 
-// hash_values(hash, d.read_all<double>()), read in blocks of rows (a dataset may not fit in memory)
-// of ~2 MiB into `buf`, one buffer for the whole file: a fresh block per dataset costs a page fault
-// per 4 kB and its zero-filling (~0.2 s for the default 64 MB dataset), more than the hashing.
-void hash_dataset_values(Xxh64& hash, const h5::Dataset& d, std::vector<double>& buf) {
-  const h5::Dims dims = d.dims();
-  if (dims.empty()) return hash_values(hash, d.read_all<double>());
-  std::uint64_t n = 1, row = 1;
-  for (auto v : dims) n *= v;
-  for (std::size_t i = 1; i < dims.size(); ++i) row *= dims[i];
-  hash.update(reinterpret_cast<const unsigned char*>(&n), sizeof n);
-  const std::int64_t rows = static_cast<std::int64_t>(dims[0]);
-  const std::int64_t block = std::max<std::int64_t>(1, static_cast<std::int64_t>((std::uint64_t{2} << 20) / 8 / std::max<std::uint64_t>(row, 1)));
-  for (std::int64_t lo = 0; lo < rows; lo += block) {
-    const std::int64_t m = std::min(block, rows - lo);
-    const std::size_t count = static_cast<std::size_t>(m) * row;
-    if (buf.size() < count) buf.resize(count);
-    d.read_rows_into<double>(lo, m, buf.data());
-    hash.update(reinterpret_cast<const unsigned char*>(buf.data()), count * sizeof(double));
-  }
-}
-
-void hash_attributes(Xxh64& hash, const h5::Location& loc) {
+void add_attributes(std::vector<ContentRecord>& out, const h5::Location& loc) {
   for (const auto& name : loc.attr_names()) {
-    hash_text(hash, "@" + name);
+    add_text(out, "@" + name);
     try {
-      for (const auto& s : loc.attr_strings(name)) hash_text(hash, s);
+      for (const auto& s : loc.attr_strings(name)) add_text(out, s);
     } catch (const InputError&) {  // not a string: numeric
-      hash_values(hash, loc.attr_doubles(name));
+      add_values(out, loc.attr_doubles(name));
     }
   }
 }
 
-// Groups, datasets and attributes below `loc`, depth first in name order (content_checksum).
-void hash_group(Xxh64& hash, const h5::Location& loc, std::vector<double>& buf) {
-  hash_attributes(hash, loc);
+// Groups, datasets and attributes below `loc` (path `prefix`), depth first in name order.
+void list_group(std::vector<ContentRecord>& out, const h5::Location& loc, const std::string& prefix) {
+  add_attributes(out, loc);
   for (const auto& child : loc.children()) {
-    if (loc.name() == "/" && (child == "config" || child == "provenance")) continue;
+    if (prefix.empty() && (child == "config" || child == "provenance")) continue;
     if (loc.is_group(child)) {
-      hash_text(hash, "G" + child);
-      hash_group(hash, loc.group(child), buf);
+      add_text(out, "G" + child);
+      list_group(out, loc.group(child), prefix + child + "/");
       continue;
     }
     const h5::Dataset d = loc.dataset(child);
-    hash_text(hash, "D" + child);
+    add_text(out, "D" + child);
     const h5::Dims dims = d.dims();
-    hash_values(hash, std::vector<double>(dims.begin(), dims.end()));
-    if (d.type_class() == H5T_FLOAT || d.type_class() == H5T_INTEGER) hash_dataset_values(hash, d, buf);
+    add_values(out, std::vector<double>(dims.begin(), dims.end()));
+    if (d.type_class() != H5T_FLOAT && d.type_class() != H5T_INTEGER) continue;
+    ContentRecord values;
+    values.dataset = prefix + child;
+    values.scalar = dims.empty();
+    values.rows = dims.empty() ? 1 : dims[0];
+    for (std::size_t i = 1; i < dims.size(); ++i) values.row *= dims[i];
+    out.push_back(std::move(values));
   }
+}
+
+// A dataset's values are hashed in chunks of whole rows of about 2 MiB as float64 (at least one row).
+std::uint64_t chunk_rows(std::uint64_t row) {
+  return std::max<std::uint64_t>(1, (std::uint64_t{2} << 20) / sizeof(double) / std::max<std::uint64_t>(row, 1));
+}
+
+std::uint64_t chunk_count(const ContentRecord& r) {
+  const std::uint64_t c = chunk_rows(r.row);
+  return (r.rows + c - 1) / c;
+}
+
+// XXH64 of every chunk this rank owns (chunks numbered through the whole file, chunk g owned by rank
+// g mod ranks), zero for the others' chunks. One read buffer for the whole file: a fresh block per
+// chunk costs a page fault per 4 kB and its zero-filling, more than the hashing.
+std::vector<std::uint64_t> owned_chunk_digests(const h5::File& file, const std::vector<ContentRecord>& records,
+                                               const Comm& comm) {
+  std::uint64_t total = 0;
+  for (const auto& r : records) total += r.dataset.empty() ? 0 : chunk_count(r);
+  std::vector<std::uint64_t> digests(total, 0);
+  std::vector<double> buf;
+  std::uint64_t g = 0;
+  for (const auto& r : records) {
+    if (r.dataset.empty()) continue;
+    const h5::Dataset d = file.dataset(r.dataset);
+    const std::uint64_t c = chunk_rows(r.row);
+    for (std::uint64_t lo = 0; lo < r.rows; lo += c, ++g) {
+      if (g % static_cast<std::uint64_t>(comm.size()) != static_cast<std::uint64_t>(comm.rank())) continue;
+      const std::uint64_t m = std::min(c, r.rows - lo), count = m * r.row;
+      if (buf.size() < count) buf.resize(count);
+      if (r.scalar)
+        buf[0] = d.read_all<double>().at(0);
+      else
+        d.read_rows_into<double>(static_cast<std::int64_t>(lo), static_cast<std::int64_t>(m), buf.data());
+      Xxh64 h;
+      h.update(reinterpret_cast<const unsigned char*>(buf.data()), count * sizeof(double));
+      digests[g] = h.digest();
+    }
+  }
+  return digests;
+}
+
+// The checksum from the records and every chunk's digest (docs/files.md "Data checksum").
+std::string content_digest(const std::vector<ContentRecord>& records, const std::vector<std::uint64_t>& digests) {
+  Xxh64 hash;
+  std::size_t g = 0;
+  for (const auto& r : records) {
+    hash.update(reinterpret_cast<const unsigned char*>(r.bytes.data()), r.bytes.size());
+    if (r.dataset.empty()) continue;
+    const std::uint64_t n = r.rows * r.row, chunks = chunk_count(r);
+    hash.update(reinterpret_cast<const unsigned char*>(&n), sizeof n);
+    hash.update(reinterpret_cast<const unsigned char*>(digests.data() + g), chunks * sizeof(std::uint64_t));
+    g += chunks;
+  }
+  return fmt::format("{}{:016x}", content_checksum_prefix, hash.digest());
 }
 
 }  // namespace
 
 std::string content_checksum(const std::string& path, const Comm& comm) {
-  std::string hex, error;
-  if (comm.is_root()) {
-    try {
-      const Comm self = Comm::view(MPI_COMM_SELF);
-      const h5::File file(path, self, h5::File::Mode::read);
-      Xxh64 hash;
-      std::vector<double> buf;
-      hash_group(hash, file, buf);
-      hex = fmt::format("xxh64-content:{:016x}", hash.digest());
-    } catch (const Error& e) {
-      error = e.what();
-    }
+  // Every rank lists the content and hashes its share of the chunks; the digests are combined by one
+  // bitwise-or allreduce (each is non-zero on its owner only), after which every rank holds them all.
+  std::vector<std::uint64_t> digests;
+  std::vector<ContentRecord> records;
+  std::string error;
+  try {
+    const Comm self = Comm::view(MPI_COMM_SELF);
+    const h5::File file(path, self, h5::File::Mode::read);
+    list_group(records, file, "");
+    digests = owned_chunk_digests(file, records, comm);
+  } catch (const Error& e) {
+    error = e.what();
   }
-  comm.bcast(error);  // every rank throws the same error
-  if (!error.empty()) throw InputError(error);
-  comm.bcast(hex);
-  return hex;
+  const std::int64_t failed = comm.min(error.empty() ? std::int64_t{comm.size()} : std::int64_t{comm.rank()});
+  if (failed < comm.size()) {  // every rank throws the first failing rank's error
+    comm.bcast(error, static_cast<int>(failed));
+    throw InputError(error);
+  }
+  comm.bit_or(digests);
+  return content_digest(records, digests);
 }
 
 std::string file_checksum(const std::string& path, const Comm& comm) {

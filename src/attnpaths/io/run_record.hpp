@@ -21,10 +21,13 @@ void write_provenance(const h5::File& file, const Provenance& provenance, const 
 // computed on rank 0 and broadcast.
 std::string file_checksum(const std::string& path, const Comm& comm);
 
-// Checksum of an HDF5 file's CONTENT, "xxh64-content:<16 hex digits>": XXH64 over every group,
+// Checksum of an HDF5 file's CONTENT, "xxh64-content-v2:<16 hex digits>": XXH64 over every group,
 // dataset (path, shape and values as float64) and attribute (name and value), in name order, except
-// /config and /provenance (times, host, command line). The same data written again (another run, rank
-// count or HDF5 layout) give the same checksum. Computed on rank 0 and broadcast.
+// /config and /provenance (times, host, command line); a dataset's values enter as the XXH64 digests of
+// fixed chunks of ~2 MiB, which the ranks hash in parallel (docs/files.md "Data checksum"). The same
+// data written again (another run, rank count or HDF5 layout) give the same checksum on any number of
+// ranks. Collective; every rank returns it.
+inline constexpr const char* content_checksum_prefix = "xxh64-content-v2:";
 std::string content_checksum(const std::string& path, const Comm& comm);
 
 }  // namespace attnpaths
