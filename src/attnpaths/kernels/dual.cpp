@@ -177,23 +177,32 @@ Eigen::MatrixXd DualKernel::energy_gradient() {
 
 void DualKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
   // Ξ^T K_T^{-1} Ξ = (B − X X^T)/Temp with X = B' L_A^{-T} (see energy_gradient). Each rank solves
-  // and forms the rows (π,i) of its features; two allgathers assemble X and then G.
+  // the rows (π,i) of its features; with several ranks, an allgather assembles X and each rank forms
+  // the lower triangle of its rows of B − X X^T (columns up to its last feature of the row's path
+  // block: about 1/ranks of the triangle, r³/ranks flops like the single rank's SYRK), then a second
+  // allgather assembles G, mirrored into the upper triangle.
   const Range mine = block_range(dim_, comm_.rank(), comm_.size());
-  const int m = paths_ * static_cast<int>(mine.size());
+  const int k = static_cast<int>(mine.size());
   const std::vector<double> own = solved_rows(mine);
-  if (comm_.size() == 1) {  // one rank: SYRK, half the flops of the GEMM below
+  if (comm_.size() == 1) {  // one rank: SYRK
     G = gram_;
     linalg::syrk(false, r_, r_, -1.0, own.data(), r_, 1.0, G.data(), r_);
     petsc::log_flops(static_cast<double>(r_) * r_ * r_);
   } else {
     const std::vector<double> x = gather_feature_rows(own, static_cast<size_t>(r_));
     std::vector<double> g = feature_rows(gram_, mine);
-    if (m > 0) linalg::gemm(false, true, m, r_, r_, -1.0, own.data(), r_, x.data(), r_, 1.0, g.data(), r_);
-    petsc::log_flops(2.0 * m * static_cast<double>(r_) * r_);
+    const std::size_t block = static_cast<size_t>(k) * static_cast<size_t>(r_);
+    for (int p = 0; p < paths_ && k > 0; ++p) {
+      const int columns = p * dim_ + static_cast<int>(mine.end);  // every column ≤ the block's rows
+      linalg::gemm(false, true, k, columns, r_, -1.0, own.data() + p * block, r_, x.data(), r_, 1.0,
+                   g.data() + p * block, r_);
+      petsc::log_flops(2.0 * k * static_cast<double>(columns) * r_);
+    }
     G = gather_feature_rows(g, static_cast<size_t>(r_));
+    const std::size_t r = static_cast<size_t>(r_);
+    for (std::size_t i = 0; i < r; ++i)
+      for (std::size_t j = i + 1; j < r; ++j) G[i * r + j] = G[j * r + i];
   }
-  Eigen::Map<RowMatrix> gm(G.data(), r_, r_);
-  gm = (0.5 * (gm + gm.transpose())).eval();  // exactly symmetric, as SYRK's (which it leaves unchanged)
   for (double& v : G) v /= temperature_;
   c = c_;
 }
