@@ -88,8 +88,9 @@ def content_checksum(path):
             values(list(obj.shape))
             if obj.dtype.kind not in 'fiu':
                 continue
-            rows = np.asarray(obj[()], dtype='<f8').reshape(obj.shape[0] if obj.shape else 1, -1)
-            chunk = max(1, (2 << 20) // 8 // max(rows.shape[1], 1))
+            width = '<f4' if obj.dtype.kind == 'f' and obj.dtype.itemsize == 4 else '<f8'
+            rows = np.asarray(obj[()], dtype=width).reshape(obj.shape[0] if obj.shape else 1, -1)
+            chunk = max(1, (2 << 20) // rows.itemsize // max(rows.shape[1], 1))
             out.extend(struct.pack('<Q', rows.size))
             for lo in range(0, rows.shape[0], chunk):
                 out.extend(struct.pack('<Q', xxh64(rows[lo:lo + chunk].tobytes())))

@@ -62,7 +62,7 @@ TEST(Checksum, ContentNotBytes) {
 
 // The checksum's chunks are hashed in parallel (chunk g on rank g mod ranks): the same file gives this
 // same value on 1, 2 and 4 ranks (the test runs on each). 10000 × 64 doubles are 3 chunks of 4096 rows,
-// plus an integer dataset of one short chunk and a scalar; the value pins the definition of
+// 600000 floats 2 chunks, plus an integer dataset of one short chunk and a scalar; the value pins the definition of
 // docs/files.md "Data checksum" (a change of chunking, order or prefix changes it).
 TEST(Checksum, ContentIndependentOfRankCount) {
   const Comm& w = test::world();
@@ -73,11 +73,14 @@ TEST(Checksum, ContentIndependentOfRankCount) {
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.001 * static_cast<double>(i));
     f.write<double>("train/x", {10000, 64}, x);
     f.write<std::int64_t>("train/n", {3}, std::vector<std::int64_t>{1, 2, 3});
+    std::vector<float> x32(600000);  // float32, hashed as stored: 2 chunks of 524288 values
+    for (std::size_t i = 0; i < x32.size(); ++i) x32[i] = static_cast<float>(i % 1000) * 0.5f;
+    f.write<float>("train/x32", {600000}, x32);
     f.write_scalar<double>("scale", 2.5);
     f.set_attr("format", "attnpaths-dataset");
   }
   const std::string sum = content_checksum(path, w);
-  EXPECT_EQ(sum, "xxh64-content-v2:c016452d5123d55c") << w.size() << " rank(s)";
+  EXPECT_EQ(sum, "xxh64-content-v2:273159c1afffb15e") << w.size() << " rank(s)";
   // A value in the last chunk changes it.
   if (w.is_root()) {
     const Comm self = Comm::view(MPI_COMM_SELF);

@@ -540,6 +540,13 @@ H5T_class_t Dataset::type_class() const {
   return type_class_of(t, file_path_, name_);
 }
 
+std::size_t Dataset::element_size() const {
+  Id t(check(H5Dget_type(get()), "H5Dget_type", file_path_, name_), H5Tclose);
+  const std::size_t n = H5Tget_size(t.get());
+  if (n == 0) throw InputError(fmt::format("HDF5: cannot read the element size of '{}' in '{}'", name_, file_path_));
+  return n;
+}
+
 template <class T>
 void Dataset::write_slab(const Dims& start, const Dims& count, const T* data) const {
   Id fspace = dataset_space(get(), file_path_, name_);

@@ -130,6 +130,8 @@ class Dataset {
   const std::string& file_path() const { return file_path_; }
   // Type class of the stored elements (H5T_FLOAT, H5T_INTEGER, ...).
   H5T_class_t type_class() const;
+  // Bytes per stored element (4 for float32, 8 for float64, ...).
+  std::size_t element_size() const;
 
   // Collective: each rank writes the slab [start, start+count) (count may be all zeros).
   template <class T>

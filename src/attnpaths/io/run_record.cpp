@@ -148,6 +148,7 @@ struct ContentRecord {
   std::string dataset;              // path of the numeric dataset whose values follow ("": none)
   std::uint64_t rows = 0, row = 1;  // its values as rows × row (a scalar: 1 × 1)
   bool scalar = false;
+  bool float32 = false;             // stored as float32: hashed as such (else as float64)
 };
 
 void add_bytes(std::vector<ContentRecord>& out, const void* p, std::size_t n) {
@@ -197,20 +198,44 @@ void list_group(std::vector<ContentRecord>& out, const h5::Location& loc, const 
     ContentRecord values;
     values.dataset = prefix + child;
     values.scalar = dims.empty();
+    values.float32 = d.type_class() == H5T_FLOAT && d.element_size() == sizeof(float);
     values.rows = dims.empty() ? 1 : dims[0];
     for (std::size_t i = 1; i < dims.size(); ++i) values.row *= dims[i];
     out.push_back(std::move(values));
   }
 }
 
-// A dataset's values are hashed in chunks of whole rows of about 2 MiB as float64 (at least one row).
-std::uint64_t chunk_rows(std::uint64_t row) {
-  return std::max<std::uint64_t>(1, (std::uint64_t{2} << 20) / sizeof(double) / std::max<std::uint64_t>(row, 1));
+std::uint64_t value_bytes(const ContentRecord& r) { return r.float32 ? sizeof(float) : sizeof(double); }
+
+// A dataset's values are hashed in chunks of whole rows of about 2 MiB (at least one row).
+std::uint64_t chunk_rows(const ContentRecord& r) {
+  return std::max<std::uint64_t>(1, (std::uint64_t{2} << 20) / value_bytes(r) / std::max<std::uint64_t>(r.row, 1));
 }
 
 std::uint64_t chunk_count(const ContentRecord& r) {
-  const std::uint64_t c = chunk_rows(r.row);
+  const std::uint64_t c = chunk_rows(r);
   return (r.rows + c - 1) / c;
+}
+
+// XXH64 of rows [lo, lo + m) of the dataset's values: float32 as stored, everything else as float64.
+// `f` and `d` are the read buffers, reused from chunk to chunk.
+std::uint64_t chunk_digest(const h5::Dataset& data, const ContentRecord& r, std::uint64_t lo, std::uint64_t m,
+                           std::vector<float>& f, std::vector<double>& d) {
+  const std::uint64_t count = m * r.row;
+  Xxh64 h;
+  if (r.float32) {
+    if (f.size() < count) f.resize(count);
+    data.read_rows_into<float>(static_cast<std::int64_t>(lo), static_cast<std::int64_t>(m), f.data());
+    h.update(reinterpret_cast<const unsigned char*>(f.data()), count * sizeof(float));
+    return h.digest();
+  }
+  if (d.size() < count) d.resize(count);
+  if (r.scalar)
+    d[0] = data.read_all<double>().at(0);
+  else
+    data.read_rows_into<double>(static_cast<std::int64_t>(lo), static_cast<std::int64_t>(m), d.data());
+  h.update(reinterpret_cast<const unsigned char*>(d.data()), count * sizeof(double));
+  return h.digest();
 }
 
 // XXH64 of every chunk this rank owns (chunks numbered through the whole file, chunk g owned by rank
@@ -221,24 +246,16 @@ std::vector<std::uint64_t> owned_chunk_digests(const h5::File& file, const std::
   std::uint64_t total = 0;
   for (const auto& r : records) total += r.dataset.empty() ? 0 : chunk_count(r);
   std::vector<std::uint64_t> digests(total, 0);
-  std::vector<double> buf;
+  std::vector<float> f;
+  std::vector<double> d;
   std::uint64_t g = 0;
   for (const auto& r : records) {
     if (r.dataset.empty()) continue;
-    const h5::Dataset d = file.dataset(r.dataset);
-    const std::uint64_t c = chunk_rows(r.row);
-    for (std::uint64_t lo = 0; lo < r.rows; lo += c, ++g) {
-      if (g % static_cast<std::uint64_t>(comm.size()) != static_cast<std::uint64_t>(comm.rank())) continue;
-      const std::uint64_t m = std::min(c, r.rows - lo), count = m * r.row;
-      if (buf.size() < count) buf.resize(count);
-      if (r.scalar)
-        buf[0] = d.read_all<double>().at(0);
-      else
-        d.read_rows_into<double>(static_cast<std::int64_t>(lo), static_cast<std::int64_t>(m), buf.data());
-      Xxh64 h;
-      h.update(reinterpret_cast<const unsigned char*>(buf.data()), count * sizeof(double));
-      digests[g] = h.digest();
-    }
+    const h5::Dataset data = file.dataset(r.dataset);
+    const std::uint64_t c = chunk_rows(r);
+    for (std::uint64_t lo = 0; lo < r.rows; lo += c, ++g)
+      if (g % static_cast<std::uint64_t>(comm.size()) == static_cast<std::uint64_t>(comm.rank()))
+        digests[g] = chunk_digest(data, r, lo, std::min(c, r.rows - lo), f, d);
   }
   return digests;
 }

@@ -22,7 +22,7 @@ void write_provenance(const h5::File& file, const Provenance& provenance, const 
 std::string file_checksum(const std::string& path, const Comm& comm);
 
 // Checksum of an HDF5 file's CONTENT, "xxh64-content-v2:<16 hex digits>": XXH64 over every group,
-// dataset (path, shape and values as float64) and attribute (name and value), in name order, except
+// dataset (path, shape and values: float32 as stored, other numbers as float64) and attribute (name and value), in name order, except
 // /config and /provenance (times, host, command line); a dataset's values enter as the XXH64 digests of
 // fixed chunks of ~2 MiB, which the ranks hash in parallel (docs/files.md "Data checksum"). The same
 // data written again (another run, rank count or HDF5 layout) give the same checksum on any number of
