@@ -70,6 +70,25 @@ void check_subcommand_names(const CLI::App& app, const std::vector<std::string>&
   }
 }
 
+// Every rank must run the same command: with different arguments (a wrapper script that varies them per
+// rank) their collectives would not match and the job would hang. Rank 0's arguments are broadcast and
+// compared; every rank throws the same UsageError naming the first rank that differs.
+void require_same_command(const Comm& world, const std::vector<std::string>& args) {
+  std::string mine;  // without the program's path (argv[0])
+  for (std::size_t i = 1; i < args.size(); ++i) mine += args[i] + '\n';
+  std::string root = mine;
+  world.bcast(root);
+  const std::int64_t first = world.min(root == mine ? std::int64_t{world.size()} : std::int64_t{world.rank()});
+  if (first == world.size()) return;
+  std::string theirs = mine;
+  world.bcast(theirs, static_cast<int>(first));
+  std::replace(root.begin(), root.end(), '\n', ' ');
+  std::replace(theirs.begin(), theirs.end(), '\n', ' ');
+  throw UsageError(fmt::format("the MPI ranks were started with different arguments (rank 0: '{}', rank {}: '{}'); "
+                               "every rank must run the same command",
+                               root, first, theirs));
+}
+
 CLI::App* innermost_selected(CLI::App& app) {
   CLI::App* cur = &app;
   while (!cur->get_subcommands().empty()) cur = cur->get_subcommands().front();
@@ -127,6 +146,7 @@ int main(int argc, char** argv) {
   // returns, so MPI is not finalised while another rank may be waiting in a collective.
   try {
     runtime.start();
+    app::require_same_command(runtime.world(), runtime.app_args());
     return commands.selected ? commands.selected() : 0;
   } catch (const Error& e) {
     abort_all(e.what(), e.exit_code());

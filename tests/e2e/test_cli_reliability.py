@@ -202,6 +202,15 @@ def exit_codes():
     expect(sample_args(data, path('two.h5')), 0, ranks=2)
     with h5py.File(path('two.h5')) as f:
         assert f['samples/U1'].shape[0] == 2
+    # Ranks started with different arguments (a wrapper varying -o per rank): a usage error on every
+    # rank, not a hang.
+    wrapper = path('per_rank.sh')
+    with open(wrapper, 'w') as w:
+        w.write(f'#!/bin/sh\nexec {BIN} "$@" -o {path("rank")}_$OMPI_COMM_WORLD_RANK.h5\n')
+    os.chmod(wrapper, 0o755)
+    p = subprocess.run(['mpirun', '-np', '2', wrapper, 'theory', '--data', data, '--widths', '5', '--temperatures',
+                        '0.01'], capture_output=True, text=True, env=clean_env(), timeout=120)
+    assert p.returncode == 2 and 'different arguments' in p.stderr, (p.returncode, p.stderr[-2000:])
     # Out of memory: exit code 7 and the size that was asked for (one 41 GiB generation block under a
     # 1.5 GB address-space limit; the sparse .partial it leaves is removed).
     p = subprocess.run(['bash', '-c', f'ulimit -v 1500000; exec {BIN} data markov -P 2 -Q 100000000 -T 4 '
