@@ -39,7 +39,7 @@ TEST(Action, FullGradientMatchesFiniteDifferences) {
     arch.variances = c.variances;
     arch.validate();
     const PathInputs train = test::synthetic_path_inputs(24, arch.paths(), 5, comm, 17);
-    for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+    for (KernelForm form : {KernelForm::primal, KernelForm::dual, KernelForm::path_pairs}) {
       auto kernel = make_renormalized_kernel(form, train, arch.sigma_sq(0), comm);
       Action action(arch, *kernel, 0.05);
       OrderParameters op = test::random_order_parameters(arch, 23);
@@ -61,14 +61,14 @@ TEST(Action, FullGradientMatchesFiniteDifferences) {
 
 TEST(Action, EnergyHessianMatchesGradientDifferences) {
   // ∂²E/∂U_1∂U_1 (closed form from the path Gram) applied to a symmetric direction V against the
-  // central difference of the analytic energy gradient along V; primal and dual, every rank count.
+  // central difference of the analytic energy gradient along V; every form, every rank count.
   const Comm& comm = test::world();
   const int H = 4, N0 = 5;
   const PathInputs train = test::synthetic_path_inputs(24, H, N0, comm, 31);
   const Eigen::MatrixXd U = test::random_spd(H, 37);
   Eigen::MatrixXd V = test::random_spd(H, 41) - Eigen::MatrixXd::Identity(H, H);
   V = 0.5 * (V + V.transpose());
-  for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+  for (KernelForm form : {KernelForm::primal, KernelForm::dual, KernelForm::path_pairs}) {
     auto kernel = make_renormalized_kernel(form, train, 1.3, comm);
     kernel->factor(U, 0.05);
     std::vector<double> G, c;
@@ -101,7 +101,7 @@ TEST(Minimiser, ConvergesAndIsRankAndFormInvariant) {
     opt.method = method;
     for (PolishMethod polish : {PolishMethod::analytic, PolishMethod::differences}) {
       opt.polish = polish;
-      for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+      for (KernelForm form : {KernelForm::primal, KernelForm::dual, KernelForm::path_pairs}) {
         for (const Comm* c : {&world, &self}) {
           auto kernel = make_renormalized_kernel(form, c == &world ? dist : whole, 1.0, *c);
           Action action(arch, *kernel, 0.01);
@@ -208,6 +208,8 @@ TEST(Minimiser, AutomaticPicksNewtonWhereTheHessianIsCheap) {
   auto primal_small = make_renormalized_kernel(KernelForm::primal, small, 1.0, comm);
   auto primal_square = make_renormalized_kernel(KernelForm::primal, square, 1.0, comm);
   auto dual = make_renormalized_kernel(KernelForm::dual, small, 1.0, comm);
+  auto pairs_small = make_renormalized_kernel(KernelForm::path_pairs, small, 1.0, comm);
+  EXPECT_EQ(resolve_minimiser(MinimiserMethod::automatic, *pairs_small), MinimiserMethod::lmvm);  // ~50 evaluations
   EXPECT_EQ(resolve_minimiser(MinimiserMethod::automatic, *primal_small), MinimiserMethod::lmvm);
   EXPECT_EQ(resolve_minimiser(MinimiserMethod::automatic, *primal_square), MinimiserMethod::newton);
   EXPECT_EQ(resolve_minimiser(MinimiserMethod::automatic, *dual), MinimiserMethod::newton);

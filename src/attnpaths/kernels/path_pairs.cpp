@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/index.hpp"
@@ -78,6 +77,7 @@ void PathPairKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
   U1_ = U1;
   temperature_ = temperature;
   g_.clear();
+  c_.clear();
   assemble(U1, temperature, chol_);
   if (!linalg::cholesky(P_, chol_.data(), P_))
     throw NumericalError(fmt::format("the kernel K(U_1) + Temp·I (P = {}, Temp = {}) is not positive definite",
@@ -123,8 +123,20 @@ std::vector<double> PathPairKernel::solve(const std::vector<double>& v) {
   return {x.begin() + train_.local.begin, x.begin() + train_.local.end};
 }
 
-void PathPairKernel::path_gram(std::vector<double>&, std::vector<double>&) {
-  throw LibraryError("internal: the path-pair kernel form has no path Gram (the theory uses the primal or dual form)");
+const std::vector<double>& PathPairKernel::path_coefficients() {
+  // c = Ξ^T α = scale · x̃^T α, once per factor() (only the path Gram and the predictor need it).
+  ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: the path-pair kernel is used before factor()");
+  if (c_.empty()) {
+    const int r = paths_ * dim_;
+    c_.assign(sz(r), 0.0);
+    linalg::gemv(true, P_, r, scale_, xt_all_.data(), r, alpha_.data(), 0.0, c_.data());
+  }
+  return c_;
+}
+
+void PathPairKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
+  c = path_coefficients();
+  factored_path_gram({chol_.data(), xt_all_.data(), scale_, c_.data()}, w_, G);
 }
 
 double PathPairKernel::evaluation_flops() const {
@@ -132,52 +144,20 @@ double PathPairKernel::evaluation_flops() const {
   return 2.0 / 3.0 * P * P * P + H * H * P * P / 2;
 }
 
-double PathPairKernel::path_gram_flops() const { return std::numeric_limits<double>::infinity(); }
+double PathPairKernel::path_gram_flops() const {
+  return factored_path_gram_flops() + 2.0 * static_cast<double>(P_) * static_cast<double>(features());
+}
 
 PredictorMoments PathPairKernel::predict(const PathInputs& set) {
-  ATTN_REQUIRE(set.paths == paths_ && set.dim == dim_, InputError,
-               "the '{}' set has {} paths × {} features, the training set {} × {}", set.set_name, set.paths, set.dim,
-               paths_, dim_);
-  const int m = static_cast<int>(set.local.size()), r = paths_ * dim_;
-  PredictorMoments out;
-  out.mean.assign(sz(m), 0.0);
-  out.var.assign(sz(m), 0.0);
-  if (m == 0) return out;
-  // Z = Ξ* (U ⊗ I), k* = Z Ξ^T [m × P]; f̄ = k* α, σ² = K** − |L^{-1} k*|² (docs/model.md §3.6).
-  const std::vector<double> u = row_major(U1_);
-  std::vector<double> z(sz(m) * sz(r)), ks(sz(m) * sz(P_));
-  right_multiply(u.data(), set.xt.data(), m, scale_ * scale_, z.data());
-  linalg::gemm(false, true, m, P_, r, 1.0, z.data(), r, xt_all_.data(), r, 0.0, ks.data(), P_);
-  std::vector<double> w(sz(P_) * sz(m));  // k*^T, then L^{-1} k*^T
-  for (int q = 0; q < m; ++q)
-    for (int i = 0; i < P_; ++i) w[sz(i) * sz(m) + sz(q)] = ks[sz(q) * sz(P_) + sz(i)];
-  linalg::lower_solve(P_, m, chol_.data(), P_, w.data(), m);
-  for (int q = 0; q < m; ++q) {
-    double mean = 0, kss = 0, explained = 0;
-    for (int i = 0; i < P_; ++i) mean += ks[sz(q) * sz(P_) + sz(i)] * alpha_[sz(i)];
-    for (int j = 0; j < r; ++j) kss += z[sz(q) * sz(r) + sz(j)] * set.row(q)[j];
-    for (int i = 0; i < P_; ++i) explained += w[sz(i) * sz(m) + sz(q)] * w[sz(i) * sz(m) + sz(q)];
-    out.mean[sz(q)] = mean;
-    out.var[sz(q)] = kss - explained;
-  }
-  return out;
+  const std::vector<double>& c = path_coefficients();
+  return factored_predict(set, {chol_.data(), xt_all_.data(), scale_, c.data()});
 }
 
 std::vector<double> PathPairKernel::alignment(const Eigen::MatrixXd& U1, int k) {
-  // |v_k·y|/sqrt(P) for the top eigenvectors of K(U_1) (docs/model.md §3.7).
-  std::vector<double> kernel, values, vectors;
+  // The top eigenvectors of K(U_1), its lower triangle from the path pairs (docs/model.md §3.7).
+  std::vector<double> kernel;
   assemble(U1, 0.0, kernel);
-  linalg::top_symmetric_eigen(P_, kernel.data(), P_, k, values, vectors);
-  std::vector<double> overlap;
-  const double top = values.empty() ? 0.0 : values.back();
-  const int m = static_cast<int>(values.size());
-  for (int j = m - 1; j >= 0; --j) {
-    if (values[sz(j)] <= 1e-12 * top) break;  // beyond the kernel's rank
-    double dot = 0;
-    for (int i = 0; i < P_; ++i) dot += vectors[sz(i) * sz(m) + sz(j)] * y_all_[sz(i)];
-    overlap.push_back(std::abs(dot) / std::sqrt(double(P_)));
-  }
-  return overlap;
+  return factored_alignment(kernel, y_all_, k);
 }
 
 }  // namespace attnpaths

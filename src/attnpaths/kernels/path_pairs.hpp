@@ -25,10 +25,12 @@ class PathPairKernel final : public RenormalizedKernel {
   void factor(const Eigen::MatrixXd& U1, double temperature) override;
   Eigen::MatrixXd energy_gradient() override;
   std::vector<double> solve(const std::vector<double>& v) override;
-  // The energy's Hessian is the theory's (primal and dual forms); the sampler needs no second derivatives.
+  // G = Ξ^T K_T^{-1} Ξ from the Cholesky factor and x̃ (as in the primal form), c = Ξ^T α.
   void path_gram(std::vector<double>& G, std::vector<double>& c) override;
+  // Cholesky (P³/3), the inverse (P³/3), two GEMVs over the pairs (H_tot²P²/2); the path Gram's
+  // W = R^{-1}Ξ (P²r) + W^TW (r²P) + c (2Pr).
   double evaluation_flops() const override;
-  double path_gram_flops() const override;  // +∞: no path Gram
+  double path_gram_flops() const override;
   PredictorMoments predict(const PathInputs& set) override;
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
 
@@ -37,6 +39,7 @@ class PathPairKernel final : public RenormalizedKernel {
   // (all that the Cholesky and eigen solvers read; U symmetrised).
   void assemble(const Eigen::MatrixXd& U, double shift, std::vector<double>& out);
   int pair_index(int p, int q) const;  // column of C_pp (p == q) or S_pq (p < q) in pairs_
+  const std::vector<double>& path_coefficients();  // c = Ξ^T α after factor() (computed once per factor())
 
   int P_ = 0;
   std::size_t packed_ = 0;              // P(P+1)/2: entries of a packed lower triangle (row i: i + 1 entries)
@@ -45,6 +48,7 @@ class PathPairKernel final : public RenormalizedKernel {
   std::vector<double> chol_;            // Cholesky factor of K_T (lower)
   std::vector<double> alpha_, g_;       // α = K_T^{-1} y;  K_T^{-1} (lower triangle, by energy_gradient)
   std::vector<double> coef_, packed_work_;  // the pairs' coefficients; one packed lower triangle
+  std::vector<double> c_, w_;           // c = Ξ^T α (empty until needed); work: R^{-1}Ξ of the path Gram
 };
 
 }  // namespace attnpaths

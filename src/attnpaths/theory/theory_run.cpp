@@ -186,7 +186,7 @@ struct TheoryRun::State {
   std::vector<double> variances, ratios;
   std::vector<std::string> labels;
   // path inputs and kernels
-  StreamedInputs in;  // train: y always, x̃ rows in the primal form; the dual form's Gram sums
+  StreamedInputs in;  // train: y always, x̃ rows in the primal and path-pair forms; the dual form's Gram sums
   std::vector<EvaluationSet> evaluation;
   std::vector<std::unique_ptr<Baseline>> baselines;
   KernelForm form = KernelForm::automatic;
