@@ -139,6 +139,53 @@ void PathPairKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
   factored_path_gram({chol_.data(), xt_all_.data(), scale_, c_.data()}, w_, G);
 }
 
+Eigen::MatrixXd PathPairKernel::energy_hessian() {
+  // With K = Σ_k x_k B_k (B_k = C_ππ, or S_ππ' = C_ππ' + C_π'π for π < π'; x_k = U_ππ'), on symmetric U:
+  //   ∂²E/∂x_k∂x_l = −tr(K_T^{-1} B_k K_T^{-1} B_l) + 2 α^T B_k K_T^{-1} B_l α = −⟨M_k, M_l⟩ + 2 u_k·u_l
+  // with M_k = R^{-1} B_k R^{-T} and u_k = R^{-1} B_k α (docs/model.md §3.4 differentiated once more).
+  // ∂E/∂U_ab carries ½ of ∂E/∂x_k off the diagonal (energy_gradient), so E2[(a,b),(c,d)] = f_ab f_cd h_kl.
+  if (example_space_hessian_flops() > RenormalizedKernel::energy_hessian_flops())
+    return RenormalizedKernel::energy_hessian();  // larger P: through the path Gram
+  ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: energy_hessian() before factor()");
+  const int pairs = static_cast<int>(coef_.size()), n = P_, nn = P_ * P_;
+  hessian_work_.resize(sz(pairs) * sz(nn));
+  std::vector<double> u(sz(pairs) * sz(n)), mm(sz(pairs) * sz(pairs)), uu(mm.size());
+  for (int k = 0; k < pairs; ++k) {
+    double* m = hessian_work_.data() + sz(k) * sz(nn);
+    const double* packed = pairs_.data() + sz(k) * packed_;
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j <= i; ++j) m[sz(i) * sz(n) + sz(j)] = m[sz(j) * sz(n) + sz(i)] = *packed++;
+    double* uk = u.data() + sz(k) * sz(n);
+    linalg::gemv(false, n, n, 1.0, m, n, alpha_.data(), 0.0, uk);
+    linalg::lower_solve(n, 1, chol_.data(), n, uk, 1);
+    linalg::lower_solve(n, n, chol_.data(), n, m, n);                 // R^{-1} B_k
+    linalg::lower_transpose_solve_right(n, n, chol_.data(), n, m, n);  // (R^{-1} B_k) R^{-T}
+  }
+  linalg::gemm(false, true, pairs, pairs, nn, 1.0, hessian_work_.data(), nn, hessian_work_.data(), nn, 0.0, mm.data(),
+               pairs);
+  linalg::gemm(false, true, pairs, pairs, n, 1.0, u.data(), n, u.data(), n, 0.0, uu.data(), pairs);
+  const int H = paths_;
+  Eigen::MatrixXd E2(H * H, H * H);
+  for (int a = 0; a < H; ++a)
+    for (int b = 0; b < H; ++b)
+      for (int c = 0; c < H; ++c)
+        for (int d = 0; d < H; ++d) {
+          const std::size_t k = sz(pair_index(std::min(a, b), std::max(a, b))) * sz(pairs) +
+                                sz(pair_index(std::min(c, d), std::max(c, d)));
+          E2(a * H + b, c * H + d) = (a == b ? 1.0 : 0.5) * (c == d ? 1.0 : 0.5) * (2.0 * uu[k] - mm[k]);
+        }
+  return E2;
+}
+
+double PathPairKernel::example_space_hessian_flops() const {
+  const double P = P_, pairs = static_cast<double>(coef_.size());
+  return pairs * (2 * P * P * P + 4 * P * P) + 2 * pairs * pairs * P * P;
+}
+
+double PathPairKernel::energy_hessian_flops() const {
+  return std::min(example_space_hessian_flops(), RenormalizedKernel::energy_hessian_flops());
+}
+
 double PathPairKernel::evaluation_flops() const {
   const double P = P_, H = paths_;
   return 2.0 / 3.0 * P * P * P + H * H * P * P / 2;

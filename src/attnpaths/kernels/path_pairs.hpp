@@ -31,6 +31,10 @@ class PathPairKernel final : public RenormalizedKernel {
   // W = R^{-1}Ξ (P²r) + W^TW (r²P) + c (2Pr).
   double evaluation_flops() const override;
   double path_gram_flops() const override;
+  // In example space from the pairs where that is cheaper (H_tot(H_tot+1)/2 · 2P³ against the path Gram's
+  // P²r + r²P + r²H_tot²: P ≲ 230 at H_tot = 4, N0 = 231), else through the path Gram.
+  Eigen::MatrixXd energy_hessian() override;
+  double energy_hessian_flops() const override;
   PredictorMoments predict(const PathInputs& set) override;
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
 
@@ -40,6 +44,7 @@ class PathPairKernel final : public RenormalizedKernel {
   void assemble(const Eigen::MatrixXd& U, double shift, std::vector<double>& out);
   int pair_index(int p, int q) const;  // column of C_pp (p == q) or S_pq (p < q) in pairs_
   const std::vector<double>& path_coefficients();  // c = Ξ^T α after factor() (computed once per factor())
+  double example_space_hessian_flops() const;       // energy_hessian() from the pairs
 
   int P_ = 0;
   std::size_t packed_ = 0;              // P(P+1)/2: entries of a packed lower triangle (row i: i + 1 entries)
@@ -49,6 +54,7 @@ class PathPairKernel final : public RenormalizedKernel {
   std::vector<double> alpha_, g_;       // α = K_T^{-1} y;  K_T^{-1} (lower triangle, by energy_gradient)
   std::vector<double> coef_, packed_work_;  // the pairs' coefficients; one packed lower triangle
   std::vector<double> c_, w_;           // c = Ξ^T α (empty until needed); work: R^{-1}Ξ of the path Gram
+  std::vector<double> hessian_work_;    // R^{-1} B_k R^{-T} of every pair [pair][P×P] (energy_hessian)
 };
 
 }  // namespace attnpaths

@@ -49,8 +49,14 @@ class RenormalizedKernel {
   // After factor(): K_T^{-1} v, v and the result on this rank's training rows (collective).
   virtual std::vector<double> solve(const std::vector<double>& v) = 0;
   // After factor(): G = Ξ^T K_T^{-1} Ξ [r×r row-major] and c = Ξ^T α [r], on every rank: what the
-  // energy's Hessian needs (energy_hessian in theory/action.hpp).
+  // energy's Hessian needs (path_gram_hessian).
   virtual void path_gram(std::vector<double>& G, std::vector<double>& c) = 0;
+  // After factor(): ∂²E/∂U_1∂U_1 (docs/model.md §3.4 differentiated once more), H²×H², row (a,b) =
+  // a·H + b, column (c,d), on every rank; exact on symmetric directions (all the minimiser applies it
+  // to). By default from the path Gram (path_gram_hessian); the path-pair form has its own.
+  virtual Eigen::MatrixXd energy_hessian();
+  // Flops of one energy_hessian() on one rank: path_gram_flops() + r²·H_tot².
+  virtual double energy_hessian_flops() const;
   // Flops of one factor() + energy_gradient() and of one path_gram() on one rank (the minimiser's
   // choice between its Newton and quasi-Newton descents, theory/minimiser.hpp).
   virtual double evaluation_flops() const = 0;
@@ -121,6 +127,12 @@ class RenormalizedKernel {
   void factored_predict_rows(const PathInputs& set, const Factored& f, const double* u, std::int64_t q0, int b,
                              std::vector<double>& contracted, std::vector<double>& kstar, PredictorMoments& out) const;
 };
+
+// ∂²E/∂U_1∂U_1 (unnormalised) from G = Ξ^T K_T^{-1} Ξ [r×r] and c = Ξ^T α (docs/model.md §3.4,
+// differentiated once more): with G_ab the N0×N0 path blocks and c_a the path pieces of c,
+//   ∂²E/∂U_ab ∂U_cd = −tr(G_bc G_da) + c_b^T G_ac c_d + c_a^T G_bc c_d,
+// as an H²×H² matrix, row (a,b) = a·H + b, column (c,d). Cost r²·H² + 2 r·N0·H² flops.
+Eigen::MatrixXd path_gram_hessian(const std::vector<double>& G, const std::vector<double>& c, int paths, int dim);
 
 // Builds the kernel of `train` (its path inputs, sharded over `comm`) in the form `form` resolves to
 // (resolve_kernel_form). The Comm and PathInputs must outlive the kernel.

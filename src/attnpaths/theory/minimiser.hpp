@@ -6,7 +6,8 @@
 // eigenvalues replaced by their absolute values (saddle-free), the step capped and shortened by a
 // backtracking line search on S (Armijo), or on |∇S| where S's differences are at round-off. The Hessian
 // (polish = analytic, the default) comes from the energy's second derivatives in closed form
-// (energy_hessian, one path Gram Ξ^T K_T^{-1} Ξ, ~2–4 gradients' flops) and the entropy's by central
+// (RenormalizedKernel::energy_hessian: one path Gram Ξ^T K_T^{-1} Ξ, ~2–4 gradients' flops, or in the
+// path-pair form the example-space products R^{-1} C_ππ' R^{-T}) and the entropy's by central
 // differences of its analytic gradient (no data); or (differences) by one-sided differences of the
 // analytic gradient, one evaluation per unknown. Method lmvm is the earlier descent: TAO's LMVM
 // (limited-memory quasi-Newton) with a backtracking Armijo line search (PETSc options with the prefix
@@ -59,9 +60,8 @@ struct MinimiserResult {
   std::string reason;       // why it stopped, e.g. "max|dS/dU| = 3.1e-06 < 1e-05"
 };
 
-// The descent `requested` resolves to for this kernel: automatic is newton when one Hessian (the
-// kernel's path Gram plus the energy Hessian's r²·H_tot² flops) costs at most newton_cost_ratio
-// evaluations, else lmvm.
+// The descent `requested` resolves to for this kernel: automatic is newton when one energy Hessian
+// (RenormalizedKernel::energy_hessian_flops) costs at most newton_cost_ratio evaluations, else lmvm.
 constexpr double newton_cost_ratio = 5;
 MinimiserMethod resolve_minimiser(MinimiserMethod requested, const RenormalizedKernel& kernel);
 
