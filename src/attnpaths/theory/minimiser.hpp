@@ -15,8 +15,9 @@
 // needs hundreds of evaluations (458 at P = 1e4, N = 1, against 28 with newton) or stalls; when it stalls
 // short of the rule the Newton descent continues from its last point. Method automatic (the default)
 // picks newton where a Hessian is cheap next to an evaluation (the dual form, or the primal form when P
-// is not much smaller than r) and lmvm elsewhere (the primal form at P ≪ r, e.g. the default task at
-// P = 100: one Hessian costs ~5 evaluations there and LMVM needs only ~3.5× as many evaluations).
+// is not much smaller than r) and lmvm elsewhere (the primal form at P ≪ r, and the path-pair form, e.g.
+// the default task at P = 100: one Hessian costs ~29 evaluations there and LMVM needs only ~4× as many
+// evaluations).
 //
 // Near the minimum, differences of S fall below double precision long before the gradient reaches
 // round-off (S ~ 10, so a function-value line search stalls near |∂S/∂U| ~ 1e-8). After the
