@@ -133,7 +133,13 @@ void default_sweep(const bench::Peaks& peaks, int repeats) {
     if (s == "load") return bytes / (copy_bandwidth() * 1e9);
     if (s == "path inputs") return 1100 * 7.8e6 / (gflops * 1e9);
     if (s == "minimise") return minimise_flops(best, P, r) / (gflops * 1e9);
-    if (s == "predict") return 3 * 7 * 1000 * P * r * 2 / (gflops * 1e9);
+    // 3 predictors × 7 widths on the 1000 test examples: k* = ξ*(U_1⊗I)Ξ^T (2QPr), or in the path-pair
+    // form k* from the prepared train–test pair kernels (H_tot(H_tot+1)QP) and |R^{-1}k*|² (P²Q);
+    // the path-pair form's kernel setup forms those (2H_tot²QPN0) and the training pairs (H_tot²P²N0).
+    const double Q = 1000, H = 4, N0 = r / H;
+    if (s == "predict")
+      return 3 * 7 * Q * (best.form == "path-pairs" ? H * (H + 1) * P + P * P : 2 * P * r) / (gflops * 1e9);
+    if (s == "kernel setup" && best.form == "path-pairs") return H * H * (2 * Q + P) * P * N0 / (gflops * 1e9);
     return 0;
   };
   double staged = 0;

@@ -84,6 +84,7 @@ TEST_P(KernelForms, BothFormsMatchTheDenseReference) {
   for (KernelForm form : all_forms) {
     auto k = make_renormalized_kernel(form, train, sigma0_sq, comm);
     ASSERT_EQ(k->form(), form);
+    k->prepare_predictions({&testset});  // the path-pair form: through its train–test pair kernels
     k->factor(U, temp);
     EXPECT_NEAR(k->log_det(), ref.log_det, 1e-10 * std::abs(ref.log_det)) << to_string(form);
     EXPECT_NEAR(k->data_fit(), ref.fit, 1e-10 * std::abs(ref.fit)) << to_string(form);
@@ -360,17 +361,21 @@ TEST(KernelForm, PrimalPredictorIsIndependentOfTheThreadCount) {
 
 TEST(KernelForm, PathPairsEqualPrimalToRoundOff) {
   // The theory's default shape in small (P ≤ r, 4 paths): energy, gradient, path Gram, predictor
-  // moments (more test rows than one predictor chunk) and alignment of the path-pair form against the
-  // primal form, to round-off, on every rank count.
+  // moments (more test rows than one predictor chunk; with and without the prepared train–test pair
+  // kernels) and alignment of the path-pair form against the primal form, to round-off, on every rank
+  // count.
   const Comm& comm = test::world();
   const int H = 4, N0 = 23;
   const PathInputs train = test::synthetic_path_inputs(60, H, N0, comm, 61);
   const PathInputs testset = test::synthetic_path_inputs(150, H, N0, comm, 62, "test");
   auto primal = make_renormalized_kernel(KernelForm::primal, train, 1.0, comm);
   auto pairs = make_renormalized_kernel(KernelForm::path_pairs, train, 1.0, comm);
+  auto prepared = make_renormalized_kernel(KernelForm::path_pairs, train, 1.0, comm);
+  prepared->prepare_predictions({&testset});
   for (const Eigen::MatrixXd& U : {test::random_spd(H, 3), Eigen::MatrixXd(Eigen::MatrixXd::Identity(H, H))}) {
     primal->factor(U, 0.01);
     pairs->factor(U, 0.01);
+    prepared->factor(U, 0.01);
     EXPECT_NEAR(pairs->log_det(), primal->log_det(), 1e-12 * std::abs(primal->log_det()));
     EXPECT_NEAR(pairs->data_fit(), primal->data_fit(), 1e-12 * std::abs(primal->data_fit()));
     const Eigen::MatrixXd g1 = primal->energy_gradient(), g2 = pairs->energy_gradient();
@@ -380,9 +385,11 @@ TEST(KernelForm, PathPairsEqualPrimalToRoundOff) {
     pairs->path_gram(G2, c2);
     EXPECT_LT(max_abs_diff(G1, G2), 1e-12 * max_abs(G1));
     EXPECT_LT(max_abs_diff(c1, c2), 1e-12 * max_abs(c1));
-    const PredictorMoments m1 = primal->predict(testset), m2 = pairs->predict(testset);
-    EXPECT_LT(max_abs_diff(m1.mean, m2.mean), 1e-12 * max_abs(m1.mean));
-    EXPECT_LT(max_abs_diff(m1.var, m2.var), 1e-12 * max_abs(m1.var));
+    const PredictorMoments m1 = primal->predict(testset);
+    for (const PredictorMoments& m2 : {pairs->predict(testset), prepared->predict(testset)}) {
+      EXPECT_LT(max_abs_diff(m1.mean, m2.mean), 1e-12 * max_abs(m1.mean));
+      EXPECT_LT(max_abs_diff(m1.var, m2.var), 1e-12 * max_abs(m1.var));
+    }
     const std::vector<double> a1 = primal->alignment(U, 10), a2 = pairs->alignment(U, 10);
     ASSERT_EQ(a1.size(), 10u);
     EXPECT_LT(max_abs_diff(a1, a2), 1e-10);

@@ -54,11 +54,16 @@ int PathPairKernel::pair_index(int p, int q) const {
   return p * paths_ - p * (p - 1) / 2 + (q - p);
 }
 
+void PathPairKernel::symmetric_coefficients(const Eigen::MatrixXd& U, std::vector<double>& coef) const {
+  coef.resize(sz(paths_) * sz(paths_ + 1) / 2);
+  for (int p = 0; p < paths_; ++p)
+    for (int q = p; q < paths_; ++q) coef[sz(pair_index(p, q))] = p == q ? U(p, p) : 0.5 * (U(p, q) + U(q, p));
+}
+
 void PathPairKernel::assemble(const Eigen::MatrixXd& U, double shift, std::vector<double>& out) {
   // K = Σ_π U_ππ C_ππ + Σ_{π<π'} U_ππ' S_ππ' (docs/model.md §3.1 with symmetric U), + shift·I: one GEMV
   // over the packed lower triangles, then unpacked.
-  for (int p = 0; p < paths_; ++p)
-    for (int q = p; q < paths_; ++q) coef_[sz(pair_index(p, q))] = p == q ? U(p, p) : 0.5 * (U(p, q) + U(q, p));
+  symmetric_coefficients(U, coef_);
   const int pairs = static_cast<int>(coef_.size());
   linalg::gemv(true, pairs, static_cast<int>(packed_), 1.0, pairs_.data(), static_cast<int>(packed_), coef_.data(), 0.0,
                packed_work_.data());
@@ -197,7 +202,60 @@ double PathPairKernel::path_gram_flops() const {
 
 PredictorMoments PathPairKernel::predict(const PathInputs& set) {
   const std::vector<double>& c = path_coefficients();
+  for (const CrossPairs& cross : prepared_)
+    if (cross.set == &set) return predict_prepared(cross);
   return factored_predict(set, {chol_.data(), xt_all_.data(), scale_, c.data()});
+}
+
+void PathPairKernel::prepare_predictions(const std::vector<const PathInputs*>& sets) {
+  const int H = paths_, N0 = dim_, r = H * N0, pairs = H * (H + 1) / 2;
+  const double s2 = scale_ * scale_;
+  for (const PathInputs* set : sets) {
+    ATTN_REQUIRE(set->paths == paths_ && set->dim == dim_, InputError,
+                 "the '{}' set has {} paths × {} features, the training set {} × {}", set->set_name, set->paths,
+                 set->dim, paths_, dim_);
+    const int m = static_cast<int>(set->local.size());
+    if (sz(pairs) * sz(m) * sz(P_) * sizeof(double) > automatic_path_pair_bytes) continue;  // the general route
+    CrossPairs& cross = prepared_.emplace_back();
+    cross.set = set;
+    cross.kstar.resize(sz(pairs) * sz(m) * sz(P_));
+    cross.kss.assign(sz(pairs) * sz(m), 0.0);
+    for (int p = 0; p < H; ++p)
+      for (int q = p; q < H; ++q) {
+        const int k = pair_index(p, q);
+        double* kstar = cross.kstar.data() + sz(k) * sz(m) * sz(P_);
+        if (m == 0) continue;
+        const double* xp = set->xt.data() + sz(p) * sz(N0);
+        const double* xq = set->xt.data() + sz(q) * sz(N0);
+        linalg::gemm(false, true, m, P_, N0, s2, xp, r, xt_all_.data() + sz(q) * sz(N0), r, 0.0, kstar, P_);
+        if (p != q)
+          linalg::gemm(false, true, m, P_, N0, s2, xq, r, xt_all_.data() + sz(p) * sz(N0), r, 1.0, kstar, P_);
+        for (int i = 0; i < m; ++i) {
+          double d = 0;
+          for (int j = 0; j < N0; ++j) d += xp[sz(i) * sz(r) + sz(j)] * xq[sz(i) * sz(r) + sz(j)];
+          cross.kss[sz(k) * sz(m) + sz(i)] = (p == q ? 1.0 : 2.0) * s2 * d;
+        }
+      }
+  }
+}
+
+PredictorMoments PathPairKernel::predict_prepared(const CrossPairs& cross) {
+  // k* = Σ_k x_k C*_k, K** = Σ_k x_k K**_k (one GEMV each); f̄ = k*·α, σ² = K** − |R^{-1} k*|²
+  // (docs/model.md §3.6), the m rows' R^{-1} k* by one triangular solve X R^T = k*.
+  const int m = static_cast<int>(cross.set->local.size()), pairs = static_cast<int>(coef_.size());
+  std::vector<double> coef, kstar(sz(m) * sz(P_));
+  symmetric_coefficients(U1_, coef);
+  PredictorMoments out;
+  out.mean.assign(sz(m), 0.0);
+  out.var.assign(sz(m), 0.0);
+  if (m == 0) return out;
+  linalg::gemv(true, pairs, m * P_, 1.0, cross.kstar.data(), m * P_, coef.data(), 0.0, kstar.data());
+  linalg::gemv(true, pairs, m, 1.0, cross.kss.data(), m, coef.data(), 0.0, out.var.data());
+  linalg::gemv(false, m, P_, 1.0, kstar.data(), P_, alpha_.data(), 0.0, out.mean.data());
+  linalg::lower_transpose_solve_right(m, P_, chol_.data(), P_, kstar.data(), P_);
+  for (int q = 0; q < m; ++q)
+    for (int i = 0; i < P_; ++i) out.var[sz(q)] -= kstar[sz(q) * sz(P_) + sz(i)] * kstar[sz(q) * sz(P_) + sz(i)];
+  return out;
 }
 
 std::vector<double> PathPairKernel::alignment(const Eigen::MatrixXd& U1, int k) {

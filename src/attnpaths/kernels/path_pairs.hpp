@@ -35,7 +35,12 @@ class PathPairKernel final : public RenormalizedKernel {
   // P²r + r²P + r²H_tot²: P ≲ 230 at H_tot = 4, N0 = 231), else through the path Gram.
   Eigen::MatrixXd energy_hessian() override;
   double energy_hessian_flops() const override;
+  // On a prepared set (prepare_predictions) from its train–test path-pair kernels: k* = Σ_k x_k C*_k
+  // (one GEMV, H_tot(H_tot+1)·m·P flops) instead of ξ*(U_1⊗I)Ξ^T (2m·P·r); else the primal form's route.
   PredictorMoments predict(const PathInputs& set) override;
+  // C*_k [m×P] (m the set's local rows) and K**'s pieces [m] of each pair, for the sets whose kernels
+  // take at most automatic_path_pair_bytes.
+  void prepare_predictions(const std::vector<const PathInputs*>& sets) override;
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
 
  private:
@@ -45,6 +50,14 @@ class PathPairKernel final : public RenormalizedKernel {
   int pair_index(int p, int q) const;  // column of C_pp (p == q) or S_pq (p < q) in pairs_
   const std::vector<double>& path_coefficients();  // c = Ξ^T α after factor() (computed once per factor())
   double example_space_hessian_flops() const;       // energy_hessian() from the pairs
+  void symmetric_coefficients(const Eigen::MatrixXd& U, std::vector<double>& coef) const;  // x_k of U
+  // The train–test path-pair kernels of a prepared evaluation set.
+  struct CrossPairs {
+    const PathInputs* set = nullptr;
+    std::vector<double> kstar;  // [pair][m×P]: C*_pp = s² X*_p X_p^T, C*_pq = s²(X*_p X_q^T + X*_q X_p^T)
+    std::vector<double> kss;    // [pair][m]: s²|x*_p|², 2s² x*_p·x*_q
+  };
+  PredictorMoments predict_prepared(const CrossPairs& cross);
 
   int P_ = 0;
   std::size_t packed_ = 0;              // P(P+1)/2: entries of a packed lower triangle (row i: i + 1 entries)
@@ -55,6 +68,7 @@ class PathPairKernel final : public RenormalizedKernel {
   std::vector<double> coef_, packed_work_;  // the pairs' coefficients; one packed lower triangle
   std::vector<double> c_, w_;           // c = Ξ^T α (empty until needed); work: R^{-1}Ξ of the path Gram
   std::vector<double> hessian_work_;    // R^{-1} B_k R^{-T} of every pair [pair][P×P] (energy_hessian)
+  std::vector<CrossPairs> prepared_;    // prepare_predictions
 };
 
 }  // namespace attnpaths

@@ -63,6 +63,10 @@ class RenormalizedKernel {
   virtual double path_gram_flops() const = 0;
   // After factor(): f̄ = y^T K_T^{-1} k*, σ² = K** − k*^T K_T^{-1} k* on the local rows of `set`.
   virtual PredictorMoments predict(const PathInputs& set) = 0;
+  // Announces sets that predict() will be given many times (collective; independent of factor()). The
+  // path-pair form forms their train–test path-pair kernels once; the others ignore it. The sets must
+  // outlive the kernel and keep their rows.
+  virtual void prepare_predictions(const std::vector<const PathInputs*>& sets) { (void)sets; }
   // |v_k·y|/sqrt(P) for the top-k eigenvectors v_k of K(U_1) (no Temp), by decreasing eigenvalue
   // (fewer if the kernel's rank is smaller). Independent of factor().
   virtual std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) = 0;
