@@ -1,5 +1,6 @@
 // Path-pair form of the renormalised kernel (docs/model.md §3.1, §7), for many evaluations at small P
-// (the V0-marginal posterior of the sampler): the path-pair kernels C_ππ' = Ξ_π Ξ_π'^T [P×P] are formed
+// (the theory's minimiser when resolve_kernel_form picks it, e.g. the default task at P = 100; the
+// V0-marginal posterior of the sampler): the path-pair kernels C_ππ' = Ξ_π Ξ_π'^T [P×P] are formed
 // once, H_tot(H_tot+1)/2 of them (C_ππ and S_ππ' = C_ππ' + C_π'π for π < π'), replicated on every rank.
 // All are symmetric: only their lower triangles are kept, packed (P(P+1)/2 doubles each), as the
 // columns of one matrix, so that each of the two contractions below is one GEMV (one pass over the pairs).
@@ -9,9 +10,11 @@
 // and per energy_gradient():
 //   ∂E/∂U_ππ' = ⟨K_T^{-1} − α α^T, C_ππ'⟩ (Frobenius)          P³/3 (the inverse's lower triangle, in place)
 //                                                              + H_tot²·P²/4 (GEMV on the lower triangles)
-// against O(P²·r) (r = N0·H_tot) per evaluation in the primal form: the sampler's evaluations are O(P³)
-// with a small constant, independent of N0. Memory: H_tot(H_tot+1)/4 · P² doubles
-// (path_pair_bytes); ScaLAPACK is not used, every rank computes the same numbers.
+// against O(P²·r) (r = N0·H_tot) per evaluation in the primal form: the evaluations are O(P³) with a
+// small constant, independent of N0. The energy Hessian works in example space at small P, the
+// predictor on prepared sets from their train–test pair kernels, the path Gram and the alignment as in
+// the primal form (shared code). Memory: H_tot(H_tot+1)/4 · P² doubles (path_pair_bytes) plus x̃ of
+// every example; every rank computes the same numbers.
 #pragma once
 
 #include "attnpaths/kernels/renormalized_kernel.hpp"
