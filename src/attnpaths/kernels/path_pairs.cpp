@@ -9,6 +9,7 @@
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/linalg.hpp"
+#include "attnpaths/core/petsc.hpp"
 
 namespace attnpaths {
 
@@ -88,6 +89,8 @@ void PathPairKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
     throw NumericalError(fmt::format("the kernel K(U_1) + Temp·I (P = {}, Temp = {}) is not positive definite",
                                      examples_, temperature));
   log_det_ = linalg::cholesky_logdet(P_, chol_.data(), P_);  // docs/model.md §3.3
+  petsc::log_flops(static_cast<double>(P_) * P_ * P_ / 3 + static_cast<double>(coef_.size()) * P_ * (P_ + 1) +
+                   2.0 * P_ * P_);
   alpha_ = y_all_;
   linalg::cholesky_solve(P_, 1, chol_.data(), P_, alpha_.data(), 1);
   data_fit_ = 0;
@@ -108,6 +111,7 @@ Eigen::MatrixXd PathPairKernel::energy_gradient() {
     *w++ = gi[i] - ai * ai;
   }
   const int pairs = static_cast<int>(coef_.size());
+  petsc::log_flops(static_cast<double>(P_) * P_ * P_ / 3 + static_cast<double>(pairs) * P_ * (P_ + 1));
   linalg::gemv(false, pairs, static_cast<int>(packed_), 1.0, pairs_.data(), static_cast<int>(packed_),
                packed_work_.data(), 0.0, coef_.data());
   Eigen::MatrixXd grad(paths_, paths_);
@@ -179,6 +183,7 @@ Eigen::MatrixXd PathPairKernel::energy_hessian() {
                                 sz(pair_index(std::min(c, d), std::max(c, d)));
           E2(a * H + b, c * H + d) = (a == b ? 1.0 : 0.5) * (c == d ? 1.0 : 0.5) * (2.0 * uu[k] - mm[k]);
         }
+  petsc::log_flops(example_space_hessian_flops());
   return E2;
 }
 
@@ -255,6 +260,7 @@ PredictorMoments PathPairKernel::predict_prepared(const CrossPairs& cross) {
   linalg::lower_transpose_solve_right(m, P_, chol_.data(), P_, kstar.data(), P_);
   for (int q = 0; q < m; ++q)
     for (int i = 0; i < P_; ++i) out.var[sz(q)] -= kstar[sz(q) * sz(P_) + sz(i)] * kstar[sz(q) * sz(P_) + sz(i)];
+  petsc::log_flops(static_cast<double>(m) * P_ * (2.0 * pairs + P_ + 4));
   return out;
 }
 
