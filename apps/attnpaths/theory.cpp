@@ -68,8 +68,10 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
                   "Per-layer widths relative to N: w_l = ratio_l·N, l = 0..L (L+1 values; default all 1)")
       ->delimiter(',');
   sub->add_option("--form", o->form,
-                  "Kernel form: primal (P×P), dual (r×r Gram, r = N0·H_tot), or auto (primal iff P <= r)")
-      ->check(CLI::IsMember({"auto", "primal", "dual"}))
+                  "Kernel form: primal (P×P), path-pairs (the H_tot(H_tot+1)/2 P×P path-pair kernels formed once), "
+                  "dual (r×r Gram, r = N0·H_tot), or auto (dual if P > r, else path-pairs if they take at most "
+                  "32 MiB and cost fewer flops, else primal)")
+      ->check(CLI::IsMember({"auto", "primal", "dual", "path-pairs"}))
       ->capture_default_str();
   sub->add_flag("--gp-only", o->gp_only, "Only the GP (infinite-width) predictor; no minimisation");
   add_minimiser_options(sub, o->minimiser);

@@ -1,10 +1,12 @@
 // Benchmark of the theory (issue: foundation). Prints, for one action + gradient evaluation at
-// P = 10², 10³, 10⁴, 10⁵ (Markov shape: N0 = 231, H_tot = 4, r = 924) in the primal and dual kernel
-// forms where they fit, the time and the achieved GFLOP/s of the dominant kernels as a fraction of
-// the machine's measured DGEMM and Cholesky peaks; then the whole default 4-path sweep (data +
+// P = 10², 10³, 10⁴, 10⁵ (Markov shape: N0 = 231, H_tot = 4, r = 924) in the primal, path-pair and
+// dual kernel forms where they fit, the time and the achieved GFLOP/s of the dominant kernels as a
+// fraction of the machine's measured DGEMM and Cholesky peaks, and the time of one energy Hessian (a
+// Newton step's); then the whole default 4-path sweep (data +
 // theory through the real command, best of --repeats) stage by stage against each stage's floor,
 // and against the authors' 31.9 s.
 //   OPENBLAS_NUM_THREADS=2 build/bench/bench_theory [--sizes 100,1000,10000,100000] [--no-sweep] [--repeats 5]
+//   ATTNPATHS_BENCH_BINARY=/path/to/other/attnpaths build/bench/bench_theory ...   (the sweep with another build)
 //   mpirun -n 2 -x OPENBLAS_NUM_THREADS=1 build/bench/bench_theory --sizes 1000,10000 --no-sweep
 #include <algorithm>
 #include <cstdio>
@@ -28,19 +30,28 @@ using namespace attnpaths;
 namespace {
 
 struct Timing {
-  double factor = 0, gradient = 0;
+  double factor = 0, gradient = 0, gram = 0;
 };
 
-Timing time_evaluation(RenormalizedKernel& kernel, const Eigen::MatrixXd& U, int repeats) {
-  Timing best{1e300, 1e300};
+// Best of `repeats`: factor(), energy_gradient(), and (with_gram) the energy's Hessian of a Newton step
+// (Action::energy_hessian: the kernel's path Gram, then its closed form).
+Timing time_evaluation(RenormalizedKernel& kernel, const Eigen::MatrixXd& U, int repeats, bool with_gram) {
+  Timing best{1e300, 1e300, with_gram ? 1e300 : 0.0};
+  Architecture arch;
+  arch.heads = {2, 2};
+  arch.widths = {100, 100, 100};
+  arch.variances = {1, 1, 1, 1};
+  Action action(arch, kernel, 0.01);
   for (int r = 0; r < repeats; ++r) {
     const double t0 = wall_seconds();
     kernel.factor(U, 0.01);
     const double t1 = wall_seconds();
     kernel.energy_gradient();
     const double t2 = wall_seconds();
+    if (with_gram) action.energy_hessian();
     best.factor = std::min(best.factor, t1 - t0);
     best.gradient = std::min(best.gradient, t2 - t1);
+    if (with_gram) best.gram = std::min(best.gram, wall_seconds() - t2);
   }
   return best;
 }
@@ -67,7 +78,8 @@ struct SweepRun {
   double wall = 1e300;
   std::vector<std::string> stage;
   std::vector<double> seconds, cpu;
-  std::int64_t evaluations = 0;
+  std::int64_t evaluations = 0, newton_steps = 0;
+  std::string form;  // /data kernel_form
 };
 
 SweepRun read_run(const std::string& path, double wall) {
@@ -80,14 +92,29 @@ SweepRun read_run(const std::string& path, double wall) {
   r.seconds = t.attr_doubles("seconds");
   r.cpu = t.attr_doubles("cpu_seconds");
   for (std::int64_t e : f.dataset("theory/evaluations").read_all<std::int64_t>()) r.evaluations += e;
+  for (std::int64_t e : f.dataset("theory/newton_steps").read_all<std::int64_t>()) r.newton_steps += e;
+  r.form = f.group("data").attr_string("kernel_form");
   return r;
+}
+
+// The minimiser's flops in the sweep's kernel form (kernels/*.hpp): every evaluation, and one energy
+// Hessian per Newton step (descent or polish) at P = 100, H_tot = 4, r = 924.
+double minimise_flops(const SweepRun& run, double P, double r) {
+  const double H = 4, pairs = H * (H + 1) / 2;
+  double evaluation = 2 * P * P * r + P * P * P / 3, hessian = P * P * r + r * r * P + r * r * H * H;
+  if (run.form == "path-pairs") {
+    evaluation = 2 * P * P * P / 3 + H * H * P * P / 2;
+    hessian = pairs * 2 * P * P * P + 2 * pairs * pairs * P * P;
+  }
+  return static_cast<double>(run.evaluations) * evaluation + static_cast<double>(run.newton_steps) * hessian;
 }
 
 // The whole default 4-path sweep through the command as scripts/main.sh runs it (one process, 7 widths,
 // Temp 0.01), best of `repeats` whole-process wall times, each stage against its floor; the authors'
 // code takes 31.9 s on this machine (one process per width, whole-process wall time).
 void default_sweep(const bench::Peaks& peaks, int repeats) {
-  const std::string bin = ATTNPATHS_BINARY;
+  const char* other = std::getenv("ATTNPATHS_BENCH_BINARY");  // another build's binary (before/after comparisons)
+  const std::string bin = other && *other ? other : ATTNPATHS_BINARY;
   const std::string dir = "/tmp/attnpaths-bench-" + std::to_string(::getpid());
   process_seconds("mkdir -p " + dir);
   const double data = process_seconds(bin + " data markov --heads 4paths -o " + dir + "/markov4.h5 > " + dir + "/data.log 2>&1");
@@ -105,8 +132,14 @@ void default_sweep(const bench::Peaks& peaks, int repeats) {
   auto floor_of = [&](const std::string& s) -> double {
     if (s == "load") return bytes / (copy_bandwidth() * 1e9);
     if (s == "path inputs") return 1100 * 7.8e6 / (gflops * 1e9);
-    if (s == "minimise") return static_cast<double>(best.evaluations) * 2 * P * P * r / (gflops * 1e9);
-    if (s == "predict") return 3 * 7 * 1000 * P * r * 2 / (gflops * 1e9);
+    if (s == "minimise") return minimise_flops(best, P, r) / (gflops * 1e9);
+    // 3 predictors × 7 widths on the 1000 test examples: k* = ξ*(U_1⊗I)Ξ^T (2QPr), or in the path-pair
+    // form k* from the prepared train–test pair kernels (H_tot(H_tot+1)QP) and |R^{-1}k*|² (P²Q);
+    // the path-pair form's kernel setup forms those (2H_tot²QPN0) and the training pairs (H_tot²P²N0).
+    const double Q = 1000, H = 4, N0 = r / H;
+    if (s == "predict")
+      return 3 * 7 * Q * (best.form == "path-pairs" ? H * (H + 1) * P + P * P : 2 * P * r) / (gflops * 1e9);
+    if (s == "kernel setup" && best.form == "path-pairs") return H * H * (2 * Q + P) * P * N0 / (gflops * 1e9);
     return 0;
   };
   double staged = 0;
@@ -119,6 +152,8 @@ void default_sweep(const bench::Peaks& peaks, int repeats) {
   }
   std::printf("  %-16s %8.3f %8s %8.3f  (floor: `attnpaths --version`, a process without MPI)\n", "start-up, exit",
               best.wall - staged, "", bare);
+  std::printf("  kernel form %s, %ld Newton steps (minimise's floor: their flops and the evaluations' at the DGEMM peak)\n",
+              best.form.c_str(), static_cast<long>(best.newton_steps));
   std::printf("  %ld action evaluations; the authors' code takes 31.9 s for this sweep here: %.1fx faster\n",
               static_cast<long>(best.evaluations), 31.9 / best.wall);
   std::printf("  logs and results in %s\n", dir.c_str());
@@ -162,28 +197,37 @@ int main(int argc, char** argv) {
   const double r = static_cast<double>(H) * N0;
   const Eigen::MatrixXd U = test::random_spd(H, 3);
   if (root)
-    std::printf("%-7s %-6s %10s %10s %10s | %-30s | %-30s\n", "P", "form", "setup s", "factor ms", "grad ms",
-                "factor GFLOP/s (/DGEMM, /Chol)", "gradient GFLOP/s (/DGEMM)");
+    std::printf("%-7s %-10s %9s %9s %9s %9s | %-30s | %-26s\n", "P", "form", "setup s", "factor ms", "grad ms",
+                "Hess. ms", "factor GFLOP/s (/DGEMM, /Chol)", "gradient GFLOP/s (/DGEMM)");
   for (long P : sizes) {
     const PathInputs train = test::synthetic_path_inputs(P, H, N0, world, 5);
-    for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
-      const double p = static_cast<double>(P);
-      // Fits: the primal form keeps Ξ (P·r) and K (P²) on every rank; cap at ~2 GB/rank.
+    for (KernelForm form : {KernelForm::primal, KernelForm::path_pairs, KernelForm::dual}) {
+      const double p = static_cast<double>(P), pairs = H * (H + 1) / 2.0;
+      // Fits: the primal form keeps Ξ (P·r) and K (P²) on every rank; cap at ~2 GB/rank. The path-pair
+      // form: where `auto` would pick it (kernels/renormalized_kernel.hpp).
       if (form == KernelForm::primal && (2 * p * r + p * p) * 8 > 2e9) {
-        if (root) std::printf("%-7ld %-6s %10s   (does not fit: 2P·r + P² doubles > 2 GB per rank)\n", P, "primal", "-");
+        if (root) std::printf("%-7ld %-10s   (does not fit: 2P·r + P² doubles > 2 GB per rank)\n", P, "primal");
+        continue;
+      }
+      if (form == KernelForm::path_pairs && path_pair_bytes(P, H) > automatic_path_pair_bytes) {
+        if (root) std::printf("%-7ld %-10s   (kernels above the automatic choice's bound)\n", P, "path-pairs");
         continue;
       }
       const double t0 = wall_seconds();
       auto kernel = make_renormalized_kernel(form, train, 1.0, world);
       const double setup = wall_seconds() - t0;
       const int evaluations = P <= 1000 ? 20 : (P <= 10000 ? 2 : 1);
-      const Timing t = time_evaluation(*kernel, U, evaluations);
-      // Flop models of the dominant kernels (see kernels/primal.hpp, kernels/dual.hpp).
+      const Timing t = time_evaluation(*kernel, U, evaluations, P <= 10000);
+      // Flop models of the dominant kernels (see kernels/primal.hpp, path_pairs.hpp, dual.hpp).
       double f_factor, f_grad, f_chol;
       if (form == KernelForm::primal) {
         f_chol = p * p * p / 3;
         f_factor = p * p * r + f_chol;  // K = ZZ^T (SYRK), Cholesky
         f_grad = p * p * r;             // W = R^{-1}Ξ (triangular solve), block traces
+      } else if (form == KernelForm::path_pairs) {
+        f_chol = p * p * p / 3;
+        f_factor = pairs * p * (p + 1) + f_chol;  // K from the packed pairs (GEMV), Cholesky
+        f_grad = p * p * p / 3 + pairs * p * (p + 1);  // K_T^{-1} (lower triangle), GEMV
       } else {
         f_chol = r * r * r / 3;
         f_factor = 4 * r * r * H + f_chol;       // Λ = L'^T B L', Cholesky of r×r
@@ -191,8 +235,8 @@ int main(int argc, char** argv) {
       }
       const double g_factor = f_factor / t.factor * 1e-9, g_grad = f_grad / t.gradient * 1e-9;
       if (root)
-        std::printf("%-7ld %-6s %10.3f %10.3f %10.3f | %7.1f (%4.0f%%, %4.0f%%)           | %7.1f (%4.0f%%)\n", P,
-                    to_string(form).c_str(), setup, 1e3 * t.factor, 1e3 * t.gradient, g_factor,
+        std::printf("%-7ld %-10s %9.3f %9.3f %9.3f %9.3f | %7.1f (%4.0f%%, %4.0f%%)           | %7.1f (%4.0f%%)\n", P,
+                    to_string(form).c_str(), setup, 1e3 * t.factor, 1e3 * t.gradient, 1e3 * t.gram, g_factor,
                     100 * g_factor / peaks.dgemm_gflops, 100 * g_factor / peaks.cholesky_gflops, g_grad,
                     100 * g_grad / peaks.dgemm_gflops);
     }

@@ -74,10 +74,14 @@ class TheoryCommand(unittest.TestCase):
         for ranks in (1, 2, 4):
             self.theory(f'ranks{ranks}.h5', ranks=ranks)
             outs[f'np{ranks}'] = self.path(f'ranks{ranks}.h5')
-        self.theory('dual.h5', ['--form', 'dual'])
-        outs['dual'] = self.path('dual.h5')
+        for form in ('dual', 'primal'):
+            self.theory(f'{form}.h5', ['--form', form])
+            outs[form] = self.path(f'{form}.h5')
+            with h5py.File(outs[form], 'r') as f:
+                self.assertEqual(f['data'].attrs['kernel_form'], form)
         ref = h5py.File(outs['np1'], 'r')
-        self.assertEqual(ref['data'].attrs['kernel_form'], 'primal')
+        self.assertEqual(ref['data'].attrs['kernel_form'], 'path-pairs')  # auto at P <= r, small kernels
+        self.assertEqual(ref['config'].attrs['form_resolved'], 'path-pairs')
         for name, p in outs.items():
             with h5py.File(p, 'r') as f:
                 for ds in ['theory/U1', 'theory/U2', 'predictor/theory/mean', 'predictor/gp/mean',
@@ -87,10 +91,13 @@ class TheoryCommand(unittest.TestCase):
                     np.testing.assert_array_equal(f[ds][:], ref[ds][:], err_msg=f'{name}: {ds}')
 
     def test_resume_after_kill(self):
+        # 20 grid points of a few ms each (path-pair form): the kill, sent when the first point is
+        # written, lands before the last one; how many points are done by then depends on the machine.
+        grid = ['--widths', '10,30,100,300,1000', '--temperatures', '0.01,0.03,0.1,0.3', '--polish-tol', '1e-12']
         full = self.path('full.h5')
-        self.theory('full.h5')
+        run(['theory', '--data', self.data, '-o', full] + grid)
         out = self.path('killed.h5')
-        cmd = [BIN, 'theory', '--data', self.data, '-o', out] + self.grid
+        cmd = [BIN, 'theory', '--data', self.data, '-o', out] + grid
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env())
         with p.stdout:
             for line in p.stdout:  # kill as soon as the first grid point is written
@@ -100,9 +107,11 @@ class TheoryCommand(unittest.TestCase):
             p.wait()
         self.assertFalse(os.path.exists(out), 'a killed run must not leave a file that looks complete')
         with h5py.File(out + '.partial', 'r') as f:  # ... but a valid partial file with the finished points
-            self.assertEqual(int(f['progress/theory'][:].sum()), 1)
+            done = int(f['progress/theory'][:].sum())
+            self.assertGreaterEqual(done, 1)
+            self.assertLess(done, 20)
             self.assertTrue(np.isfinite(f['theory/U1'][0, 0]).all())
-        r = run(['theory', '--data', self.data, '-o', out, '--resume'] + self.grid)
+        r = run(['theory', '--data', self.data, '-o', out, '--resume'] + grid)
         self.assertIn('resuming', r.stdout)
         with h5py.File(out, 'r') as f, h5py.File(full, 'r') as g:
             np.testing.assert_array_equal(f['theory/U1'][:], g['theory/U1'][:])

@@ -3,8 +3,8 @@
 
 At small N and large P (the dual form's regime) the first quasi-Newton trial steps of the minimiser
 reach order parameters whose kernel K(U_1) + Temp·I is not numerically positive definite. Such a point
-counts as S = +∞ and the line search steps back: the grid never aborts there, and the primal and dual
-forms reach the same minimum, on 1 and 2 ranks.
+counts as S = +∞ and the line search steps back: the grid never aborts there, and the primal, dual and
+path-pair forms reach the same minimum, on 1 and 2 ranks.
 """
 import os
 import unittest
@@ -34,14 +34,15 @@ class TheoryDomain(unittest.TestCase):
 
     def check_forms_agree(self, data, ranks=(1, 2)):
         ref_U, ref_S = self.minimum(data, 'primal', 1)
-        for form in ('primal', 'dual'):
+        for form in ('primal', 'dual', 'path-pairs'):
             for r in ranks:
                 U, S = self.minimum(data, form, r)
                 np.testing.assert_allclose(U, ref_U, rtol=0, atol=1e-8 * np.abs(ref_U).max(), err_msg=f'{form}, {r} ranks')
                 self.assertAlmostEqual(S, ref_S, delta=1e-10 * abs(ref_S), msg=f'{form}, {r} ranks')
 
     def test_small_tokens_wide_features(self):
-        # P = 200 < r = 244: primal by default; aborted with "not positive definite" (exit 4) before.
+        # P = 200 < r = 244: path-pairs by default (primal before); aborted with "not positive definite"
+        # (exit 4) before the domain fix.
         data = self.path('med.h5')
         run(['data', 'markov', '-P', '200', '-Q', '20', '-T', '10', '--feature-dim', '50', '-o', data])
         self.check_forms_agree(data)

@@ -5,6 +5,7 @@
 #include <Eigen/Dense>
 #include <cmath>
 
+#include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/kernels/renormalized_kernel.hpp"
 #include "synthetic.hpp"
@@ -83,6 +84,7 @@ TEST_P(KernelForms, BothFormsMatchTheDenseReference) {
   for (KernelForm form : all_forms) {
     auto k = make_renormalized_kernel(form, train, sigma0_sq, comm);
     ASSERT_EQ(k->form(), form);
+    k->prepare_predictions({&testset});  // the path-pair form: through its train–test pair kernels
     k->factor(U, temp);
     EXPECT_NEAR(k->log_det(), ref.log_det, 1e-10 * std::abs(ref.log_det)) << to_string(form);
     EXPECT_NEAR(k->data_fit(), ref.fit, 1e-10 * std::abs(ref.fit)) << to_string(form);
@@ -191,11 +193,82 @@ INSTANTIATE_TEST_SUITE_P(Shapes, KernelForms,
                                            Shape{70, 5, 1, 2}));    // one path (GP-like)
 
 TEST(KernelForm, AutomaticChoice) {
-  EXPECT_EQ(resolve_kernel_form(KernelForm::automatic, 100, 924), KernelForm::primal);
-  EXPECT_EQ(resolve_kernel_form(KernelForm::automatic, 10000, 924), KernelForm::dual);
-  EXPECT_EQ(resolve_kernel_form(KernelForm::dual, 100, 924), KernelForm::dual);
+  // The default task (P = 100, H_tot = 4, N0 = 231): path pairs (0.4 MB, ~25× fewer flops than primal).
+  EXPECT_EQ(resolve_kernel_form(KernelForm::automatic, 100, 4, 924), KernelForm::path_pairs);
+  EXPECT_EQ(resolve_kernel_form(KernelForm::automatic, 10000, 4, 924), KernelForm::dual);
+  EXPECT_EQ(resolve_kernel_form(KernelForm::automatic, 925, 4, 924), KernelForm::dual);
+  // P ≤ r but the kernels above 32 MiB: H_tot = 4 up to P = 915; the image task (P = 600, 16 paths, 196 MB).
+  EXPECT_EQ(resolve_kernel_form(KernelForm::automatic, 915, 4, 924), KernelForm::path_pairs);
+  EXPECT_EQ(resolve_kernel_form(KernelForm::automatic, 916, 4, 924), KernelForm::primal);
+  EXPECT_GT(path_pair_bytes(916, 4), automatic_path_pair_bytes);
+  EXPECT_LE(path_pair_bytes(915, 4), automatic_path_pair_bytes);
+  EXPECT_EQ(resolve_kernel_form(KernelForm::automatic, 600, 16, 16 * 64), KernelForm::primal);
+  // Many paths on few features: the pairs' H_tot²P²/2 flops exceed the primal's 2P²r.
+  EXPECT_EQ(resolve_kernel_form(KernelForm::automatic, 8, 8, 8), KernelForm::primal);
+  for (KernelForm f : {KernelForm::primal, KernelForm::dual, KernelForm::path_pairs})
+    EXPECT_EQ(resolve_kernel_form(f, 100, 4, 924), f);
   EXPECT_EQ(parse_kernel_form("primal"), KernelForm::primal);
+  EXPECT_EQ(parse_kernel_form(to_string(KernelForm::path_pairs)), KernelForm::path_pairs);
   EXPECT_THROW(parse_kernel_form("cholesky"), InputError);
+  const Comm& comm = test::world();
+  EXPECT_EQ(make_renormalized_kernel(KernelForm::automatic, test::synthetic_path_inputs(13, 4, 6, comm, 1), 1.0, comm)
+                ->form(),
+            KernelForm::path_pairs);
+}
+
+namespace {
+
+// Ξ^T K_T^{-1} Ξ and Ξ^T α by brute force (scaled inputs), [r×r] row-major and [r].
+void dense_path_gram(const Eigen::MatrixXd& X, const Eigen::VectorXd& y, const Eigen::MatrixXd& U, int N0,
+                     double sigma0_sq, double temp, std::vector<double>& G, std::vector<double>& c) {
+  const Eigen::MatrixXd Xi = path_input_scale(sigma0_sq, N0, static_cast<int>(U.rows())) * X;
+  const Eigen::MatrixXd K = Xi * kron_identity(U, N0) * Xi.transpose();
+  const Eigen::LLT<Eigen::MatrixXd> llt(K + temp * Eigen::MatrixXd::Identity(K.rows(), K.cols()));
+  const RowMajorMatrix g = Xi.transpose() * llt.solve(Xi);
+  G.assign(g.data(), g.data() + g.size());
+  const Eigen::VectorXd cv = Xi.transpose() * llt.solve(y);
+  c.assign(cv.data(), cv.data() + cv.size());
+}
+
+double max_abs(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, std::abs(x));
+  return m;
+}
+
+double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double m = 0;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+  return m;
+}
+
+}  // namespace
+
+TEST_P(KernelForms, PathGramMatchesTheDenseReference) {
+  // G = Ξ^T K_T^{-1} Ξ and c = Ξ^T α (the energy Hessian's input) in every form, on every rank count.
+  const Comm& comm = test::world();
+  const Shape s = GetParam();
+  const double sigma0_sq = 1.1, temp = 0.07;
+  const PathInputs train = test::synthetic_path_inputs(s.P, s.H, s.N0, comm, 51);
+  const Eigen::MatrixXd U = test::random_spd(s.H, 4);
+  std::vector<double> G_ref, c_ref;
+  dense_path_gram(test::gather_rows(train, comm), test::gather_targets(train, comm), U, s.N0, sigma0_sq, temp, G_ref,
+                  c_ref);
+  std::vector<double> G_primal;
+  for (KernelForm form : all_forms) {
+    auto k = make_renormalized_kernel(form, train, sigma0_sq, comm);
+    k->factor(U, temp);
+    std::vector<double> G, c;
+    k->path_gram(G, c);
+    EXPECT_LT(max_abs_diff(G, G_ref), 1e-11 * max_abs(G_ref)) << to_string(form);
+    EXPECT_LT(max_abs_diff(c, c_ref), 1e-11 * max_abs(c_ref)) << to_string(form);
+    if (form == KernelForm::primal) G_primal = G;
+    // The path-pair form shares the primal's factor-and-solve: to 1e-12; the dual's Woodbury to 1e-11.
+    const double tol = form == KernelForm::dual ? 1e-11 : 1e-12;
+    EXPECT_LT(max_abs_diff(G, G_primal), tol * max_abs(G_primal)) << to_string(form) << " against primal";
+    EXPECT_TRUE(std::isfinite(k->path_gram_flops())) << to_string(form);
+  }
 }
 
 TEST(KernelForm, RankCountInvariance) {
@@ -284,6 +357,46 @@ TEST(KernelForm, PrimalPredictorIsIndependentOfTheThreadCount) {
     }
   }
   omp_set_num_threads(threads);
+}
+
+TEST(KernelForm, PathPairsEqualPrimalToRoundOff) {
+  // The theory's default shape in small (P ≤ r, 4 paths): energy, gradient, path Gram, predictor
+  // moments (more test rows than one predictor chunk; with and without the prepared train–test pair
+  // kernels) and alignment of the path-pair form against the primal form, to round-off, on every rank
+  // count.
+  const Comm& comm = test::world();
+  const int H = 4, N0 = 23;
+  const PathInputs train = test::synthetic_path_inputs(60, H, N0, comm, 61);
+  const PathInputs testset = test::synthetic_path_inputs(150, H, N0, comm, 62, "test");
+  auto primal = make_renormalized_kernel(KernelForm::primal, train, 1.0, comm);
+  auto pairs = make_renormalized_kernel(KernelForm::path_pairs, train, 1.0, comm);
+  auto prepared = make_renormalized_kernel(KernelForm::path_pairs, train, 1.0, comm);
+  prepared->prepare_predictions({&testset});
+  for (const Eigen::MatrixXd& U : {test::random_spd(H, 3), Eigen::MatrixXd(Eigen::MatrixXd::Identity(H, H))}) {
+    primal->factor(U, 0.01);
+    pairs->factor(U, 0.01);
+    prepared->factor(U, 0.01);
+    EXPECT_NEAR(pairs->log_det(), primal->log_det(), 1e-12 * std::abs(primal->log_det()));
+    EXPECT_NEAR(pairs->data_fit(), primal->data_fit(), 1e-12 * std::abs(primal->data_fit()));
+    const Eigen::MatrixXd g1 = primal->energy_gradient(), g2 = pairs->energy_gradient();
+    EXPECT_LT((g1 - g2).cwiseAbs().maxCoeff(), 1e-12 * g1.cwiseAbs().maxCoeff());
+    std::vector<double> G1, c1, G2, c2;
+    primal->path_gram(G1, c1);
+    pairs->path_gram(G2, c2);
+    EXPECT_LT(max_abs_diff(G1, G2), 1e-12 * max_abs(G1));
+    EXPECT_LT(max_abs_diff(c1, c2), 1e-12 * max_abs(c1));
+    const PredictorMoments m1 = primal->predict(testset);
+    for (const PredictorMoments& m2 : {pairs->predict(testset), prepared->predict(testset)}) {
+      EXPECT_LT(max_abs_diff(m1.mean, m2.mean), 1e-12 * max_abs(m1.mean));
+      EXPECT_LT(max_abs_diff(m1.var, m2.var), 1e-12 * max_abs(m1.var));
+    }
+    const std::vector<double> a1 = primal->alignment(U, 10), a2 = pairs->alignment(U, 10);
+    ASSERT_EQ(a1.size(), 10u);
+    EXPECT_LT(max_abs_diff(a1, a2), 1e-10);
+  }
+  // The path Gram's flops as the primal form's (+ c = Ξ^T α); one evaluation far cheaper.
+  EXPECT_GE(pairs->path_gram_flops(), primal->path_gram_flops());
+  EXPECT_LT(pairs->evaluation_flops(), primal->evaluation_flops());
 }
 
 TEST(KernelForm, NonPositiveDefiniteIsAClearError) {

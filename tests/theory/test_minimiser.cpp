@@ -39,7 +39,7 @@ TEST(Action, FullGradientMatchesFiniteDifferences) {
     arch.variances = c.variances;
     arch.validate();
     const PathInputs train = test::synthetic_path_inputs(24, arch.paths(), 5, comm, 17);
-    for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+    for (KernelForm form : {KernelForm::primal, KernelForm::dual, KernelForm::path_pairs}) {
       auto kernel = make_renormalized_kernel(form, train, arch.sigma_sq(0), comm);
       Action action(arch, *kernel, 0.05);
       OrderParameters op = test::random_order_parameters(arch, 23);
@@ -61,30 +61,43 @@ TEST(Action, FullGradientMatchesFiniteDifferences) {
 
 TEST(Action, EnergyHessianMatchesGradientDifferences) {
   // ∂²E/∂U_1∂U_1 (closed form from the path Gram) applied to a symmetric direction V against the
-  // central difference of the analytic energy gradient along V; primal and dual, every rank count.
+  // central difference of the analytic energy gradient along V; every form, every rank count. At
+  // P = 24 > r = 20 the path-pair form goes through the path Gram; at P = 12 < r = 80 it works in
+  // example space (R^{-1} C_ππ' R^{-T}), which must then be the cheaper route.
   const Comm& comm = test::world();
-  const int H = 4, N0 = 5;
-  const PathInputs train = test::synthetic_path_inputs(24, H, N0, comm, 31);
+  const int H = 4;
   const Eigen::MatrixXd U = test::random_spd(H, 37);
   Eigen::MatrixXd V = test::random_spd(H, 41) - Eigen::MatrixXd::Identity(H, H);
   V = 0.5 * (V + V.transpose());
-  for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+  for (const auto& [P, N0] : {std::pair{24, 5}, std::pair{12, 20}})
+  for (KernelForm form : {KernelForm::primal, KernelForm::dual, KernelForm::path_pairs}) {
+    const PathInputs train = test::synthetic_path_inputs(P, H, N0, comm, 31);
     auto kernel = make_renormalized_kernel(form, train, 1.3, comm);
+    if (form == KernelForm::path_pairs && P < H * N0) {
+      EXPECT_LT(kernel->energy_hessian_flops(), make_renormalized_kernel(KernelForm::primal, train, 1.3, comm)
+                                                    ->energy_hessian_flops());
+    }
     kernel->factor(U, 0.05);
     std::vector<double> G, c;
     kernel->path_gram(G, c);
-    const Eigen::MatrixXd E2 = energy_hessian(G, c, H, N0);
     const Eigen::MatrixXd Vt = V.transpose();  // column-major data of V^T = row-major (a,b) of V
-    const Eigen::VectorXd hv = E2 * Eigen::Map<const Eigen::VectorXd>(Vt.data(), H * H);
+    const Eigen::Map<const Eigen::VectorXd> v(Vt.data(), H * H);
+    // The closed form from the path Gram, and the kernel's own (the path-pair form's in example space).
+    const Eigen::VectorXd hv = path_gram_hessian(G, c, H, N0) * v, kv = kernel->energy_hessian() * v;
+    EXPECT_GT(kernel->energy_hessian_flops(), 0.0);
     const double h = 1e-5;
     kernel->factor(U + h * V, 0.05);
     const Eigen::MatrixXd gp = kernel->energy_gradient();
     kernel->factor(U - h * V, 0.05);
     const Eigen::MatrixXd fd = (gp - kernel->energy_gradient()) / (2 * h);
     for (int a = 0; a < H; ++a)
-      for (int b = 0; b < H; ++b)
+      for (int b = 0; b < H; ++b) {
         EXPECT_NEAR(hv(a * H + b), fd(a, b), 1e-6 * std::max(1.0, fd.cwiseAbs().maxCoeff()))
             << to_string(form) << " (" << a << "," << b << ")";
+        // The same symmetric second derivative to round-off (the path-pair form's is symmetrised in (a,b)).
+        EXPECT_NEAR(kv(a * H + b), 0.5 * (hv(a * H + b) + hv(b * H + a)), 1e-11 * hv.cwiseAbs().maxCoeff())
+            << to_string(form) << " kernel's (" << a << "," << b << ")";
+      }
   }
 }
 
@@ -101,7 +114,7 @@ TEST(Minimiser, ConvergesAndIsRankAndFormInvariant) {
     opt.method = method;
     for (PolishMethod polish : {PolishMethod::analytic, PolishMethod::differences}) {
       opt.polish = polish;
-      for (KernelForm form : {KernelForm::primal, KernelForm::dual}) {
+      for (KernelForm form : {KernelForm::primal, KernelForm::dual, KernelForm::path_pairs}) {
         for (const Comm* c : {&world, &self}) {
           auto kernel = make_renormalized_kernel(form, c == &world ? dist : whole, 1.0, *c);
           Action action(arch, *kernel, 0.01);
@@ -208,6 +221,8 @@ TEST(Minimiser, AutomaticPicksNewtonWhereTheHessianIsCheap) {
   auto primal_small = make_renormalized_kernel(KernelForm::primal, small, 1.0, comm);
   auto primal_square = make_renormalized_kernel(KernelForm::primal, square, 1.0, comm);
   auto dual = make_renormalized_kernel(KernelForm::dual, small, 1.0, comm);
+  auto pairs_small = make_renormalized_kernel(KernelForm::path_pairs, small, 1.0, comm);
+  EXPECT_EQ(resolve_minimiser(MinimiserMethod::automatic, *pairs_small), MinimiserMethod::lmvm);  // ~50 evaluations
   EXPECT_EQ(resolve_minimiser(MinimiserMethod::automatic, *primal_small), MinimiserMethod::lmvm);
   EXPECT_EQ(resolve_minimiser(MinimiserMethod::automatic, *primal_square), MinimiserMethod::newton);
   EXPECT_EQ(resolve_minimiser(MinimiserMethod::automatic, *dual), MinimiserMethod::newton);

@@ -6,6 +6,7 @@
 //  - theory: P = 2·10⁴ with a block size that forces ≥ 10 blocks per rank: the streamed Gram sums and
 //    the kernel built from them agree with the in-memory dual kernel to round-off, and the whole
 //    `theory` run (N = 10, α = 2000) gives the same order parameters and predictions for two block sizes.
+//  - the path-pair form (P ≤ r, kept x̃ rows) gives the primal form's whole run to round-off.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -148,6 +149,44 @@ TEST(Streaming, TheoryEqualsInMemoryToRoundOff) {
                            "/predictor/validation/theory/var", "/kernels/renormalized", "/alignment/theory"})
     EXPECT_LT(max_rel_diff(a.dataset(name).read_all<double>(), b.dataset(name).read_all<double>()), 1e-7) << name;
   EXPECT_EQ(a.dataset("/theory/converged").read_all<std::int8_t>(), std::vector<std::int8_t>({1, 1}));
+}
+
+TEST(Streaming, PathPairFormEqualsPrimalThroughTheWholeRun) {
+  // P = 60 ≤ r = 68: `auto` resolves to the path-pair form (recorded in /config form_resolved and /data
+  // kernel_form), and the whole run (minimiser, predictor, alignment, kernels) equals --form primal to
+  // round-off, on every rank count.
+  const Comm& world = test::world();
+  const std::string dir = test::scratch_dir("streaming_path_pairs");
+  MarkovOptions o = small_task(60);
+  o.test_examples = 150;  // more than one predictor chunk
+  const std::string data = dir + "/p60.h5";
+  write_streamed(data, o, 4096, false, world);
+  auto run = [&](const std::string& form) {
+    TheoryOptions t;
+    t.data = data;
+    t.output = dir + "/" + form + ".h5";
+    t.widths = {3, 10, 100};
+    t.temperatures = {0.01, 0.1};
+    t.form = form;
+    t.alignment = 10;
+    t.kernel_subset = 12;
+    EXPECT_EQ(TheoryRun(t, world, {"test_streaming"}).run(), 0) << form;
+    return t.output;
+  };
+  const std::string primal = run("primal"), automatic = run("auto"), pairs = run("path-pairs");
+  const h5::File a(primal, world, h5::File::Mode::read);
+  for (const std::string& path : {automatic, pairs}) {
+    const h5::File b(path, world, h5::File::Mode::read);
+    EXPECT_EQ(b.group("config").attr_string("form_resolved"), "path-pairs") << path;
+    EXPECT_EQ(b.group("data").attr_string("kernel_form"), "path-pairs") << path;
+    for (const char* name : {"/theory/U1", "/theory/action", "/predictor/theory/mean", "/predictor/theory/var",
+                             "/predictor/validation/theory/var", "/predictor/gp/mean", "/kernels/renormalized",
+                             "/alignment/theory"})
+      EXPECT_LT(max_rel_diff(a.dataset(name).read_all<double>(), b.dataset(name).read_all<double>()), 1e-9)
+          << path << " " << name;
+    EXPECT_EQ(b.dataset("/theory/converged").read_all<std::int8_t>(), std::vector<std::int8_t>(6, 1)) << path;
+  }
+  EXPECT_EQ(a.group("data").attr_string("kernel_form"), "primal");
 }
 
 }  // namespace

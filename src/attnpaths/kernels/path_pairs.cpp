@@ -4,12 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "attnpaths/core/eigen.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/linalg.hpp"
+#include "attnpaths/core/petsc.hpp"
 
 namespace attnpaths {
 
@@ -55,11 +55,16 @@ int PathPairKernel::pair_index(int p, int q) const {
   return p * paths_ - p * (p - 1) / 2 + (q - p);
 }
 
+void PathPairKernel::symmetric_coefficients(const Eigen::MatrixXd& U, std::vector<double>& coef) const {
+  coef.resize(sz(paths_) * sz(paths_ + 1) / 2);
+  for (int p = 0; p < paths_; ++p)
+    for (int q = p; q < paths_; ++q) coef[sz(pair_index(p, q))] = p == q ? U(p, p) : 0.5 * (U(p, q) + U(q, p));
+}
+
 void PathPairKernel::assemble(const Eigen::MatrixXd& U, double shift, std::vector<double>& out) {
   // K = Σ_π U_ππ C_ππ + Σ_{π<π'} U_ππ' S_ππ' (docs/model.md §3.1 with symmetric U), + shift·I: one GEMV
   // over the packed lower triangles, then unpacked.
-  for (int p = 0; p < paths_; ++p)
-    for (int q = p; q < paths_; ++q) coef_[sz(pair_index(p, q))] = p == q ? U(p, p) : 0.5 * (U(p, q) + U(q, p));
+  symmetric_coefficients(U, coef_);
   const int pairs = static_cast<int>(coef_.size());
   linalg::gemv(true, pairs, static_cast<int>(packed_), 1.0, pairs_.data(), static_cast<int>(packed_), coef_.data(), 0.0,
                packed_work_.data());
@@ -78,11 +83,14 @@ void PathPairKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
   U1_ = U1;
   temperature_ = temperature;
   g_.clear();
+  c_.clear();
   assemble(U1, temperature, chol_);
   if (!linalg::cholesky(P_, chol_.data(), P_))
     throw NumericalError(fmt::format("the kernel K(U_1) + Temp·I (P = {}, Temp = {}) is not positive definite",
                                      examples_, temperature));
   log_det_ = linalg::cholesky_logdet(P_, chol_.data(), P_);  // docs/model.md §3.3
+  petsc::log_flops(static_cast<double>(P_) * P_ * P_ / 3 + static_cast<double>(coef_.size()) * P_ * (P_ + 1) +
+                   2.0 * P_ * P_);
   alpha_ = y_all_;
   linalg::cholesky_solve(P_, 1, chol_.data(), P_, alpha_.data(), 1);
   data_fit_ = 0;
@@ -103,6 +111,7 @@ Eigen::MatrixXd PathPairKernel::energy_gradient() {
     *w++ = gi[i] - ai * ai;
   }
   const int pairs = static_cast<int>(coef_.size());
+  petsc::log_flops(static_cast<double>(P_) * P_ * P_ / 3 + static_cast<double>(pairs) * P_ * (P_ + 1));
   linalg::gemv(false, pairs, static_cast<int>(packed_), 1.0, pairs_.data(), static_cast<int>(packed_),
                packed_work_.data(), 0.0, coef_.data());
   Eigen::MatrixXd grad(paths_, paths_);
@@ -123,8 +132,68 @@ std::vector<double> PathPairKernel::solve(const std::vector<double>& v) {
   return {x.begin() + train_.local.begin, x.begin() + train_.local.end};
 }
 
-void PathPairKernel::path_gram(std::vector<double>&, std::vector<double>&) {
-  throw LibraryError("internal: the path-pair kernel form has no path Gram (the theory uses the primal or dual form)");
+const std::vector<double>& PathPairKernel::path_coefficients() {
+  // c = Ξ^T α = scale · x̃^T α, once per factor() (only the path Gram and the predictor need it).
+  ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: the path-pair kernel is used before factor()");
+  if (c_.empty()) {
+    const int r = paths_ * dim_;
+    c_.assign(sz(r), 0.0);
+    linalg::gemv(true, P_, r, scale_, xt_all_.data(), r, alpha_.data(), 0.0, c_.data());
+  }
+  return c_;
+}
+
+void PathPairKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
+  c = path_coefficients();
+  factored_path_gram({chol_.data(), xt_all_.data(), scale_, c_.data()}, w_, G);
+}
+
+Eigen::MatrixXd PathPairKernel::energy_hessian() {
+  // With K = Σ_k x_k B_k (B_k = C_ππ, or S_ππ' = C_ππ' + C_π'π for π < π'; x_k = U_ππ'), on symmetric U:
+  //   ∂²E/∂x_k∂x_l = −tr(K_T^{-1} B_k K_T^{-1} B_l) + 2 α^T B_k K_T^{-1} B_l α = −⟨M_k, M_l⟩ + 2 u_k·u_l
+  // with M_k = R^{-1} B_k R^{-T} and u_k = R^{-1} B_k α (docs/model.md §3.4 differentiated once more).
+  // ∂E/∂U_ab carries ½ of ∂E/∂x_k off the diagonal (energy_gradient), so E2[(a,b),(c,d)] = f_ab f_cd h_kl.
+  if (example_space_hessian_flops() > RenormalizedKernel::energy_hessian_flops())
+    return RenormalizedKernel::energy_hessian();  // larger P: through the path Gram
+  ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: energy_hessian() before factor()");
+  const int pairs = static_cast<int>(coef_.size()), n = P_, nn = P_ * P_;
+  hessian_work_.resize(sz(pairs) * sz(nn));
+  std::vector<double> u(sz(pairs) * sz(n)), mm(sz(pairs) * sz(pairs)), uu(mm.size());
+  for (int k = 0; k < pairs; ++k) {
+    double* m = hessian_work_.data() + sz(k) * sz(nn);
+    const double* packed = pairs_.data() + sz(k) * packed_;
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j <= i; ++j) m[sz(i) * sz(n) + sz(j)] = m[sz(j) * sz(n) + sz(i)] = *packed++;
+    double* uk = u.data() + sz(k) * sz(n);
+    linalg::gemv(false, n, n, 1.0, m, n, alpha_.data(), 0.0, uk);
+    linalg::lower_solve(n, 1, chol_.data(), n, uk, 1);
+    linalg::lower_solve(n, n, chol_.data(), n, m, n);                 // R^{-1} B_k
+    linalg::lower_transpose_solve_right(n, n, chol_.data(), n, m, n);  // (R^{-1} B_k) R^{-T}
+  }
+  linalg::gemm(false, true, pairs, pairs, nn, 1.0, hessian_work_.data(), nn, hessian_work_.data(), nn, 0.0, mm.data(),
+               pairs);
+  linalg::gemm(false, true, pairs, pairs, n, 1.0, u.data(), n, u.data(), n, 0.0, uu.data(), pairs);
+  const int H = paths_;
+  Eigen::MatrixXd E2(H * H, H * H);
+  for (int a = 0; a < H; ++a)
+    for (int b = 0; b < H; ++b)
+      for (int c = 0; c < H; ++c)
+        for (int d = 0; d < H; ++d) {
+          const std::size_t k = sz(pair_index(std::min(a, b), std::max(a, b))) * sz(pairs) +
+                                sz(pair_index(std::min(c, d), std::max(c, d)));
+          E2(a * H + b, c * H + d) = (a == b ? 1.0 : 0.5) * (c == d ? 1.0 : 0.5) * (2.0 * uu[k] - mm[k]);
+        }
+  petsc::log_flops(example_space_hessian_flops());
+  return E2;
+}
+
+double PathPairKernel::example_space_hessian_flops() const {
+  const double P = P_, pairs = static_cast<double>(coef_.size());
+  return pairs * (2 * P * P * P + 4 * P * P) + 2 * pairs * pairs * P * P;
+}
+
+double PathPairKernel::energy_hessian_flops() const {
+  return std::min(example_space_hessian_flops(), RenormalizedKernel::energy_hessian_flops());
 }
 
 double PathPairKernel::evaluation_flops() const {
@@ -132,52 +201,74 @@ double PathPairKernel::evaluation_flops() const {
   return 2.0 / 3.0 * P * P * P + H * H * P * P / 2;
 }
 
-double PathPairKernel::path_gram_flops() const { return std::numeric_limits<double>::infinity(); }
+double PathPairKernel::path_gram_flops() const {
+  return factored_path_gram_flops() + 2.0 * static_cast<double>(P_) * static_cast<double>(features());
+}
 
 PredictorMoments PathPairKernel::predict(const PathInputs& set) {
-  ATTN_REQUIRE(set.paths == paths_ && set.dim == dim_, InputError,
-               "the '{}' set has {} paths × {} features, the training set {} × {}", set.set_name, set.paths, set.dim,
-               paths_, dim_);
-  const int m = static_cast<int>(set.local.size()), r = paths_ * dim_;
+  const std::vector<double>& c = path_coefficients();
+  for (const CrossPairs& cross : prepared_)
+    if (cross.set == &set) return predict_prepared(cross);
+  return factored_predict(set, {chol_.data(), xt_all_.data(), scale_, c.data()});
+}
+
+void PathPairKernel::prepare_predictions(const std::vector<const PathInputs*>& sets) {
+  const int H = paths_, N0 = dim_, r = H * N0, pairs = H * (H + 1) / 2;
+  const double s2 = scale_ * scale_;
+  for (const PathInputs* set : sets) {
+    ATTN_REQUIRE(set->paths == paths_ && set->dim == dim_, InputError,
+                 "the '{}' set has {} paths × {} features, the training set {} × {}", set->set_name, set->paths,
+                 set->dim, paths_, dim_);
+    const int m = static_cast<int>(set->local.size());
+    if (sz(pairs) * sz(m) * sz(P_) * sizeof(double) > automatic_path_pair_bytes) continue;  // the general route
+    CrossPairs& cross = prepared_.emplace_back();
+    cross.set = set;
+    cross.kstar.resize(sz(pairs) * sz(m) * sz(P_));
+    cross.kss.assign(sz(pairs) * sz(m), 0.0);
+    for (int p = 0; p < H; ++p)
+      for (int q = p; q < H; ++q) {
+        const int k = pair_index(p, q);
+        double* kstar = cross.kstar.data() + sz(k) * sz(m) * sz(P_);
+        if (m == 0) continue;
+        const double* xp = set->xt.data() + sz(p) * sz(N0);
+        const double* xq = set->xt.data() + sz(q) * sz(N0);
+        linalg::gemm(false, true, m, P_, N0, s2, xp, r, xt_all_.data() + sz(q) * sz(N0), r, 0.0, kstar, P_);
+        if (p != q)
+          linalg::gemm(false, true, m, P_, N0, s2, xq, r, xt_all_.data() + sz(p) * sz(N0), r, 1.0, kstar, P_);
+        for (int i = 0; i < m; ++i) {
+          double d = 0;
+          for (int j = 0; j < N0; ++j) d += xp[sz(i) * sz(r) + sz(j)] * xq[sz(i) * sz(r) + sz(j)];
+          cross.kss[sz(k) * sz(m) + sz(i)] = (p == q ? 1.0 : 2.0) * s2 * d;
+        }
+      }
+  }
+}
+
+PredictorMoments PathPairKernel::predict_prepared(const CrossPairs& cross) {
+  // k* = Σ_k x_k C*_k, K** = Σ_k x_k K**_k (one GEMV each); f̄ = k*·α, σ² = K** − |R^{-1} k*|²
+  // (docs/model.md §3.6), the m rows' R^{-1} k* by one triangular solve X R^T = k*.
+  const int m = static_cast<int>(cross.set->local.size()), pairs = static_cast<int>(coef_.size());
+  std::vector<double> coef, kstar(sz(m) * sz(P_));
+  symmetric_coefficients(U1_, coef);
   PredictorMoments out;
   out.mean.assign(sz(m), 0.0);
   out.var.assign(sz(m), 0.0);
   if (m == 0) return out;
-  // Z = Ξ* (U ⊗ I), k* = Z Ξ^T [m × P]; f̄ = k* α, σ² = K** − |L^{-1} k*|² (docs/model.md §3.6).
-  const std::vector<double> u = row_major(U1_);
-  std::vector<double> z(sz(m) * sz(r)), ks(sz(m) * sz(P_));
-  right_multiply(u.data(), set.xt.data(), m, scale_ * scale_, z.data());
-  linalg::gemm(false, true, m, P_, r, 1.0, z.data(), r, xt_all_.data(), r, 0.0, ks.data(), P_);
-  std::vector<double> w(sz(P_) * sz(m));  // k*^T, then L^{-1} k*^T
+  linalg::gemv(true, pairs, m * P_, 1.0, cross.kstar.data(), m * P_, coef.data(), 0.0, kstar.data());
+  linalg::gemv(true, pairs, m, 1.0, cross.kss.data(), m, coef.data(), 0.0, out.var.data());
+  linalg::gemv(false, m, P_, 1.0, kstar.data(), P_, alpha_.data(), 0.0, out.mean.data());
+  linalg::lower_transpose_solve_right(m, P_, chol_.data(), P_, kstar.data(), P_);
   for (int q = 0; q < m; ++q)
-    for (int i = 0; i < P_; ++i) w[sz(i) * sz(m) + sz(q)] = ks[sz(q) * sz(P_) + sz(i)];
-  linalg::lower_solve(P_, m, chol_.data(), P_, w.data(), m);
-  for (int q = 0; q < m; ++q) {
-    double mean = 0, kss = 0, explained = 0;
-    for (int i = 0; i < P_; ++i) mean += ks[sz(q) * sz(P_) + sz(i)] * alpha_[sz(i)];
-    for (int j = 0; j < r; ++j) kss += z[sz(q) * sz(r) + sz(j)] * set.row(q)[j];
-    for (int i = 0; i < P_; ++i) explained += w[sz(i) * sz(m) + sz(q)] * w[sz(i) * sz(m) + sz(q)];
-    out.mean[sz(q)] = mean;
-    out.var[sz(q)] = kss - explained;
-  }
+    for (int i = 0; i < P_; ++i) out.var[sz(q)] -= kstar[sz(q) * sz(P_) + sz(i)] * kstar[sz(q) * sz(P_) + sz(i)];
+  petsc::log_flops(static_cast<double>(m) * P_ * (2.0 * pairs + P_ + 4));
   return out;
 }
 
 std::vector<double> PathPairKernel::alignment(const Eigen::MatrixXd& U1, int k) {
-  // |v_k·y|/sqrt(P) for the top eigenvectors of K(U_1) (docs/model.md §3.7).
-  std::vector<double> kernel, values, vectors;
+  // The top eigenvectors of K(U_1), its lower triangle from the path pairs (docs/model.md §3.7).
+  std::vector<double> kernel;
   assemble(U1, 0.0, kernel);
-  linalg::top_symmetric_eigen(P_, kernel.data(), P_, k, values, vectors);
-  std::vector<double> overlap;
-  const double top = values.empty() ? 0.0 : values.back();
-  const int m = static_cast<int>(values.size());
-  for (int j = m - 1; j >= 0; --j) {
-    if (values[sz(j)] <= 1e-12 * top) break;  // beyond the kernel's rank
-    double dot = 0;
-    for (int i = 0; i < P_; ++i) dot += vectors[sz(i) * sz(m) + sz(j)] * y_all_[sz(i)];
-    overlap.push_back(std::abs(dot) / std::sqrt(double(P_)));
-  }
-  return overlap;
+  return factored_alignment(kernel, y_all_, k);
 }
 
 }  // namespace attnpaths

@@ -9,7 +9,6 @@
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/linalg.hpp"
-#include "attnpaths/core/parallel.hpp"
 #include "attnpaths/core/petsc.hpp"
 
 namespace attnpaths {
@@ -96,21 +95,8 @@ Eigen::MatrixXd PrimalKernel::energy_gradient() {
 }
 
 void PrimalKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
-  // G = W^T W with W = R^{-1} Ξ (every rank), this rank's rows of G, then gathered.
-  const int n = static_cast<int>(examples_), r = static_cast<int>(features());
-  z_ = xi_all_;
-  linalg::lower_solve(n, r, chol_.data(), n, z_.data(), r);
-  if (comm_.size() == 1) {  // one rank: SYRK, half the flops of the GEMM below
-    G.assign(sz(r) * sz(r), 0.0);
-    linalg::syrk(true, r, n, 1.0, z_.data(), r, 0.0, G.data(), r);
-  } else {
-    const Range rows = block_range(r, comm_.rank(), comm_.size());
-    std::vector<double> block(sz(rows.size()) * sz(r));
-    if (rows.size() > 0)
-      linalg::gemm(true, false, static_cast<int>(rows.size()), r, n, 1.0, z_.data() + rows.begin, r, z_.data(), r, 0.0,
-                   block.data(), r);
-    G = comm_.allgather_blocks(block);
-  }
+  ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: path_gram() before factor()");
+  factored_path_gram({chol_.data(), xi_all_.data(), 1.0, c_.data()}, z_, G);
   c = c_;
 }
 
@@ -119,62 +105,11 @@ double PrimalKernel::evaluation_flops() const {
   return 2 * P * P * r + P * P * P / 3;
 }
 
-double PrimalKernel::path_gram_flops() const {
-  const double P = static_cast<double>(examples_), r = static_cast<double>(features());
-  return P * P * r + r * r * P;
-}
-
-// Test rows per chunk of the predictor: a chunk's ξ*(U_1 ⊗ I) stays in cache between its uses.
-constexpr std::int64_t predict_chunk = 64;
+double PrimalKernel::path_gram_flops() const { return factored_path_gram_flops(); }
 
 PredictorMoments PrimalKernel::predict(const PathInputs& set) {
   ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: predict() before factor()");
-  ATTN_REQUIRE(set.paths == paths_ && set.dim == dim_, InputError,
-               "the '{}' set has {} paths × {} features, the training set {} × {}", set.set_name, set.paths, set.dim,
-               paths_, dim_);
-  const std::int64_t m = set.local.size(), chunks = (m + predict_chunk - 1) / predict_chunk;
-  PredictorMoments out;
-  out.mean.resize(sz(m));
-  out.var.resize(sz(m));
-  const RowMajorMatrix u = U1_;
-  // Fixed chunks of the local test rows in parallel, the BLAS serial in each (core/parallel.hpp).
-  std::vector<std::vector<double>> contracted(sz(blas_loop_threads(chunks))), kstar(contracted.size());
-  blas_parallel_for(chunks, [&](std::int64_t k, int thread) {
-    const std::int64_t q0 = k * predict_chunk;
-    predict_rows(set, u.data(), q0, static_cast<int>(std::min(m, q0 + predict_chunk) - q0), contracted[sz(thread)],
-                 kstar[sz(thread)], out);
-  });
-  return out;
-}
-
-void PrimalKernel::predict_rows(const PathInputs& set, const double* u, std::int64_t q0, int b,
-                                std::vector<double>& contracted, std::vector<double>& kstar,
-                                PredictorMoments& out) const {
-  const std::int64_t P = examples_;
-  const int r = static_cast<int>(features()), n = static_cast<int>(P);
-  // ξ* (U_1 ⊗ I) for the rows: f̄ = ·c (= y^T K_T^{-1} k*), K** = ·ξ*  (no communication)
-  contracted.resize(sz(b) * sz(r));
-  right_multiply(u, set.row(q0), b, scale_, contracted.data());
-  for (int q = 0; q < b; ++q) {
-    const double* a = contracted.data() + sz(q) * sz(r);
-    const double* x = set.row(q0 + q);
-    double mean = 0, kss = 0;
-    for (int j = 0; j < r; ++j) {
-      mean += a[j] * c_[sz(j)];
-      kss += a[j] * scale_ * x[j];
-    }
-    out.mean[sz(q0 + q)] = mean;
-    out.var[sz(q0 + q)] = kss;
-  }
-  // σ² = K** − |R^{-1} k*|², k*^T = Ξ (ξ*(U_1⊗I))^T [P × b]
-  kstar.resize(sz(P) * sz(b));
-  linalg::gemm(false, true, n, b, r, 1.0, xi_all_.data(), r, contracted.data(), r, 0.0, kstar.data(), b);
-  linalg::lower_solve(n, b, chol_.data(), n, kstar.data(), b);
-  for (std::int64_t mu = 0; mu < P; ++mu)
-    for (int q = 0; q < b; ++q) {
-      const double v = kstar[sz(mu) * sz(b) + sz(q)];
-      out.var[sz(q0 + q)] -= v * v;
-    }
+  return factored_predict(set, {chol_.data(), xi_all_.data(), 1.0, c_.data()});
 }
 
 std::vector<double> PrimalKernel::solve(const std::vector<double>& v) {
@@ -190,20 +125,9 @@ std::vector<double> PrimalKernel::solve(const std::vector<double>& v) {
 }
 
 std::vector<double> PrimalKernel::alignment(const Eigen::MatrixXd& U1, int k) {
-  // Eigenpairs of K(U_1) (no Temp), replicated on every rank, by decreasing eigenvalue.
   std::vector<double> kernel;
   assemble(U1, kernel);
-  const int n = static_cast<int>(examples_);
-  std::vector<double> values, vectors;
-  linalg::top_symmetric_eigen(n, kernel.data(), n, k, values, vectors);
-  std::vector<double> overlap;
-  const int m = static_cast<int>(values.size());
-  for (int j = m - 1; j >= 0; --j) {
-    double dot = 0;
-    for (int i = 0; i < n; ++i) dot += vectors[sz(i) * sz(m) + sz(j)] * y_all_[sz(i)];
-    overlap.push_back(std::abs(dot) / std::sqrt(static_cast<double>(n)));
-  }
-  return overlap;
+  return factored_alignment(kernel, y_all_, k);
 }
 
 }  // namespace attnpaths

@@ -30,10 +30,6 @@ class PrimalKernel final : public RenormalizedKernel {
  private:
   // K(U) = Ξ (U ⊗ I) Ξ^T [P×P row-major, both triangles] on every rank.
   void assemble(const Eigen::MatrixXd& U, std::vector<double>& kernel);
-  // The predictor's moments of local test rows [q0, q0 + b) of `set` into out (u = U_1 row-major);
-  // `contracted` and `kstar` are the caller thread's workspaces.
-  void predict_rows(const PathInputs& set, const double* u, std::int64_t q0, int b, std::vector<double>& contracted,
-                    std::vector<double>& kstar, PredictorMoments& out) const;
 
   std::vector<double> xi_all_;    // Ξ, every example, row-major [P × r] (scaled)
   std::vector<double> y_all_;     // y, every example

@@ -118,7 +118,7 @@ MarginalPosterior::MarginalPosterior(const Architecture& shape, double temperatu
   if (form == KernelForm::automatic)
     form = path_pair_bytes(P_, H_) <= path_pair_budget
                ? KernelForm::path_pairs
-               : resolve_kernel_form(form, P_, static_cast<std::int64_t>(H_) * N0_);
+               : resolve_kernel_form(form, P_, H_, static_cast<std::int64_t>(H_) * N0_);
   kernel_ = make_renormalized_kernel(form, train_, shape.variances[0], self_);
   U_.assign(sz(H_) * sz(H_), 0.0);
   dW_.assign(sz(H_) * sz(shape.width(0)), 0.0);

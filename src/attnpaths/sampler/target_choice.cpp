@@ -36,7 +36,7 @@ double marginal_kernel_seconds(std::int64_t P, int H, std::int64_t r) {
   const double p = double(P);
   if (path_pair_bytes(P, H) <= MarginalPosterior::path_pair_budget)
     return c_chol * p * p * p + c_pair * double(H) * (H + 1) / 2 * p * (p + 1) / 2;
-  if (resolve_kernel_form(KernelForm::automatic, P, r) == KernelForm::primal)
+  if (resolve_kernel_form(KernelForm::automatic, P, H, r) == KernelForm::primal)
     return c_chol * (p * p * p + 2 * p * p * double(r));
   return c_chol * 1.3 * double(r) * double(r) * double(r);
 }

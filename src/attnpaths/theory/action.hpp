@@ -15,18 +15,13 @@ struct ActionValue {
   double grad_max = 0;                         // max over l and entries of |∂S/∂U_l|
 };
 
-// ∂²E/∂U_1∂U_1 (unnormalised) from G = Ξ^T K_T^{-1} Ξ [r×r] and c = Ξ^T α (docs/model.md §3.4,
-// differentiated once more): with G_ab the N0×N0 path blocks and c_a the path pieces of c,
-//   ∂²E/∂U_ab ∂U_cd = −tr(G_bc G_da) + c_b^T G_ac c_d + c_a^T G_bc c_d,
-// as an H²×H² matrix, row (a,b) = a·H + b, column (c,d). Cost r²·H² + 2 r·N0·H² flops.
-Eigen::MatrixXd energy_hessian(const std::vector<double>& G, const std::vector<double>& c, int paths, int dim);
-
 class Action {
  public:
   Action(const Architecture& arch, RenormalizedKernel& kernel, double temperature);
   // Sets op.Ua to its closed form, then evaluates S (and ∂S/∂U_l). Collective over the kernel's comm.
   ActionValue evaluate(OrderParameters& op, bool with_gradient);
-  // After evaluate(): ∂²S/∂U_1∂U_1 of the energy part (normalised like S), H²×H² (energy_hessian).
+  // After evaluate(): ∂²S/∂U_1∂U_1 of the energy part (normalised like S), H²×H²
+  // (RenormalizedKernel::energy_hessian).
   Eigen::MatrixXd energy_hessian();
   const Architecture& architecture() const { return arch_; }
   const RenormalizedKernel& kernel() const { return kernel_; }

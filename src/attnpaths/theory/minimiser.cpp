@@ -245,7 +245,7 @@ GradientFn second_order_gradient(Problem& p, const std::vector<double>& theta0) 
 }
 
 // The Newton direction solving H δ = −g at θ (the last evaluated point) with the saddle-free |λ|
-// on an indefinite Hessian. analytic: H from second_order_gradient (one path Gram, no further data
+// on an indefinite Hessian. analytic: H from second_order_gradient (one energy Hessian, no further data
 // evaluation); differences: one full evaluation per unknown. Empty if the Hessian failed.
 Eigen::VectorXd newton_direction(Problem& p, const std::vector<double>& theta, const std::vector<double>& g0,
                                  PolishMethod method) {
@@ -445,9 +445,8 @@ MinimiserMethod parse_minimiser_method(const std::string& s) {
 
 MinimiserMethod resolve_minimiser(MinimiserMethod requested, const RenormalizedKernel& k) {
   if (requested != MinimiserMethod::automatic) return requested;
-  const double r = static_cast<double>(k.features()), H = k.paths();
-  const double hessian = k.path_gram_flops() + r * r * H * H;
-  return hessian <= newton_cost_ratio * k.evaluation_flops() ? MinimiserMethod::newton : MinimiserMethod::lmvm;
+  return k.energy_hessian_flops() <= newton_cost_ratio * k.evaluation_flops() ? MinimiserMethod::newton
+                                                                                : MinimiserMethod::lmvm;
 }
 
 MinimiserResult minimise_action(Action& action, const OrderParameters& start, const MinimiserOptions& options,

@@ -6,7 +6,8 @@
 // eigenvalues replaced by their absolute values (saddle-free), the step capped and shortened by a
 // backtracking line search on S (Armijo), or on |∇S| where S's differences are at round-off. The Hessian
 // (polish = analytic, the default) comes from the energy's second derivatives in closed form
-// (energy_hessian, one path Gram Ξ^T K_T^{-1} Ξ, ~2–4 gradients' flops) and the entropy's by central
+// (RenormalizedKernel::energy_hessian: one path Gram Ξ^T K_T^{-1} Ξ, ~2–4 gradients' flops, or in the
+// path-pair form the example-space products R^{-1} C_ππ' R^{-T}) and the entropy's by central
 // differences of its analytic gradient (no data); or (differences) by one-sided differences of the
 // analytic gradient, one evaluation per unknown. Method lmvm is the earlier descent: TAO's LMVM
 // (limited-memory quasi-Newton) with a backtracking Armijo line search (PETSc options with the prefix
@@ -14,8 +15,9 @@
 // needs hundreds of evaluations (458 at P = 1e4, N = 1, against 28 with newton) or stalls; when it stalls
 // short of the rule the Newton descent continues from its last point. Method automatic (the default)
 // picks newton where a Hessian is cheap next to an evaluation (the dual form, or the primal form when P
-// is not much smaller than r) and lmvm elsewhere (the primal form at P ≪ r, e.g. the default task at
-// P = 100: one Hessian costs ~5 evaluations there and LMVM needs only ~3.5× as many evaluations).
+// is not much smaller than r) and lmvm elsewhere (the primal form at P ≪ r, and the path-pair form, e.g.
+// the default task at P = 100: one Hessian costs ~29 evaluations there and LMVM needs only ~4× as many
+// evaluations).
 //
 // Near the minimum, differences of S fall below double precision long before the gradient reaches
 // round-off (S ~ 10, so a function-value line search stalls near |∂S/∂U| ~ 1e-8). After the
@@ -59,9 +61,8 @@ struct MinimiserResult {
   std::string reason;       // why it stopped, e.g. "max|dS/dU| = 3.1e-06 < 1e-05"
 };
 
-// The descent `requested` resolves to for this kernel: automatic is newton when one Hessian (the
-// kernel's path Gram plus the energy Hessian's r²·H_tot² flops) costs at most newton_cost_ratio
-// evaluations, else lmvm.
+// The descent `requested` resolves to for this kernel: automatic is newton when one energy Hessian
+// (RenormalizedKernel::energy_hessian_flops) costs at most newton_cost_ratio evaluations, else lmvm.
 constexpr double newton_cost_ratio = 5;
 MinimiserMethod resolve_minimiser(MinimiserMethod requested, const RenormalizedKernel& kernel);
 

@@ -76,7 +76,7 @@ StreamedInputs stream_inputs(const std::string& path, KernelForm form, double bl
   StreamedInputs s;
   s.data = reader->header();
   const int H = s.data.attention.paths(), N0 = s.data.token_dim;
-  s.form = resolve_kernel_form(form, s.data.train.count, std::int64_t{H} * N0);
+  s.form = resolve_kernel_form(form, s.data.train.count, H, std::int64_t{H} * N0);
   // A whole number of path-input batches per block (no padded batches inside the stream).
   const std::int64_t batch = path_input_batch(s.data.tokens);
   s.block_examples = std::max<std::int64_t>(1, block_examples_for(block_mb, s.data.tokens, N0) / batch) * batch;
@@ -91,7 +91,7 @@ StreamedInputs stream_inputs(const std::string& path, KernelForm form, double bl
 }
 
 std::unique_ptr<RenormalizedKernel> make_streamed_kernel(const StreamedInputs& in, double sigma0_sq, const Comm& comm) {
-  if (in.form == KernelForm::primal) return make_renormalized_kernel(KernelForm::primal, in.train, sigma0_sq, comm);
+  if (in.form != KernelForm::dual) return make_renormalized_kernel(in.form, in.train, sigma0_sq, comm);
   return std::make_unique<DualKernel>(in.train, *in.sums, sigma0_sq, comm);
 }
 

@@ -3,7 +3,7 @@
 // block (docs/model.md §1.3) and keeps only what the kernel form needs:
 //   dual form (P > r = N0·H_tot): the Gram sums Σ x̃ x̃^T, Σ y x̃, y^T y (kernels/dual.hpp GramSums) and
 //     the targets; the block is dropped, so the memory does not grow with P;
-//   primal form: the x̃ rows of its shard (the P×P kernel needs them);
+//   primal and path-pair forms: the x̃ rows of its shard (the P×P kernels need them);
 //   evaluation sets (test, validation, OOD): their x̃ rows (the predictor needs them).
 // x̃ is bitwise independent of the block size (compute_path_inputs works in canonical global batches).
 #pragma once
@@ -25,7 +25,7 @@ namespace attnpaths {
 struct StreamedInputs {
   Dataset data;                        // header: attention, sizes, checksum; no examples
   KernelForm form = KernelForm::dual;  // the resolved form of the training set
-  PathInputs train;                    // y always; x̃ rows only in the primal form
+  PathInputs train;                    // y always; x̃ rows in the primal and path-pair forms
   std::optional<GramSums> sums;        // dual form: reduced over the ranks
   std::vector<PathInputs> evaluation;  // in Dataset::evaluation_sets() order
   std::int64_t block_examples = 0;     // examples per block
@@ -33,14 +33,14 @@ struct StreamedInputs {
 };
 
 // Reads `path` (collective) in blocks of at most `block_mb` MiB of float64 examples. `form` is the
-// requested kernel form (automatic: primal when P ≤ r). `keep_per_class` training rows of each class
+// requested kernel form (automatic: resolve_kernel_form). `keep_per_class` training rows of each class
 // are kept in the dual form for the kernel figures (theory --kernel-subset). Times the stages "load"
 // (read and validate) and "path inputs" (attention, x̃, Gram sums).
 StreamedInputs stream_inputs(const std::string& path, KernelForm form, double block_mb, int keep_per_class,
                              const Comm& comm, StageTimers& timers);
 
 // The renormalised kernel of `in.train` (its form): from the Gram sums in the dual form, from the x̃
-// rows in the primal. `in` must outlive the kernel.
+// rows in the primal and path-pair forms. `in` must outlive the kernel.
 std::unique_ptr<RenormalizedKernel> make_streamed_kernel(const StreamedInputs& in, double sigma0_sq, const Comm& comm);
 
 }  // namespace attnpaths

@@ -186,7 +186,7 @@ struct TheoryRun::State {
   std::vector<double> variances, ratios;
   std::vector<std::string> labels;
   // path inputs and kernels
-  StreamedInputs in;  // train: y always, x̃ rows in the primal form; the dual form's Gram sums
+  StreamedInputs in;  // train: y always, x̃ rows in the primal and path-pair forms; the dual form's Gram sums
   std::vector<EvaluationSet> evaluation;
   std::vector<std::unique_ptr<Baseline>> baselines;
   KernelForm form = KernelForm::automatic;
@@ -298,6 +298,9 @@ void TheoryRun::set_up_kernel() {
   {
     auto t = s.timers.stage("kernel setup");
     s.kernel = make_streamed_kernel(s.in, s.variances[0], comm_);
+    std::vector<const PathInputs*> sets;  // predicted at every grid point (the path-pair form prepares them)
+    for (const EvaluationSet& e : s.evaluation) sets.push_back(&e.inputs);
+    s.kernel->prepare_predictions(sets);
   }
   s.config.set("form_resolved", to_string(s.form));
   const MinimiserMethod descent = resolve_minimiser(options_.minimiser.method, *s.kernel);

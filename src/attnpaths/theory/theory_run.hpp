@@ -29,7 +29,7 @@ struct TheoryOptions {
   std::vector<double> temperatures;        // Temp
   std::vector<double> variances;           // σ0², σ1², …, σL², σa² (empty: all 1)
   std::vector<double> width_ratios;        // w_l = ratio_l · N, l = 0..L (empty: all 1)
-  std::string form = "auto";               // kernel form: auto | primal | dual
+  std::string form = "auto";               // kernel form: auto | primal | dual | path-pairs
   bool gp_only = false;                    // only the GP (infinite-width) predictor
   MinimiserOptions minimiser;
   std::string warm_start = "none";         // start of each grid point: none (GP) | temperature | width
