@@ -21,16 +21,17 @@ const char* fake_lookup(const char* name) {
 TEST(Runtime, SingletonGetsIsolatedSelfOnlySettings) {
   fake = {{"PATH", "/usr/bin"}};
   const auto s = singleton_mpi_settings(fake_lookup);
-  ASSERT_EQ(s.size(), 3u);
+  ASSERT_EQ(s.size(), 4u);
   EXPECT_EQ(s[0].first, "OMPI_MCA_ess_singleton_isolated");
   EXPECT_EQ(s[1], std::make_pair(std::string("OMPI_MCA_pml"), std::string("ob1")));
   EXPECT_EQ(s[2], std::make_pair(std::string("OMPI_MCA_btl"), std::string("self")));
+  EXPECT_EQ(s[3], std::make_pair(std::string("HWLOC_COMPONENTS"), std::string("-linuxio,-pci")));
 }
 
 TEST(Runtime, UserSettingsAreNeverOverridden) {
   fake = {{"OMPI_MCA_btl", "tcp,self"}};
   const auto s = singleton_mpi_settings(fake_lookup);
-  ASSERT_EQ(s.size(), 2u);
+  ASSERT_EQ(s.size(), 3u);
   for (const auto& [name, value] : s) EXPECT_NE(name, "OMPI_MCA_btl");
 }
 

@@ -42,7 +42,10 @@ std::vector<std::pair<std::string, std::string>> singleton_mpi_settings(const ch
     if (lookup(launched) != nullptr) return {};
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
-           {"OMPI_MCA_ess_singleton_isolated", "1"}, {"OMPI_MCA_pml", "ob1"}, {"OMPI_MCA_btl", "self"}})
+           {"OMPI_MCA_ess_singleton_isolated", "1"},
+           {"OMPI_MCA_pml", "ob1"},
+           {"OMPI_MCA_btl", "self"},
+           {"HWLOC_COMPONENTS", "-linuxio,-pci"}})
     if (lookup(name.c_str()) == nullptr) out.emplace_back(name, value);
   return out;
 }
