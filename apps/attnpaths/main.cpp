@@ -8,11 +8,9 @@
 // The command line (and options file) is parsed before MPI and PETSc start: --help, --version and
 // usage errors answer at once.
 #include <CLI/CLI.hpp>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -101,30 +99,10 @@ CLI::App* innermost_selected(CLI::App& app) {
 
 }  // namespace attnpaths::app
 
-namespace attnpaths::app {
-namespace {
-// Blocks of at least 2 MiB are aligned to 2 MiB and backed by transparent huge pages where the kernel
-// grants them on request (/sys/kernel/mm/transparent_hugepage/enabled: "madvise", Debian's default):
-// their first touch then faults once per 2 MiB instead of once per 4 kB. Touching a fresh 64 MB buffer
-// takes 167 ms with 4 kB pages on the development VM and 81 ms with huge pages; the default sweep's
-// load stage 0.087 -> 0.03 s (docs/benchmarks.md). A block grows by less than one huge page.
-constexpr std::size_t huge_page = std::size_t{2} << 20;
-
-void* allocate(std::size_t n) {
-  if (n < huge_page) return std::malloc(n == 0 ? 1 : n);
-  const std::size_t rounded = (n + huge_page - 1) / huge_page * huge_page;
-  void* p = std::aligned_alloc(huge_page, rounded);
-  if (p != nullptr) madvise(p, rounded, MADV_HUGEPAGE);  // advice: without huge pages, 4 kB ones
-  return p;
-}
-}  // namespace
-}  // namespace attnpaths::app
-
-// Global allocation that records the size of a failed request (the default one does not say) and asks
-// for huge pages in large blocks (above). The default operator new[] calls it and the default operator
-// delete frees with std::free.
+// Global allocation that records the size of a failed request (the default one does not say). The
+// default operator new[] calls it and the default operator delete frees with std::free.
 void* operator new(std::size_t n) {
-  if (void* p = attnpaths::app::allocate(n)) return p;
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   attnpaths::app::failed_allocation = n;
   throw std::bad_alloc();
 }
