@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "attnpaths/data/dataset_file.hpp"
 #include "attnpaths/io/hdf5.hpp"
@@ -96,8 +97,13 @@ TEST(TrainCommand, TwoRanksGiveTheSameWeights) {
 TEST(TrainCommand, SigtermCheckpointsAndResumes) {
   const std::string out = dir() + "/signal.h5";
   std::string log;
-  // A long run stopped by a real SIGTERM after 4 s: exit 75 with a checkpoint.
-  EXPECT_EQ(attnpaths_cmd(1, args(out, "", 100000000), &log, "timeout --preserve-status -s TERM 4 "), 75) << log;
+  // A long run stopped by a real SIGTERM 2 s after its output appeared (a fixed delay from the launch
+  // could land in start-up on a loaded machine): exit 75 with a checkpoint.
+  const std::string stopper = dir() + "/stop_after_start.sh";
+  std::ofstream(stopper) << "\"$@\" & pid=$!\n"
+                         << "while kill -0 $pid 2>/dev/null && [ ! -e " << out << ".partial ]; do sleep 0.1; done\n"
+                         << "sleep 2; kill -TERM $pid; wait $pid\n";
+  EXPECT_EQ(attnpaths_cmd(1, args(out, "", 100000000), &log, "sh " + stopper + " "), 75) << log;
   ASSERT_TRUE(fs::exists(out + ".partial"));
   h5::File f(out + ".partial", test::world(), h5::File::Mode::read);
   const std::int64_t step = f.group("state").attr_int("step");
