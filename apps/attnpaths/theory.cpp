@@ -21,8 +21,8 @@ void add_minimiser_options(CLI::App* sub, MinimiserOptions& m) {
          "--minimiser", [&m](const std::string& s) { m.method = parse_minimiser_method(s); },
          "Descent from the start to the stopping rule: newton (damped Newton steps with the exact Hessian; few "
          "evaluations at any P/N), lmvm (TAO's limited-memory quasi-Newton; continued by newton if it stalls) or "
-         "auto (newton where a Hessian costs at most 5 evaluations: the dual form and the primal form unless P << "
-         "N0*H_tot; lmvm elsewhere)")
+         "auto (newton where a Hessian costs at most 5 evaluations: the dual form, and the primal form unless P << "
+         "N0*H_tot; lmvm elsewhere, e.g. the path-pairs form at small P)")
       ->check(CLI::IsMember({"auto", "newton", "lmvm"}))
       ->default_str("auto");
   sub->add_option("--polish-tol", m.polish_tol,

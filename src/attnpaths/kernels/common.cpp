@@ -39,12 +39,20 @@ KernelForm resolve_kernel_form(KernelForm requested, std::int64_t P, int paths, 
   if (P > r) return KernelForm::dual;
   // Path pairs where one evaluation costs fewer flops than the primal's and its kernels are small
   // (replicated on every rank, and streamed twice per evaluation: kept within the cache's order).
-  const double p = static_cast<double>(P), h = paths;
-  const double pairs_flops = 2.0 / 3.0 * p * p * p + h * h * p * p / 2;
-  const double primal_flops = 2 * p * p * static_cast<double>(r) + p * p * p / 3;
-  if (pairs_flops < primal_flops && path_pair_bytes(P, paths) <= automatic_path_pair_bytes)
+  if (path_pair_evaluation_flops(P, paths) < primal_evaluation_flops(P, r) &&
+      path_pair_bytes(P, paths) <= automatic_path_pair_bytes)
     return KernelForm::path_pairs;
   return KernelForm::primal;
+}
+
+double primal_evaluation_flops(std::int64_t P, std::int64_t r) {
+  const double p = static_cast<double>(P);
+  return 2 * p * p * static_cast<double>(r) + p * p * p / 3;
+}
+
+double path_pair_evaluation_flops(std::int64_t P, int paths) {
+  const double p = static_cast<double>(P), h = paths;
+  return 2.0 / 3.0 * p * p * p + h * h * p * p / 2;
 }
 
 double path_input_scale(double sigma0_sq, int N0, int paths) {

@@ -196,10 +196,7 @@ double PathPairKernel::energy_hessian_flops() const {
   return std::min(example_space_hessian_flops(), RenormalizedKernel::energy_hessian_flops());
 }
 
-double PathPairKernel::evaluation_flops() const {
-  const double P = P_, H = paths_;
-  return 2.0 / 3.0 * P * P * P + H * H * P * P / 2;
-}
+double PathPairKernel::evaluation_flops() const { return path_pair_evaluation_flops(P_, paths_); }
 
 double PathPairKernel::path_gram_flops() const {
   return factored_path_gram_flops() + 2.0 * static_cast<double>(P_) * static_cast<double>(features());

@@ -100,10 +100,7 @@ void PrimalKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
   c = c_;
 }
 
-double PrimalKernel::evaluation_flops() const {
-  const double P = static_cast<double>(examples_), r = static_cast<double>(features());
-  return 2 * P * P * r + P * P * P / 3;
-}
+double PrimalKernel::evaluation_flops() const { return primal_evaluation_flops(examples_, features()); }
 
 double PrimalKernel::path_gram_flops() const { return factored_path_gram_flops(); }
 

@@ -156,6 +156,12 @@ constexpr std::size_t automatic_path_pair_bytes = std::size_t{32} << 20;
 // automatic_path_pair_bytes; else primal.
 KernelForm resolve_kernel_form(KernelForm requested, std::int64_t P, int paths, std::int64_t r);
 
+// Flops of one factor() + energy_gradient() on one rank: the primal form's K = ZZ^T, its Cholesky and
+// the gradient's R^{-1}Ξ (2P²r + P³/3); the path-pair form's Cholesky and inverse, and its two passes
+// over the pair kernels (2P³/3 + H_tot²P²/2).
+double primal_evaluation_flops(std::int64_t P, std::int64_t r);
+double path_pair_evaluation_flops(std::int64_t P, int paths);
+
 // sqrt(σ0²/(N0·H_tot)): the scale from x̃ to ξ (docs/model.md §1.3).
 double path_input_scale(double sigma0_sq, int N0, int paths);
 
