@@ -62,8 +62,9 @@ TEST(Checksum, ContentNotBytes) {
 
 // The checksum's chunks are hashed in parallel (chunk g on rank g mod ranks): the same file gives this
 // same value on 1, 2 and 4 ranks (the test runs on each). 10000 × 64 doubles are 3 chunks of 4096 rows,
-// 600000 floats 2 chunks, plus an integer dataset of one short chunk and a scalar; the value pins the definition of
-// docs/files.md "Data checksum" (a change of chunking, order or prefix changes it).
+// 600000 floats 2 chunks, plus an integer dataset of one short chunk and a float64 and a float32
+// scalar; the value pins the definition of docs/files.md "Data checksum" (a change of chunking, order
+// or prefix changes it).
 TEST(Checksum, ContentIndependentOfRankCount) {
   const Comm& w = test::world();
   const std::string path = test::scratch_dir("content-checksum-ranks") + "/many.h5";
@@ -77,10 +78,11 @@ TEST(Checksum, ContentIndependentOfRankCount) {
     for (std::size_t i = 0; i < x32.size(); ++i) x32[i] = static_cast<float>(i % 1000) * 0.5f;
     f.write<float>("train/x32", {600000}, x32);
     f.write_scalar<double>("scale", 2.5);
+    f.write_scalar<float>("scale32", 0.75f);
     f.set_attr("format", "attnpaths-dataset");
   }
   const std::string sum = content_checksum(path, w);
-  EXPECT_EQ(sum, "xxh64-content-v2:273159c1afffb15e") << w.size() << " rank(s)";
+  EXPECT_EQ(sum, "xxh64-content-v2:451fd71458ab7948") << w.size() << " rank(s)";
   // A value in the last chunk changes it.
   if (w.is_root()) {
     const Comm self = Comm::view(MPI_COMM_SELF);

@@ -225,7 +225,10 @@ std::uint64_t chunk_digest(const h5::Dataset& data, const ContentRecord& r, std:
   Xxh64 h;
   if (r.float32) {
     if (f.size() < count) f.resize(count);
-    data.read_rows_into<float>(static_cast<std::int64_t>(lo), static_cast<std::int64_t>(m), f.data());
+    if (r.scalar)
+      f[0] = data.read_all<float>().at(0);
+    else
+      data.read_rows_into<float>(static_cast<std::int64_t>(lo), static_cast<std::int64_t>(m), f.data());
     h.update(reinterpret_cast<const unsigned char*>(f.data()), count * sizeof(float));
     return h.digest();
   }
