@@ -211,6 +211,23 @@ def exit_codes():
     p = subprocess.run(['mpirun', '-np', '2', wrapper, 'theory', '--data', data, '--widths', '5', '--temperatures',
                         '0.01'], capture_output=True, text=True, env=clean_env(), timeout=120)
     assert p.returncode == 2 and 'different arguments' in p.stderr, (p.returncode, p.stderr[-2000:])
+    # A singleton (no launcher) keeps Open MPI's session files in its own directory under $TMPDIR
+    # (isolated singletons otherwise share one, which the first to finish removes under the others) and
+    # removes it at the end, after success and after an error.
+    tmp = path('tmpdir')
+    os.makedirs(tmp, exist_ok=True)
+    env = dict(clean_env(), TMPDIR=tmp)
+    proc = subprocess.Popen([BIN, 'data', 'markov', '-P', '20000', '-T', '6', '--feature-dim', '8', '-o',
+                             path('private.h5'), '--overwrite'], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    seen = set()
+    while proc.poll() is None:
+        seen.update(n for n in os.listdir(tmp) if n.startswith('attnpaths-mpi-'))
+        time.sleep(0.005)
+    assert proc.returncode == 0 and seen, (proc.returncode, seen)
+    assert os.listdir(tmp) == [], os.listdir(tmp)
+    expect(theory_args(path('private.h5'), path('private.h5')), 3, env=env)  # an input as the output
+    assert os.listdir(tmp) == [], os.listdir(tmp)
     # Out of memory: exit code 7 and the size that was asked for (one 41 GiB generation block under a
     # 1.5 GB address-space limit; the sparse .partial it leaves is removed).
     p = subprocess.run(['bash', '-c', f'ulimit -v 1500000; exec {BIN} data markov -P 2 -Q 100000000 -T 4 '

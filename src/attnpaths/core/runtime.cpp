@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -37,9 +38,14 @@ Runtime::Runtime(int argc, char** argv, Deferred) {
   }
 }
 
-std::vector<std::pair<std::string, std::string>> singleton_mpi_settings(const char* (*lookup)(const char*)) {
+bool started_by_launcher(const char* (*lookup)(const char*)) {
   for (const char* launched : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
-    if (lookup(launched) != nullptr) return {};
+    if (lookup(launched) != nullptr) return true;
+  return false;
+}
+
+std::vector<std::pair<std::string, std::string>> singleton_mpi_settings(const char* (*lookup)(const char*)) {
+  if (started_by_launcher(lookup)) return {};
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
            {"OMPI_MCA_ess_singleton_isolated", "1"},
@@ -101,9 +107,36 @@ void apply_blas_thread_policy(const Comm& world) {
   }
 }
 
+namespace {
+// A singleton's private Open MPI session directory (empty: none), removed at the end however the
+// process ends (~Runtime, abort_all).
+std::string private_session_dir;
+
+// Isolated singletons all use the same session directory (<tmp>/ompi.<host>.<uid>/jf.0/1): one that
+// finishes removes it under another that is still running, whose next MPI-IO open then fails (its
+// shared-file-pointer component keeps a file there). Each singleton gets its own base directory,
+// under $TMPDIR (or /tmp), unless the user chose one; without it the default stays.
+void use_private_session_dir() {
+  if (started_by_launcher(environment) || environment("OMPI_MCA_orte_tmpdir_base") != nullptr) return;
+  const char* tmp = environment("TMPDIR");
+  std::string dir = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/attnpaths-mpi-XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) return;
+  private_session_dir = dir;
+  ::setenv("OMPI_MCA_orte_tmpdir_base", dir.c_str(), 1);
+}
+
+void remove_private_session_dir() {
+  if (private_session_dir.empty()) return;
+  std::error_code ignored;
+  std::filesystem::remove_all(private_session_dir, ignored);
+  private_session_dir.clear();
+}
+}  // namespace
+
 void Runtime::start() {
   if (started_) return;
   for (const auto& [name, value] : singleton_mpi_settings(environment)) ::setenv(name.c_str(), value.c_str(), 0);
+  use_private_session_dir();
   int provided = 0;
   MPI_CALL(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided));
   started_ = true;
@@ -127,6 +160,7 @@ Runtime::~Runtime() {
   PetscPopErrorHandler();
   SlepcFinalize();  // finalises PETSc too
   MPI_Finalize();
+  remove_private_session_dir();
 }
 
 void abort_all(const std::string& message, int code) {
@@ -143,6 +177,7 @@ void abort_all(const std::string& message, int code) {
     if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
     // A single rank exits with its own code (MPI_Abort's code is not always propagated).
   }
+  remove_private_session_dir();  // a singleton's (never under a launcher, where MPI_Abort ends us)
   std::_Exit(code);
 }
 

@@ -47,6 +47,8 @@ class Runtime {
 // discovery of PCI and I/O devices (only a launched job chooses network devices by locality: ~0.013 s
 // less here). Variables the user set are left alone (not returned). `lookup` is getenv or a stand-in (tests).
 std::vector<std::pair<std::string, std::string>> singleton_mpi_settings(const char* (*lookup)(const char*));
+// True when a launcher (mpirun, srun) started the process: one of the variables above is set.
+bool started_by_launcher(const char* (*lookup)(const char*));
 
 // The theory's threading default (docs/benchmarks.md, "Threads"): one threading layer, OpenBLAS's.
 // Its stages are BLAS/LAPACK calls (the attention's X·W products, the kernel's SYRK and Cholesky);
