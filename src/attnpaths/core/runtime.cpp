@@ -44,14 +44,23 @@ bool started_by_launcher(const char* (*lookup)(const char*)) {
   return false;
 }
 
-std::vector<std::pair<std::string, std::string>> singleton_mpi_settings(const char* (*lookup)(const char*)) {
-  if (started_by_launcher(lookup)) return {};
+bool all_ranks_on_one_node(const char* (*lookup)(const char*)) {
+  const char* world = lookup("OMPI_COMM_WORLD_SIZE");
+  const char* local = lookup("OMPI_COMM_WORLD_LOCAL_SIZE");
+  return world != nullptr && local != nullptr && std::string(world) == local;
+}
+
+std::vector<std::pair<std::string, std::string>> mpi_start_settings(const char* (*lookup)(const char*)) {
+  std::vector<std::pair<std::string, std::string>> wanted;
+  if (!started_by_launcher(lookup))
+    wanted = {{"OMPI_MCA_ess_singleton_isolated", "1"},
+              {"OMPI_MCA_pml", "ob1"},
+              {"OMPI_MCA_btl", "self"},
+              {"HWLOC_COMPONENTS", "-linuxio,-pci"}};
+  else if (all_ranks_on_one_node(lookup))
+    wanted = {{"OMPI_MCA_pml", "ob1"}};
   std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
-           {"OMPI_MCA_ess_singleton_isolated", "1"},
-           {"OMPI_MCA_pml", "ob1"},
-           {"OMPI_MCA_btl", "self"},
-           {"HWLOC_COMPONENTS", "-linuxio,-pci"}})
+  for (const auto& [name, value] : wanted)
     if (lookup(name.c_str()) == nullptr) out.emplace_back(name, value);
   return out;
 }
@@ -135,7 +144,7 @@ void remove_private_session_dir() {
 
 void Runtime::start() {
   if (started_) return;
-  for (const auto& [name, value] : singleton_mpi_settings(environment)) ::setenv(name.c_str(), value.c_str(), 0);
+  for (const auto& [name, value] : mpi_start_settings(environment)) ::setenv(name.c_str(), value.c_str(), 0);
   use_private_session_dir();
   int provided = 0;
   MPI_CALL(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided));

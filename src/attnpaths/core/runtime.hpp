@@ -41,12 +41,18 @@ class Runtime {
   bool started_ = false;
 };
 
-// Open MPI settings for a process NOT started by a launcher (a singleton: none of
-// OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_RANK, PMI_SIZE set): an isolated singleton (no runtime
-// daemon) with only the self transport, which starts in ~0.04 s instead of ~0.4 s, and without hwloc's
-// discovery of PCI and I/O devices (only a launched job chooses network devices by locality: ~0.013 s
-// less here). Variables the user set are left alone (not returned). `lookup` is getenv or a stand-in (tests).
-std::vector<std::pair<std::string, std::string>> singleton_mpi_settings(const char* (*lookup)(const char*));
+// Open MPI settings applied before MPI_Init (docs/benchmarks.md, "Start-up"); variables the user set
+// are left alone (not returned). `lookup` is getenv or a stand-in (tests).
+// - A process NOT started by a launcher (a singleton: none of OMPI_COMM_WORLD_SIZE, PMIX_RANK,
+//   PMI_RANK, PMI_SIZE set): an isolated singleton (no runtime daemon) with only the self transport,
+//   which starts in ~0.04 s instead of ~0.4 s, and without hwloc's discovery of PCI and I/O devices
+//   (only a launched job chooses network devices by locality: ~0.013 s less here).
+// - Ranks started by Open MPI's mpirun all on one node (OMPI_COMM_WORLD_LOCAL_SIZE equal to
+//   OMPI_COMM_WORLD_SIZE): the ob1 messaging layer, which talks through shared memory; the default
+//   selection also initialises the cm layer's network libraries, ~0.2 s of every start-up and exit here.
+std::vector<std::pair<std::string, std::string>> mpi_start_settings(const char* (*lookup)(const char*));
+// True when every rank of an mpirun-launched job runs on this node (see mpi_start_settings).
+bool all_ranks_on_one_node(const char* (*lookup)(const char*));
 // True when a launcher (mpirun, srun) started the process: one of the variables above is set.
 bool started_by_launcher(const char* (*lookup)(const char*));
 
