@@ -339,6 +339,34 @@ TEST(KernelForm, DualWorkSplitOverFeaturesMatchesOneRank) {
 
 // The primal predictor runs fixed chunks of test rows on OpenMP threads (the BLAS serial inside):
 // the same moments to the bit on 1, 2 and 3 threads, with more test rows than one chunk.
+TEST(KernelForm, DualKeepsTheSolvedRowsOnlyForTheirFactor) {
+  // The dual form keeps the gradient's solved rows for the path Gram of the same factor() (a Newton
+  // step needs both). After a factor() at another U_1 they must be solved again: the path Gram and the
+  // gradient must equal a fresh kernel's, whatever was asked before, on any rank count.
+  const Comm& world = test::world();
+  const int H = 3, N0 = 5;
+  const PathInputs train = test::synthetic_path_inputs(60, H, N0, world, 8);
+  const Eigen::MatrixXd Ua = test::random_spd(H, 9), Ub = test::random_spd(H, 10);
+  auto used = make_renormalized_kernel(KernelForm::dual, train, 1.0, world);
+  auto fresh = make_renormalized_kernel(KernelForm::dual, train, 1.0, world);
+  used->factor(Ua, 0.05);
+  (void)used->energy_gradient();
+  used->factor(Ub, 0.05);
+  fresh->factor(Ub, 0.05);
+  std::vector<double> Gu, cu, Gf, cf;
+  used->path_gram(Gu, cu);  // after a gradient at Ua: must not reuse its rows
+  fresh->path_gram(Gf, cf);
+  EXPECT_EQ(Gu, Gf);
+  EXPECT_EQ(cu, cf);
+  const Eigen::MatrixXd gu = used->energy_gradient(), gf = fresh->energy_gradient();  // after the path Gram
+  EXPECT_EQ((gu - gf).cwiseAbs().maxCoeff(), 0.0);
+  used->factor(Ua, 0.05);
+  fresh->factor(Ua, 0.05);
+  used->path_gram(Gu, cu);
+  fresh->path_gram(Gf, cf);
+  EXPECT_EQ(Gu, Gf);
+}
+
 TEST(KernelForm, PrimalPredictorIsIndependentOfTheThreadCount) {
   const Comm& comm = test::world();
   const PathInputs train = test::synthetic_path_inputs(30, 3, 4, comm, 31);

@@ -80,21 +80,28 @@ DualKernel::DualKernel(const PathInputs& train, const GramSums& sums, double sig
         gram_trace_(p, q) += gram_[static_cast<size_t>(p * dim_ + i) * r + static_cast<size_t>(q * dim_ + i)];
 }
 
+void DualKernel::form_lambda(const std::vector<double>& l, std::vector<double>& bl, std::vector<double>& lambda) const {
+  // B' = B L' (B symmetric: the rows of B' are the rows of B times L') and Λ = L'^T B':
+  // Λ[(a,i), σ] = Σ_π L[π,a] B'[(π,i), σ], i.e. B' viewed as H blocks of N0·r values, Λ = L^T · B'.
+  // (GEMM with beta = 0 writes every entry of Λ: no zeroing pass before it.)
+  const std::size_t r = static_cast<std::size_t>(r_);
+  bl.resize(r * r);
+  lambda.resize(r * r);
+  right_multiply(l.data(), gram_.data(), r_, 1.0, bl.data());
+  linalg::gemm(true, false, paths_, dim_ * r_, paths_, 1.0, l.data(), paths_, bl.data(), dim_ * r_, 0.0, lambda.data(),
+               dim_ * r_);
+}
+
 void DualKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
   ATTN_REQUIRE(U1.rows() == paths_ && U1.cols() == paths_, LibraryError, "internal: U_1 is {}×{}, expected {}×{}",
                U1.rows(), U1.cols(), paths_, paths_);
   ATTN_REQUIRE(temperature > 0, InputError, "the dual kernel form needs Temp > 0 (got {})", temperature);
   U1_ = U1;
   temperature_ = temperature;
+  solved_current_ = false;
   const std::size_t r = static_cast<std::size_t>(r_);
   l_ = square_root(U1);
-  // B' = B L' (B symmetric: rows of B' are L^T applied to rows of B, transposed) and Λ = L'^T B'.
-  bl_.resize(r * r);
-  right_multiply(l_.data(), gram_.data(), r_, 1.0, bl_.data());  // rows of B times L': B L' (B symmetric)
-  // Λ[(a,i), σ] = Σ_π L[π,a] B'[(π,i), σ]: view B' as H blocks of (N0·r) values -> Λ = L^T · B'.
-  chol_.assign(r * r, 0.0);
-  linalg::gemm(true, false, paths_, dim_ * r_, paths_, 1.0, l_.data(), paths_, bl_.data(), dim_ * r_, 0.0,
-               chol_.data(), dim_ * r_);
+  form_lambda(l_, bl_, chol_);
   for (std::size_t i = 0; i < r; ++i) chol_[i * r + i] += temperature;  // (Cholesky reads one triangle only)
   if (!linalg::cholesky(r_, chol_.data(), r_))
     throw NumericalError(fmt::format(
@@ -124,6 +131,14 @@ std::vector<double> DualKernel::feature_rows(const std::vector<double>& M, Range
     std::copy_n(&M[(static_cast<size_t>(p * dim_) + static_cast<size_t>(mine.begin)) * r], n * r,
                 &x[static_cast<size_t>(p) * n * r]);
   return x;
+}
+
+const std::vector<double>& DualKernel::own_solved_rows() {
+  if (!solved_current_) {
+    solved_ = solved_rows(block_range(dim_, comm_.rank(), comm_.size()));
+    solved_current_ = true;
+  }
+  return solved_;
 }
 
 std::vector<double> DualKernel::solved_rows(Range mine) const {
@@ -158,7 +173,7 @@ Eigen::MatrixXd DualKernel::energy_gradient() {
   const std::size_t r = static_cast<std::size_t>(r_);
   const Range mine = block_range(dim_, comm_.rank(), comm_.size());
   const int n = static_cast<int>(mine.size());
-  const std::vector<double> x = solved_rows(mine);
+  const std::vector<double>& x = own_solved_rows();
   // For each feature i the rows (π, i), π = 0..H-1, are n rows apart: one small GEMM per i.
   std::vector<double> g(static_cast<size_t>(paths_ * paths_), 0.0);
   for (int i = 0; i < n; ++i)
@@ -183,7 +198,7 @@ void DualKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
   // allgather assembles G, mirrored into the upper triangle.
   const Range mine = block_range(dim_, comm_.rank(), comm_.size());
   const int k = static_cast<int>(mine.size());
-  const std::vector<double> own = solved_rows(mine);
+  const std::vector<double>& own = own_solved_rows();
   if (comm_.size() == 1) {  // one rank: SYRK
     G = gram_;
     linalg::syrk(false, r_, r_, -1.0, own.data(), r_, 1.0, G.data(), r_);
@@ -246,10 +261,8 @@ std::vector<double> DualKernel::alignment(const Eigen::MatrixXd& U1, int k) {
   // v_k = Ξ L' w_k / sqrt(d_k), so v_k·y = w_k·b̃ / sqrt(d_k) with b̃ = L'^T b.
   const std::size_t r = static_cast<std::size_t>(r_);
   const std::vector<double> l = square_root(U1);
-  std::vector<double> bl(r * r), lambda(r * r), bt(r);
-  right_multiply(l.data(), gram_.data(), r_, 1.0, bl.data());
-  linalg::gemm(true, false, paths_, dim_ * r_, paths_, 1.0, l.data(), paths_, bl.data(), dim_ * r_, 0.0, lambda.data(),
-               dim_ * r_);
+  std::vector<double> bl, lambda, bt(r);
+  form_lambda(l, bl, lambda);
   linalg::gemm(true, false, paths_, dim_, paths_, 1.0, l.data(), paths_, b_.data(), dim_, 0.0, bt.data(), dim_);
   std::vector<double> values, vectors;
   linalg::top_symmetric_eigen(r_, lambda.data(), r_, k, values, vectors);

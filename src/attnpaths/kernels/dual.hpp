@@ -38,9 +38,10 @@ class DualKernel final : public RenormalizedKernel {
   Eigen::MatrixXd energy_gradient() override;
   std::vector<double> solve(const std::vector<double>& v) override;
   void path_gram(std::vector<double>& G, std::vector<double>& c) override;
-  // Cholesky of A (r³/3) + the gradient's solve (r³); the path Gram's solve (r³) + SYRK (r³).
+  // Cholesky of A (r³/3) + the gradient's solve (r³); the path Gram's SYRK (r³): its solve is the
+  // gradient's, kept (the minimiser asks for the Hessian where it has just taken the gradient).
   double evaluation_flops() const override { return 4.0 / 3.0 * r_ * r_ * static_cast<double>(r_); }
-  double path_gram_flops() const override { return 2.0 * r_ * r_ * static_cast<double>(r_); }
+  double path_gram_flops() const override { return static_cast<double>(r_) * r_ * static_cast<double>(r_); }
   PredictorMoments predict(const PathInputs& set) override;
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
 
@@ -49,6 +50,11 @@ class DualKernel final : public RenormalizedKernel {
   std::vector<double> feature_rows(const std::vector<double>& M, Range mine) const;
   // feature_rows of X = B' L_A^{-T} (A = L_A L_A^T), by a triangular solve of those rows only.
   std::vector<double> solved_rows(Range mine) const;
+  // solved_rows of this rank's features at the last factor(): solved by the first of
+  // energy_gradient() and path_gram() after it and kept for the other (a Newton step needs both).
+  const std::vector<double>& own_solved_rows();
+  // B' = B L' and Λ = L'^T B L' [r×r each, row-major] for L [H×H, row-major].
+  void form_lambda(const std::vector<double>& l, std::vector<double>& bl, std::vector<double>& lambda) const;
   // Assembles every rank's feature_rows (of `width` values each; ranks own block_range(N0, rank,
   // ranks) of the features) into the full [r × width] in (π,i) order, on every rank.
   std::vector<double> gather_feature_rows(const std::vector<double>& local, std::size_t width) const;
@@ -63,6 +69,8 @@ class DualKernel final : public RenormalizedKernel {
   std::vector<double> chol_;      // Cholesky factor of A = Temp·I + L'^T B L'
   std::vector<double> bt_;        // b̃ = L'^T b
   std::vector<double> c_;         // Ξ^T α
+  std::vector<double> solved_;    // own_solved_rows() [H·|mine| × r]
+  bool solved_current_ = false;   // solved_ belongs to the last factor()
 };
 
 }  // namespace attnpaths
