@@ -63,7 +63,8 @@ TEST(Action, EnergyHessianMatchesGradientDifferences) {
   // ∂²E/∂U_1∂U_1 (closed form from the path Gram) applied to a symmetric direction V against the
   // central difference of the analytic energy gradient along V; every form, every rank count. At
   // P = 24 > r = 20 the path-pair form goes through the path Gram; at P = 12 < r = 80 it works in
-  // example space (R^{-1} C_ππ' R^{-T}), which must then be the cheaper route.
+  // example space (R^{-1} C_ππ' R^{-T}), which must then be the cheaper route. On several ranks the
+  // dual form sums the closed form over its ranks' feature pairs (DualKernel::energy_hessian).
   const Comm& comm = test::world();
   const int H = 4;
   const Eigen::MatrixXd U = test::random_spd(H, 37);

@@ -38,6 +38,9 @@ class DualKernel final : public RenormalizedKernel {
   Eigen::MatrixXd energy_gradient() override;
   std::vector<double> solve(const std::vector<double>& v) override;
   void path_gram(std::vector<double>& G, std::vector<double>& c) override;
+  // The energy's Hessian (the closed form of path_gram_hessian) from the entries of G its feature
+  // pairs need, split over the ranks by pairs of features: no rank forms the whole path Gram.
+  Eigen::MatrixXd energy_hessian() override;
   // Cholesky of A (r³/3) + the gradient's solve (r³); the path Gram's SYRK (r³): its solve is the
   // gradient's, kept (the minimiser asks for the Hessian where it has just taken the gradient).
   double evaluation_flops() const override { return 4.0 / 3.0 * r_ * r_ * static_cast<double>(r_); }
@@ -53,6 +56,9 @@ class DualKernel final : public RenormalizedKernel {
   // solved_rows of this rank's features at the last factor(): solved by the first of
   // energy_gradient() and path_gram() after it and kept for the other (a Newton step needs both).
   const std::vector<double>& own_solved_rows();
+  // energy_hessian's columns (i, j ≤ i, i ∈ features) of X2 [(a,d) × pairs] and V [(b,d) × pairs] from
+  // the whole X = B' L_A^{-T} [r×r].
+  void pair_columns(const std::vector<double>& x, Range features, std::vector<double>& x2, std::vector<double>& v) const;
   // B' = B L' and Λ = L'^T B L' [r×r each, row-major] for L [H×H, row-major].
   void form_lambda(const std::vector<double>& l, std::vector<double>& bl, std::vector<double>& lambda) const;
   // Assembles every rank's feature_rows (of `width` values each; ranks own block_range(N0, rank,
