@@ -207,6 +207,33 @@ class BadInput(unittest.TestCase):
             f['train/x'][...] = x
         self.expect_failure(self.broken('nan', edit), [], 'train/x', code=3)
 
+    def test_invalid_rows_of_one_rank_stop_every_rank(self):
+        # The stream validates each rank's blocks alone; the ranks agree after each set (and every 64
+        # blocks). Invalid rows in rank 0's first block (rank 1 streams on) or in rank 1's last block
+        # must stop both ranks with exit 3 and the example's message, without a hang.
+        big = os.path.join(self.dir, 'big.h5')
+        run(['data', 'markov', '-P', '150', '-Q', '10', '-o', big, '--overwrite'])
+        cases = (('nan0', 0, np.nan, 'non-finite value (NaN or Inf) at example 0'),
+                 ('nan149', 149, np.nan, 'non-finite value (NaN or Inf) at example 149'),
+                 ('label149', 149, 0.5, '/train/y holds the labels'))
+        for name, example, value, needle in cases:
+            p = os.path.join(self.dir, name + '.h5')
+            shutil.copy(big, p)
+            with h5py.File(p, 'r+') as f:
+                key = 'train/x' if np.isnan(value) else 'train/y'
+                a = f[key][:]
+                if a.ndim == 3:
+                    a[example, 0, 0] = value
+                else:
+                    a[example] = value
+                f[key][...] = a
+            out = os.path.join(self.dir, 'out2.h5')
+            r = run(['theory', '--data', p, '--widths', '10', '--temperatures', '0.01', '-o', out, '--overwrite',
+                     '--block-size', '0.01'], ranks=2, check=False, timeout=120)
+            self.assertEqual(r.returncode, 3, (name, r.stderr))
+            self.assertIn(needle, r.stderr, name)
+            self.assertFalse(os.path.exists(out), name)
+
     def test_missing_group(self):
         self.expect_failure(self.broken('missing', lambda f: f.__delitem__('test')), [], 'test', code=3)
 

@@ -119,4 +119,11 @@ std::vector<double> Comm::allgather_blocks(const std::vector<double>& local) con
   return all;
 }
 
+void throw_first_error(std::string error, const Comm& comm) {
+  const std::int64_t failed = comm.min(error.empty() ? std::int64_t{comm.size()} : std::int64_t{comm.rank()});
+  if (failed == comm.size()) return;
+  comm.bcast(error, static_cast<int>(failed));
+  throw InputError(error);
+}
+
 }  // namespace attnpaths

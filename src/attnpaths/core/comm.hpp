@@ -66,4 +66,9 @@ class Comm {
   int rank_ = 0, size_ = 1;
 };
 
+// Collective: when `error` (this rank's failure message, empty if none) is set on some ranks, every
+// rank throws InputError with the lowest such rank's message; otherwise it returns. For failures of
+// validated input that a rank found alone, so that all ranks unwind alike.
+void throw_first_error(std::string error, const Comm& comm);
+
 }  // namespace attnpaths

@@ -359,8 +359,8 @@ ExampleSet DatasetReader::read_rows(const std::string& name, std::int64_t begin,
   return out;
 }
 
-void DatasetReader::read_rows_into(const std::string& name, std::int64_t begin, std::int64_t end,
-                                   ExampleSet& out) const {
+void DatasetReader::read_rows_into(const std::string& name, std::int64_t begin, std::int64_t end, ExampleSet& out,
+                                   bool each_rank_alone) const {
   const ExampleSet& whole = set(name);
   ATTN_REQUIRE(begin >= whole.local.begin && begin <= end && end <= whole.local.end, LibraryError,
                "internal: rows [{}, {}) of '{}' are outside this rank's shard [{}, {})", begin, end, name,
@@ -376,8 +376,10 @@ void DatasetReader::read_rows_into(const std::string& name, std::int64_t begin, 
     g.dataset("x").read_rows_into<double>(begin, n, out.x.data());
     g.dataset("y").read_rows_into<double>(begin, n, out.y.data());
   }
-  check_values(out, header_.path, header_.tokens, header_.token_dim, comm_);
-  if (!header_.regression) require_plus_minus_one(out, header_.path, comm_);
+  const Comm self = Comm::view(MPI_COMM_SELF);
+  const Comm& checks = each_rank_alone ? self : comm_;
+  check_values(out, header_.path, header_.tokens, header_.token_dim, checks);
+  if (!header_.regression) require_plus_minus_one(out, header_.path, checks);
 }
 
 std::vector<Range> DatasetReader::blocks(const std::string& name, std::int64_t block_examples) const {

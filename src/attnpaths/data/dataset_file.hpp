@@ -50,13 +50,18 @@ class DatasetReader {
   const Dataset& header() const { return header_; }
   // The set named `name` of header() ("train", "test", "validation", "ood/<name>").
   const ExampleSet& set(const std::string& name) const;
+  const Comm& comm() const { return comm_; }
   // Rows [begin, end) (global indices inside this rank's shard) of set `name`, validated as read_dataset
   // does. Collective: every rank calls it equally often (an empty range is fine). Each MPI-IO call stays
   // below 2 GiB.
   ExampleSet read_rows(const std::string& name, std::int64_t begin, std::int64_t end) const;
   // The same into `out`, whose memory is reused (a stream reading block after block into one set
-  // allocates and zero-fills nothing after its first block).
-  void read_rows_into(const std::string& name, std::int64_t begin, std::int64_t end, ExampleSet& out) const;
+  // allocates and zero-fills nothing after its first block). With `each_rank_alone` the rows are
+  // validated on this rank only, without any collective call: a rank whose rows are invalid throws
+  // InputError alone, and the caller must bring the ranks to agree (throw_first_error) before any
+  // other collective call; the reads themselves are independent either way.
+  void read_rows_into(const std::string& name, std::int64_t begin, std::int64_t end, ExampleSet& out,
+                      bool each_rank_alone = false) const;
   // This rank's rows of `name` cut into consecutive blocks of at most `block_examples`, at global
   // multiples of it; every rank gets the same number of blocks (empty ones after the end of a shorter
   // shard), as read_rows needs.

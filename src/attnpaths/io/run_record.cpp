@@ -294,11 +294,7 @@ std::string content_checksum(const std::string& path, const Comm& comm) {
   } catch (const Error& e) {
     error = e.what();
   }
-  const std::int64_t failed = comm.min(error.empty() ? std::int64_t{comm.size()} : std::int64_t{comm.rank()});
-  if (failed < comm.size()) {  // every rank throws the first failing rank's error
-    comm.bcast(error, static_cast<int>(failed));
-    throw InputError(error);
-  }
+  throw_first_error(error, comm);  // every rank throws the first failing rank's error
   comm.bit_or(digests);
   return content_digest(records, digests);
 }

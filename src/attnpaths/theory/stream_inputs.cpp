@@ -10,6 +10,12 @@ namespace attnpaths {
 
 namespace {
 
+// Blocks between the ranks' agreements on invalid data. A rank validates its blocks alone (no
+// collective call per block, which made every rank wait for the slowest at each block: ~0.4–0.8 s of
+// a 2-rank run at P = 10⁵); an invalid block stops its rank's work, and at the next agreement every
+// rank throws the first failing rank's error.
+constexpr std::int64_t blocks_between_agreements = 64;
+
 // The memory of the stream, reused block after block and set after set.
 struct StreamWorkspace {
   PathInputWorkspace inputs;
@@ -37,11 +43,19 @@ PathInputs stream_set(const DatasetReader& reader, const std::string& name, std:
   all.y.reserve(sz(whole.local.size()));
   PathInputs& x = work.x;
   ExampleSet& block = work.block;
-  for (const Range& b : reader.blocks(name, block_examples)) {
+  std::string invalid;  // this rank's first invalid block's error
+  const std::vector<Range> mine = reader.blocks(name, block_examples);
+  for (std::size_t k = 0; k < mine.size(); ++k) {
+    if (k > 0 && k % blocks_between_agreements == 0) throw_first_error(invalid, reader.comm());
+    if (!invalid.empty()) continue;
+    const Range& b = mine[k];
     ++blocks;
-    {
+    try {
       auto t = timers.stage("load");
-      reader.read_rows_into(name, b.begin, b.end, block);
+      reader.read_rows_into(name, b.begin, b.end, block, true);
+    } catch (const InputError& e) {
+      invalid = e.what();
+      continue;
     }
     auto t = timers.stage("path inputs");
     double* rows = nullptr;
@@ -61,6 +75,7 @@ PathInputs stream_set(const DatasetReader& reader, const std::string& name, std:
     if (sums) sums->add(x);
     all.y.insert(all.y.end(), block.y.begin(), block.y.end());
   }
+  throw_first_error(invalid, reader.comm());
   return all;
 }
 
