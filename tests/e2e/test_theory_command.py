@@ -145,6 +145,17 @@ class TheoryCommand(unittest.TestCase):
         with h5py.File(out, 'r') as f:
             self.assertTrue((f['theory/converged'][:] == 0).any())
 
+    def test_reading_takes_no_file_lock(self):
+        # One rank reads its dataset with HDF5's POSIX driver, with file locking off as under MPI-IO:
+        # another process holding an exclusive lock on the dataset (or a file system without flock)
+        # must not stop the run.
+        import fcntl
+        with open(self.data, 'rb') as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            r = run(['theory', '--data', self.data, '--widths', '10', '--temperatures', '0.01', '--gp-only',
+                     '-o', self.path('locked.h5'), '--overwrite'], check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_gp_only_and_baselines(self):
         good = self.path('good.h5')
         run(['data', 'markov', '--heads', 'good', '-P', '40', '-Q', '30', '-o', good])

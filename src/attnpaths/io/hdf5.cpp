@@ -719,10 +719,14 @@ File::File(const std::string& path, const Comm& comm, Mode mode) {
   name_ = "/";
   comm_ = &comm;
   Id fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate", path, "/"), H5Pclose);
-  if (mode == Mode::read && comm.size() == 1)
+  if (mode == Mode::read && comm.size() == 1) {
     check_status(H5Pset_fapl_sec2(fapl.get()), "set POSIX reads", path, "/");
-  else
+    // No file lock, as with MPI-IO (which takes none): a lock would be new behaviour, and it fails on
+    // file systems without flock (common on clusters).
+    check_status(H5Pset_file_locking(fapl.get(), false, true), "disable file locking", path, "/");
+  } else {
     check_status(H5Pset_fapl_mpio(fapl.get(), comm.get(), MPI_INFO_NULL), "set MPI-IO", path, "/");
+  }
   hid_t f = H5I_INVALID_HID;
   if (mode == Mode::create) {
     f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
