@@ -217,28 +217,25 @@ std::uint64_t chunk_count(const ContentRecord& r) {
   return (r.rows + c - 1) / c;
 }
 
+// XXH64 of rows [lo, lo + m) of the dataset's values read as T into `buffer` (reused from chunk to chunk).
+template <class T>
+std::uint64_t digest_as(const h5::Dataset& data, const ContentRecord& r, std::uint64_t lo, std::uint64_t m,
+                        std::vector<T>& buffer) {
+  const std::uint64_t count = m * r.row;
+  if (buffer.size() < count) buffer.resize(count);
+  if (r.scalar)
+    buffer[0] = data.read_all<T>().at(0);
+  else
+    data.read_rows_into<T>(static_cast<std::int64_t>(lo), static_cast<std::int64_t>(m), buffer.data());
+  Xxh64 h;
+  h.update(reinterpret_cast<const unsigned char*>(buffer.data()), count * sizeof(T));
+  return h.digest();
+}
+
 // XXH64 of rows [lo, lo + m) of the dataset's values: float32 as stored, everything else as float64.
-// `f` and `d` are the read buffers, reused from chunk to chunk.
 std::uint64_t chunk_digest(const h5::Dataset& data, const ContentRecord& r, std::uint64_t lo, std::uint64_t m,
                            std::vector<float>& f, std::vector<double>& d) {
-  const std::uint64_t count = m * r.row;
-  Xxh64 h;
-  if (r.float32) {
-    if (f.size() < count) f.resize(count);
-    if (r.scalar)
-      f[0] = data.read_all<float>().at(0);
-    else
-      data.read_rows_into<float>(static_cast<std::int64_t>(lo), static_cast<std::int64_t>(m), f.data());
-    h.update(reinterpret_cast<const unsigned char*>(f.data()), count * sizeof(float));
-    return h.digest();
-  }
-  if (d.size() < count) d.resize(count);
-  if (r.scalar)
-    d[0] = data.read_all<double>().at(0);
-  else
-    data.read_rows_into<double>(static_cast<std::int64_t>(lo), static_cast<std::int64_t>(m), d.data());
-  h.update(reinterpret_cast<const unsigned char*>(d.data()), count * sizeof(double));
-  return h.digest();
+  return r.float32 ? digest_as(data, r, lo, m, f) : digest_as(data, r, lo, m, d);
 }
 
 // XXH64 of every chunk this rank owns (chunks numbered through the whole file, chunk g owned by rank
