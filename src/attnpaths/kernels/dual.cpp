@@ -201,34 +201,21 @@ Eigen::MatrixXd DualKernel::energy_gradient() {
   return 0.5 * (grad + grad.transpose());
 }
 
+const std::vector<double>& DualKernel::whole_solved_rows(std::vector<double>& storage) {
+  if (comm_.size() == 1) return own_solved_rows();  // one rank's rows are all of X, in (π,i) order
+  storage = gather_feature_rows(own_solved_rows(), static_cast<size_t>(r_));
+  return storage;
+}
+
 void DualKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
-  // Ξ^T K_T^{-1} Ξ = (B − X X^T)/Temp with X = B' L_A^{-T} (see energy_gradient). Each rank solves
-  // the rows (π,i) of its features; with several ranks, an allgather assembles X and each rank forms
-  // the lower triangle of its rows of B − X X^T (columns up to its last feature of the row's path
-  // block: about 1/ranks of the triangle, r³/ranks flops like the single rank's SYRK), then a second
-  // allgather assembles G, mirrored into the upper triangle.
-  const Range mine = block_range(dim_, comm_.rank(), comm_.size());
-  const int k = static_cast<int>(mine.size());
-  const std::vector<double>& own = own_solved_rows();
-  if (comm_.size() == 1) {  // one rank: SYRK
-    G = gram_;
-    linalg::syrk(false, r_, r_, -1.0, own.data(), r_, 1.0, G.data(), r_);
-    petsc::log_flops(static_cast<double>(r_) * r_ * r_);
-  } else {
-    const std::vector<double> x = gather_feature_rows(own, static_cast<size_t>(r_));
-    std::vector<double> g = feature_rows(gram_, mine);
-    const std::size_t block = static_cast<size_t>(k) * static_cast<size_t>(r_);
-    for (int p = 0; p < paths_ && k > 0; ++p) {
-      const int columns = p * dim_ + static_cast<int>(mine.end);  // every column ≤ the block's rows
-      linalg::gemm(false, true, k, columns, r_, -1.0, own.data() + p * block, r_, x.data(), r_, 1.0,
-                   g.data() + p * block, r_);
-      petsc::log_flops(2.0 * k * static_cast<double>(columns) * r_);
-    }
-    G = gather_feature_rows(g, static_cast<size_t>(r_));
-    const std::size_t r = static_cast<size_t>(r_);
-    for (std::size_t i = 0; i < r; ++i)
-      for (std::size_t j = i + 1; j < r; ++j) G[i * r + j] = G[j * r + i];
-  }
+  // Ξ^T K_T^{-1} Ξ = (B − X X^T)/Temp with X = B' L_A^{-T} (see energy_gradient): the whole r×r
+  // matrix on every rank, one SYRK after gathering X. The Newton steps' Hessian on several ranks does
+  // not form it (energy_hessian splits the work by feature pairs).
+  std::vector<double> storage;
+  const std::vector<double>& x = whole_solved_rows(storage);
+  G = gram_;
+  linalg::syrk(false, r_, r_, -1.0, x.data(), r_, 1.0, G.data(), r_);
+  petsc::log_flops(static_cast<double>(r_) * r_ * r_);
   for (double& v : G) v /= temperature_;
   c = c_;
 }
@@ -250,7 +237,7 @@ void DualKernel::pair_columns(const std::vector<double>& x, Range features, std:
     g.resize(H * H * static_cast<std::size_t>(m * i1));
     for (std::size_t a = 0; a < H; ++a)
       for (std::size_t d = 0; d < H; ++d)
-        linalg::gemm(false, true, static_cast<int>(m), static_cast<int>(i1), r_, -1.0 / temperature_,
+        linalg::gemm(false, true, static_cast<int>(m), static_cast<int>(i1), r_, -inverse_temperature,
                      &x[(a * n + static_cast<std::size_t>(i0)) * r], r_, &x[d * n * r], r_, 0.0,
                      &g[(a * H + d) * static_cast<std::size_t>(m * i1)], static_cast<int>(i1));
     petsc::log_flops(2.0 * static_cast<double>(H * H) * static_cast<double>(m * i1) * static_cast<double>(r));
@@ -286,8 +273,8 @@ Eigen::MatrixXd DualKernel::energy_hessian() {
   // by SYRK instead (the same flops at SYRK's speed: 19 against 23 ms at the Markov shape).
   ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: energy_hessian() before factor()");
   if (comm_.size() == 1) return RenormalizedKernel::energy_hessian();
-  const std::vector<double> x = gather_feature_rows(own_solved_rows(), static_cast<size_t>(r_));
-  std::vector<double> x2, v;
+  std::vector<double> storage, x2, v;
+  const std::vector<double>& x = whole_solved_rows(storage);
   pair_columns(x, triangle_range(dim_, comm_.rank(), comm_.size()), x2, v);
   const int h2 = paths_ * paths_, cols = static_cast<int>(x2.size()) / h2;
   std::vector<double> ts(2 * static_cast<size_t>(h2 * h2), 0.0);

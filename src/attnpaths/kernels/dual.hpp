@@ -56,6 +56,8 @@ class DualKernel final : public RenormalizedKernel {
   // solved_rows of this rank's features at the last factor(): solved by the first of
   // energy_gradient() and path_gram() after it and kept for the other (a Newton step needs both).
   const std::vector<double>& own_solved_rows();
+  // All of X [r×r, rows (π,i)] on every rank: own_solved_rows() on one rank, else gathered into `storage`.
+  const std::vector<double>& whole_solved_rows(std::vector<double>& storage);
   // energy_hessian's columns (i, j ≤ i, i ∈ features) of X2 [(a,d) × pairs] and V [(b,d) × pairs] from
   // the whole X = B' L_A^{-T} [r×r].
   void pair_columns(const std::vector<double>& x, Range features, std::vector<double>& x2, std::vector<double>& v) const;

@@ -52,7 +52,7 @@ PathInputs stream_set(const DatasetReader& reader, const std::string& name, std:
     ++blocks;
     try {
       auto t = timers.stage("load");
-      reader.read_rows_into(name, b.begin, b.end, block, true);
+      reader.read_rows_into(name, b.begin, b.end, block, /*each_rank_alone=*/true);
     } catch (const InputError& e) {
       invalid = e.what();
       continue;
