@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   double examples = 0;
   for (const ExampleSet* s : sets) examples += static_cast<double>(s->count);
   double whole = 1e300, load = 1e300, inputs = 1e300, streamed = 1e300;
-  std::vector<std::vector<double>> first;  // the first repeat's x̃: every repeat must equal it to the bit
+  std::vector<Buffer<double>> first;  // the first repeat's x̃: every repeat must equal it to the bit
   long differing = 0;
   for (int r = 0; r < repeats; ++r) {
     world.barrier();

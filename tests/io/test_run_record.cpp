@@ -94,6 +94,51 @@ TEST(Checksum, ContentIndependentOfRankCount) {
   EXPECT_NE(content_checksum(path, w), sum);
 }
 
+// The same checksum from rows streamed in blocks (StreamedChecksum): each rank hands its shard of
+// train/x in blocks of 1000 rows (chunks of 4096 rows begin in one block and end in the next, and the
+// shard edges split chunks between ranks) and train/x32 widened to double in blocks of 70000 values,
+// the last rank's second block withheld (the chunk it falls in must not be hashed from the rest);
+// finish() reads what was not streamed whole. An unknown name and rows past the
+// end are ignored.
+TEST(Checksum, StreamedEqualsWholeFile) {
+  const Comm& w = test::world();
+  const std::string path = test::scratch_dir("content-checksum-streamed") + "/many.h5";
+  std::vector<double> x(10000 * 64);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.001 * static_cast<double>(i));
+  std::vector<float> x32(600000);
+  for (std::size_t i = 0; i < x32.size(); ++i) x32[i] = static_cast<float>(i % 1000) * 0.5f;
+  {
+    h5::File f(path, w, h5::File::Mode::create);
+    f.write<double>("train/x", {10000, 64}, x);
+    f.write<std::int64_t>("train/n", {3}, std::vector<std::int64_t>{1, 2, 3});
+    f.write<float>("train/x32", {600000}, x32);
+    f.write_scalar<double>("scale", 2.5);
+    f.write_scalar<float>("scale32", 0.75f);
+    f.set_attr("format", "attnpaths-dataset");
+  }
+  const auto streamed = [&](const std::vector<double>& values) {
+    StreamedChecksum sum(path, w);
+    sum.add_rows("train/missing", 0, 1, values.data());
+    const Range mine = block_range(10000, w.rank(), w.size());
+    for (std::int64_t lo = mine.begin; lo < mine.end; lo += 1000)
+      sum.add_rows("train/x", lo, std::min<std::int64_t>(1000, mine.end - lo), values.data() + lo * 64);
+    sum.add_rows("train/x", 9999, 2, values.data());  // past the end
+    const Range mine32 = block_range(600000, w.rank(), w.size());
+    std::vector<double> wide(x32.begin(), x32.end());
+    for (std::int64_t lo = mine32.begin; lo < mine32.end; lo += 70000) {
+      if (w.rank() == w.size() - 1 && lo == mine32.begin + 70000) continue;  // withheld: a gap in a chunk
+      sum.add_rows("train/x32", lo, std::min<std::int64_t>(70000, mine32.end - lo), wide.data() + lo);
+    }
+    return sum.finish();
+  };
+  EXPECT_EQ(streamed(x), "xxh64-content-v2:451fd71458ab7948") << w.size() << " rank(s)";  // the golden value
+  // The last chunk (rows 8192–9999) lies in one rank's shard on 1, 2 and 4 ranks, so it is hashed from
+  // the streamed rows, not read again: a streamed value that differs from the file's shows.
+  std::vector<double> other = x;
+  other[9000 * 64] += 1.0;
+  EXPECT_NE(streamed(other), "xxh64-content-v2:451fd71458ab7948") << w.size() << " rank(s)";
+}
+
 // A file that cannot be read fails on every rank with the same message (no rank hangs).
 TEST(Checksum, ContentErrorOnEveryRank) {
   const Comm& w = test::world();

@@ -174,7 +174,8 @@ TEST(PathNetwork, MatchesPathInputsOfTheModelStage) {
   set.name = "train";
   set.count = 1;
   set.local = {0, 1};
-  set.x = random_vector(sz(T * N0), rng);
+  const std::vector<double> x = random_vector(sz(T * N0), rng);
+  set.x.assign(x.begin(), x.end());
   set.y = {1.0};
   const PathInputs pin = compute_path_inputs(set, spec, T, N0);
   BlockAttention att;

@@ -105,8 +105,8 @@ void Comm::bcast(std::string& s, int root) const {
   MPI_CALL(MPI_Bcast(s.data(), static_cast<int>(n), MPI_CHAR, root, comm_));
 }
 
-std::vector<double> Comm::allgather_blocks(const std::vector<double>& local) const {
-  int n = static_cast<int>(local.size());
+std::vector<double> Comm::allgather_blocks(const double* local, std::size_t size) const {
+  int n = static_cast<int>(size);
   std::vector<int> counts(static_cast<size_t>(size_)), displs(static_cast<size_t>(size_));
   MPI_CALL(MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, comm_));
   int total = 0;
@@ -115,7 +115,7 @@ std::vector<double> Comm::allgather_blocks(const std::vector<double>& local) con
     total += counts[static_cast<size_t>(r)];
   }
   std::vector<double> all(static_cast<size_t>(total));
-  MPI_CALL(MPI_Allgatherv(local.data(), n, MPI_DOUBLE, all.data(), counts.data(), displs.data(), MPI_DOUBLE, comm_));
+  MPI_CALL(MPI_Allgatherv(local, n, MPI_DOUBLE, all.data(), counts.data(), displs.data(), MPI_DOUBLE, comm_));
   return all;
 }
 

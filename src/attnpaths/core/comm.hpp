@@ -57,7 +57,14 @@ class Comm {
   void bcast(std::vector<double>& v, int root = 0) const { bcast(v.data(), v.size(), root); }
   void bcast(std::string& s, int root = 0) const;
   // Gathers each rank's contiguous block into the full array on every rank (blocks in rank order).
-  std::vector<double> allgather_blocks(const std::vector<double>& local) const;
+  std::vector<double> allgather_blocks(const double* local, std::size_t n) const;
+  std::vector<double> allgather_blocks(const std::vector<double>& local) const {
+    return allgather_blocks(local.data(), local.size());
+  }
+  template <class Allocator>  // e.g. a Buffer<double>
+  std::vector<double> allgather_blocks(const std::vector<double, Allocator>& local) const {
+    return allgather_blocks(local.data(), local.size());
+  }
 
  private:
   Comm(MPI_Comm c, bool owned);

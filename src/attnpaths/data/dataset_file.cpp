@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 
+#include "attnpaths/core/buffer.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/io/hdf5.hpp"
@@ -25,9 +26,9 @@ std::string dims_string(const h5::Dims& d) { return fmt::format("[{}]", fmt::joi
 
 // Global flat index of the first non-finite entry over all ranks (the same on every rank), or −1.
 // `offset` is the global flat index of local[0].
-std::int64_t first_nonfinite(const std::vector<double>& local, std::int64_t offset, const Comm& comm) {
+std::int64_t first_nonfinite(const double* local, std::size_t n, std::int64_t offset, const Comm& comm) {
   std::int64_t first = std::numeric_limits<std::int64_t>::max();
-  for (std::size_t i = 0; i < local.size(); ++i)
+  for (std::size_t i = 0; i < n; ++i)
     if (!std::isfinite(local[i])) {
       first = offset + static_cast<std::int64_t>(i);
       break;
@@ -92,19 +93,19 @@ void check_values(const ExampleSet& set, const std::string& path, int T, int N0,
   const std::string x_name = "/" + set.name + "/x", y_name = "/" + set.name + "/y";
   const bool suspect = comm.any(std::any_of(norm2.begin(), norm2.end(), [](double v) { return !std::isfinite(v); }));
   if (suspect) {
-    if (const std::int64_t bad = first_nonfinite(set.x, set.local.begin * per_example, comm); bad >= 0)
+    if (const std::int64_t bad = first_nonfinite(set.x.data(), set.x.size(), set.local.begin * per_example, comm); bad >= 0)
       throw InputError(fmt::format(
           "dataset file '{}': dataset '{}' has a non-finite value (NaN or Inf) at example {}, token {}, feature {} "
           "(expected finite values)",
           path, x_name, bad / per_example, (bad / N0) % T, bad % N0));
   }
-  if (const std::int64_t bad = first_nonfinite(set.y, set.local.begin, comm); bad >= 0)
+  if (const std::int64_t bad = first_nonfinite(set.y.data(), set.y.size(), set.local.begin, comm); bad >= 0)
     throw InputError(fmt::format(
         "dataset file '{}': dataset '{}' has a non-finite value (NaN or Inf) at example {} (expected finite targets)",
         path, y_name, bad));
   // The kernels are sums of products of x entries: an example whose squared norm overflows cannot be used.
   if (suspect) {
-    if (const std::int64_t bad = first_nonfinite(norm2, set.local.begin, comm); bad >= 0)
+    if (const std::int64_t bad = first_nonfinite(norm2.data(), norm2.size(), set.local.begin, comm); bad >= 0)
       throw InputError(fmt::format(
           "dataset file '{}': dataset '{}' is too large in magnitude: the squared norm of example {} overflows "
           "(|x| must stay well below 1e154; rescale the inputs)",
@@ -141,7 +142,7 @@ std::vector<double> read_weights(const h5::Location& g, const std::string& name,
   ATTN_REQUIRE(dims == expected, InputError, "dataset file '{}': dataset '{}' has shape {}, expected {} = {}",
                d.file_path(), d.name(), dims_string(dims), expected_text, dims_string(expected));
   std::vector<double> w = d.read_all<double>();
-  if (const std::int64_t bad = first_nonfinite(w, 0, comm); bad >= 0) {
+  if (const std::int64_t bad = first_nonfinite(w.data(), w.size(), 0, comm); bad >= 0) {
     const auto cols = static_cast<std::int64_t>(dims[2]), rows = static_cast<std::int64_t>(dims[1]);
     throw InputError(fmt::format(
         "dataset file '{}': dataset '{}' has a non-finite value (NaN or Inf) at head {}, row {}, column {} "
@@ -312,7 +313,7 @@ void write_dataset_streamed(const std::string& path, const Dataset& header, cons
   out.commit();
 }
 
-DatasetReader::DatasetReader(const std::string& path, const Comm& comm)
+DatasetReader::DatasetReader(const std::string& path, const Comm& comm, bool checksum)
     : file_(path, comm, h5::File::Mode::read), comm_(comm) {
   const std::string format = file_.attr_string("format");
   ATTN_REQUIRE(format == format_name, InputError, "dataset file '{}': root attribute format = '{}', expected '{}'", path,
@@ -341,7 +342,7 @@ DatasetReader::DatasetReader(const std::string& path, const Comm& comm)
                targets);
   d.regression = targets == "regression";
   d.attention = read_attention(file_, N0, comm);
-  d.checksum = content_checksum(path, comm);
+  if (checksum) d.checksum = content_checksum(path, comm);
 }
 
 const ExampleSet& DatasetReader::set(const std::string& name) const {
@@ -369,7 +370,7 @@ void DatasetReader::read_rows_into(const std::string& name, std::int64_t begin, 
   out.count = whole.count;
   out.local = Range{begin, end};
   const std::int64_t n = end - begin;
-  out.x.resize(sz(n) * sz(header_.tokens) * sz(header_.token_dim));
+  resize_buffer(out.x, sz(n) * sz(header_.tokens) * sz(header_.token_dim));
   out.y.resize(sz(n));
   const h5::Location g = file_.group(name);
   if (n > 0) {

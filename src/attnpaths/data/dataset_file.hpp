@@ -45,7 +45,9 @@ void write_dataset_streamed(const std::string& path, const Dataset& header, cons
 // content checksum; example rows are read and validated on demand, so nothing holds the whole set.
 class DatasetReader {
  public:
-  DatasetReader(const std::string& path, const Comm& comm);
+  // With `checksum`, the header's content checksum is computed here (a pass over the whole file); without,
+  // it is left empty for a caller that computes it while streaming (StreamedChecksum).
+  DatasetReader(const std::string& path, const Comm& comm, bool checksum = true);
   // The dataset without examples: every set has its name, count and local rows (block_range), x, y empty.
   const Dataset& header() const { return header_; }
   // The set named `name` of header() ("train", "test", "validation", "ood/<name>").

@@ -7,7 +7,10 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <optional>
 
+#include "attnpaths/core/buffer.hpp"
 #include "attnpaths/core/error.hpp"
 
 namespace attnpaths {
@@ -220,9 +223,9 @@ std::uint64_t chunk_count(const ContentRecord& r) {
 // XXH64 of rows [lo, lo + m) of the dataset's values read as T into `buffer` (reused from chunk to chunk).
 template <class T>
 std::uint64_t digest_as(const h5::Dataset& data, const ContentRecord& r, std::uint64_t lo, std::uint64_t m,
-                        std::vector<T>& buffer) {
+                        Buffer<T>& buffer) {
   const std::uint64_t count = m * r.row;
-  if (buffer.size() < count) buffer.resize(count);
+  if (buffer.size() < count) resize_buffer(buffer, count);
   if (r.scalar)
     buffer[0] = data.read_all<T>().at(0);
   else
@@ -234,30 +237,8 @@ std::uint64_t digest_as(const h5::Dataset& data, const ContentRecord& r, std::ui
 
 // XXH64 of rows [lo, lo + m) of the dataset's values: float32 as stored, everything else as float64.
 std::uint64_t chunk_digest(const h5::Dataset& data, const ContentRecord& r, std::uint64_t lo, std::uint64_t m,
-                           std::vector<float>& f, std::vector<double>& d) {
+                           Buffer<float>& f, Buffer<double>& d) {
   return r.float32 ? digest_as(data, r, lo, m, f) : digest_as(data, r, lo, m, d);
-}
-
-// XXH64 of every chunk this rank owns (chunks numbered through the whole file, chunk g owned by rank
-// g mod ranks), zero for the others' chunks. One read buffer for the whole file: a fresh block per
-// chunk costs a page fault per 4 kB and its zero-filling, more than the hashing.
-std::vector<std::uint64_t> owned_chunk_digests(const h5::File& file, const std::vector<ContentRecord>& records,
-                                               const Comm& comm) {
-  std::uint64_t total = 0;
-  for (const auto& r : records) total += r.dataset.empty() ? 0 : chunk_count(r);
-  std::vector<std::uint64_t> digests(total, 0);
-  std::vector<float> f;
-  std::vector<double> d;
-  std::uint64_t g = 0;
-  for (const auto& r : records) {
-    if (r.dataset.empty()) continue;
-    const h5::Dataset data = file.dataset(r.dataset);
-    const std::uint64_t c = chunk_rows(r);
-    for (std::uint64_t lo = 0; lo < r.rows; lo += c, ++g)
-      if (g % static_cast<std::uint64_t>(comm.size()) == static_cast<std::uint64_t>(comm.rank()))
-        digests[g] = chunk_digest(data, r, lo, std::min(c, r.rows - lo), f, d);
-  }
-  return digests;
 }
 
 // The checksum from the records and every chunk's digest (docs/files.md "Data checksum").
@@ -277,23 +258,117 @@ std::string content_digest(const std::vector<ContentRecord>& records, const std:
 
 }  // namespace
 
-std::string content_checksum(const std::string& path, const Comm& comm) {
-  // Every rank lists the content and hashes its share of the chunks; the digests are combined by one
-  // bitwise-or allreduce (each is non-zero on its owner only), after which every rank holds them all.
-  std::vector<std::uint64_t> digests;
+// Every numeric dataset's chunks are numbered through the whole file in content order; chunk g's digest
+// is known (non-zero) on the rank that hashed it, zero elsewhere, and combined by one bitwise-or
+// allreduce. A chunk no rank hashed from streamed rows is read and hashed by rank g mod ranks.
+struct StreamedChecksum::State {
+  const Comm& comm;
+  std::optional<h5::File> file;  // on MPI_COMM_SELF: each rank reads its chunks independently
   std::vector<ContentRecord> records;
+  std::vector<std::uint64_t> first_chunk;   // per record: number of its first chunk
+  std::map<std::string, std::size_t> index;  // dataset path -> record (numeric, not scalar)
+  std::vector<std::uint64_t> digests;
+  struct Open {  // a chunk begun in one add_rows call and continued in the next
+    bool active = false;
+    std::uint64_t chunk = 0, next_row = 0;
+    Xxh64 hash;
+  };
+  std::map<std::size_t, Open> open;
+  Buffer<float> narrow;  // float32 values back as stored
+  explicit State(const Comm& c) : comm(c) {}
+
+  void hash_rows(const ContentRecord& r, Xxh64& h, const double* v, std::uint64_t rows) {
+    const std::uint64_t n = rows * r.row;
+    if (!r.float32) {
+      h.update(reinterpret_cast<const unsigned char*>(v), n * sizeof(double));
+      return;
+    }
+    resize_buffer(narrow, n);
+    for (std::uint64_t i = 0; i < n; ++i) narrow[i] = static_cast<float>(v[i]);  // exact: widened floats
+    h.update(reinterpret_cast<const unsigned char*>(narrow.data()), n * sizeof(float));
+  }
+
+  // Reads and hashes rank g mod ranks' chunks that no rank hashed from streamed rows.
+  void hash_the_rest(const std::vector<std::uint64_t>& hashed) {
+    Buffer<float> f;
+    Buffer<double> d;
+    const auto ranks = static_cast<std::uint64_t>(comm.size()), me = static_cast<std::uint64_t>(comm.rank());
+    for (std::size_t k = 0; k < records.size(); ++k) {
+      const ContentRecord& r = records[k];
+      if (r.dataset.empty()) continue;
+      const h5::Dataset data = file->dataset(r.dataset);
+      const std::uint64_t c = chunk_rows(r);
+      for (std::uint64_t lo = 0, g = first_chunk[k]; lo < r.rows; lo += c, ++g)
+        if (hashed[g] == 0 && g % ranks == me) digests[g] = chunk_digest(data, r, lo, std::min(c, r.rows - lo), f, d);
+    }
+  }
+};
+
+StreamedChecksum::StreamedChecksum(const std::string& path, const Comm& comm) : s_(std::make_unique<State>(comm)) {
   std::string error;
   try {
-    const Comm self = Comm::view(MPI_COMM_SELF);
-    const h5::File file(path, self, h5::File::Mode::read);
-    list_group(records, file, "");
-    digests = owned_chunk_digests(file, records, comm);
+    s_->file.emplace(path, Comm::view(MPI_COMM_SELF), h5::File::Mode::read);
+    list_group(s_->records, *s_->file, "");
   } catch (const Error& e) {
     error = e.what();
   }
   throw_first_error(error, comm);  // every rank throws the first failing rank's error
-  comm.bit_or(digests);
-  return content_digest(records, digests);
+  std::uint64_t total = 0;
+  for (std::size_t k = 0; k < s_->records.size(); ++k) {
+    const ContentRecord& r = s_->records[k];
+    s_->first_chunk.push_back(total);
+    if (r.dataset.empty()) continue;
+    if (!r.scalar) s_->index[r.dataset] = k;
+    total += chunk_count(r);
+  }
+  s_->digests.assign(total, 0);
+}
+
+StreamedChecksum::~StreamedChecksum() = default;
+
+void StreamedChecksum::add_rows(const std::string& name, std::int64_t begin, std::int64_t rows,
+                                const double* values) noexcept {
+  const auto it = s_->index.find(name);
+  if (it == s_->index.end() || begin < 0 || rows <= 0) return;
+  const ContentRecord& r = s_->records[it->second];
+  const auto lo = static_cast<std::uint64_t>(begin), hi = lo + static_cast<std::uint64_t>(rows);
+  if (hi > r.rows) return;
+  State::Open& o = s_->open[it->second];
+  const std::uint64_t c = chunk_rows(r);
+  for (std::uint64_t row = lo; row < hi;) {
+    const std::uint64_t chunk = row / c, chunk_end = std::min((chunk + 1) * c, r.rows), stop = std::min(hi, chunk_end);
+    if (row == chunk * c) o = State::Open{true, chunk, row, Xxh64{}};  // a chunk starts here
+    if (o.active && o.chunk == chunk && o.next_row == row) {
+      s_->hash_rows(r, o.hash, values + (row - lo) * r.row, stop - row);
+      o.next_row = stop;
+      if (stop == chunk_end) {
+        s_->digests[s_->first_chunk[it->second] + chunk] = o.hash.digest();
+        o.active = false;
+      }
+    } else {
+      o.active = false;  // the chunk's first rows were not given here: finish() reads it
+    }
+    row = stop;
+  }
+}
+
+std::string StreamedChecksum::finish() {
+  std::vector<std::uint64_t> hashed(s_->digests.size());
+  for (std::size_t g = 0; g < hashed.size(); ++g) hashed[g] = s_->digests[g] != 0;
+  s_->comm.bit_or(hashed);
+  std::string error;
+  try {
+    s_->hash_the_rest(hashed);
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  throw_first_error(error, s_->comm);
+  s_->comm.bit_or(s_->digests);
+  return content_digest(s_->records, s_->digests);
+}
+
+std::string content_checksum(const std::string& path, const Comm& comm) {
+  return StreamedChecksum(path, comm).finish();
 }
 
 std::string file_checksum(const std::string& path, const Comm& comm) {

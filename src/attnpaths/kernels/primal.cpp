@@ -20,7 +20,7 @@ PrimalKernel::PrimalKernel(const PathInputs& train, double sigma0_sq, const Comm
                "the primal kernel form keeps Ξ (P·r = {}·{} values) on every rank, more than it supports; use --form "
                "dual",
                examples_, r);
-  std::vector<double> local = train.xt;
+  std::vector<double> local(train.xt.begin(), train.xt.end());
   for (double& v : local) v *= scale_;
   xi_all_ = comm.allgather_blocks(local);
   y_all_ = comm.allgather_blocks(train.y);

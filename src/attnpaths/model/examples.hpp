@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "attnpaths/core/buffer.hpp"
 #include "attnpaths/core/comm.hpp"
 
 namespace attnpaths {
@@ -15,7 +16,7 @@ struct ExampleSet {
   std::string name;        // "train", "test", "validation" or "ood/<name>"
   std::int64_t count = 0;  // global number of examples
   Range local;             // rows owned by this rank
-  std::vector<double> x;   // [local.size(), T, N0]: x[(mu*T + s)*N0 + i] is feature i of token s
+  Buffer<double> x;        // [local.size(), T, N0]: x[(mu*T + s)*N0 + i] is feature i of token s
   std::vector<double> y;   // [local.size()]
 };
 

@@ -21,7 +21,7 @@ struct PathInputs {
   Range local;              // rows owned by this rank (same sharding as the ExampleSet)
   int paths = 0;            // H_tot
   int dim = 0;              // N0
-  std::vector<double> xt;   // unscaled x̃: xt[(mu*paths + pi)*dim + i], mu local
+  Buffer<double> xt;        // unscaled x̃: xt[(mu*paths + pi)*dim + i], mu local
   std::vector<double> y;    // local targets
 
   std::int64_t local_count() const { return local.size(); }

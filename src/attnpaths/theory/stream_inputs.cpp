@@ -2,9 +2,11 @@
 
 #include <algorithm>
 
+#include "attnpaths/core/buffer.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/data/dataset_file.hpp"
+#include "attnpaths/io/run_record.hpp"
 
 namespace attnpaths {
 
@@ -28,7 +30,7 @@ struct StreamWorkspace {
 // computed in place into the result.
 PathInputs stream_set(const DatasetReader& reader, const std::string& name, std::int64_t block_examples,
                       bool keep_rows, GramSums* sums, std::int64_t& blocks, StageTimers& timers,
-                      StreamWorkspace& work) {
+                      StreamWorkspace& work, StreamedChecksum& checksum) {
   const Dataset& h = reader.header();
   const ExampleSet& whole = reader.set(name);
   ATTN_REQUIRE(!(keep_rows && sums), LibraryError, "internal: streamed set '{}' both kept and summed", name);
@@ -53,6 +55,7 @@ PathInputs stream_set(const DatasetReader& reader, const std::string& name, std:
     try {
       auto t = timers.stage("load");
       reader.read_rows_into(name, b.begin, b.end, block, /*each_rank_alone=*/true);
+      checksum.add_rows(name + "/x", b.begin, b.size(), block.x.data());
     } catch (const InputError& e) {
       invalid = e.what();
       continue;
@@ -68,7 +71,7 @@ PathInputs stream_set(const DatasetReader& reader, const std::string& name, std:
       x.paths = all.paths;
       x.dim = all.dim;
       x.y = block.y;
-      x.xt.resize(sz(b.size()) * per_row);
+      resize_buffer(x.xt, sz(b.size()) * per_row);
       rows = x.xt.data();
     }
     compute_path_inputs(block, h.attention, h.tokens, h.token_dim, work.inputs, rows);
@@ -84,9 +87,11 @@ PathInputs stream_set(const DatasetReader& reader, const std::string& name, std:
 StreamedInputs stream_inputs(const std::string& path, KernelForm form, double block_mb, int keep_per_class,
                              const Comm& comm, StageTimers& timers) {
   std::optional<DatasetReader> reader;
+  std::optional<StreamedChecksum> checksum;  // hashed from the streamed blocks: the file is read once
   {
     auto t = timers.stage("load");
-    reader.emplace(path, comm);
+    reader.emplace(path, comm, /*checksum=*/false);
+    checksum.emplace(path, comm);
   }
   StreamedInputs s;
   s.data = reader->header();
@@ -98,10 +103,14 @@ StreamedInputs stream_inputs(const std::string& path, KernelForm form, double bl
   const bool dual = s.form == KernelForm::dual;
   if (dual) s.sums.emplace(H, N0, keep_per_class);
   StreamWorkspace work;
-  s.train = stream_set(*reader, "train", s.block_examples, !dual, dual ? &*s.sums : nullptr, s.blocks, timers, work);
+  s.train = stream_set(*reader, "train", s.block_examples, !dual, dual ? &*s.sums : nullptr, s.blocks, timers, work,
+                       *checksum);
   if (dual) s.sums->reduce(comm);
   for (const ExampleSet* set : s.data.evaluation_sets())
-    s.evaluation.push_back(stream_set(*reader, set->name, s.block_examples, true, nullptr, s.blocks, timers, work));
+    s.evaluation.push_back(
+        stream_set(*reader, set->name, s.block_examples, true, nullptr, s.blocks, timers, work, *checksum));
+  auto t = timers.stage("load");
+  s.data.checksum = checksum->finish();
   return s;
 }
 
