@@ -15,9 +15,10 @@ namespace attnpaths {
 
 inline constexpr std::size_t huge_page_bytes = std::size_t{2} << 20;
 
-// Memory for `bytes` bytes: whole huge pages advised as such from 1 MB up, malloc's below.
-// Release with std::free. Throws std::bad_alloc.
+// Memory for `bytes` bytes: from 1 MB up, whole 2 MB pages mapped for it alone and advised as huge
+// pages; below, malloc's. Throws std::bad_alloc. Release with release_huge_pages and the same `bytes`.
 void* allocate_on_huge_pages(std::size_t bytes);
+void release_huge_pages(void* p, std::size_t bytes) noexcept;
 
 template <class T>
 struct HugePageAllocator {
@@ -26,7 +27,7 @@ struct HugePageAllocator {
   template <class U>
   HugePageAllocator(const HugePageAllocator<U>&) noexcept {}
   T* allocate(std::size_t n) { return static_cast<T*>(allocate_on_huge_pages(n * sizeof(T))); }
-  void deallocate(T* p, std::size_t) noexcept { std::free(p); }
+  void deallocate(T* p, std::size_t n) noexcept { release_huge_pages(p, n * sizeof(T)); }
   template <class U>
   bool operator==(const HugePageAllocator<U>&) const noexcept { return true; }
   template <class U>

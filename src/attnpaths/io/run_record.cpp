@@ -274,19 +274,7 @@ struct StreamedChecksum::State {
     Xxh64 hash;
   };
   std::map<std::size_t, Open> open;
-  Buffer<float> narrow;  // float32 values back as stored
   explicit State(const Comm& c) : comm(c) {}
-
-  void hash_rows(const ContentRecord& r, Xxh64& h, const double* v, std::uint64_t rows) {
-    const std::uint64_t n = rows * r.row;
-    if (!r.float32) {
-      h.update(reinterpret_cast<const unsigned char*>(v), n * sizeof(double));
-      return;
-    }
-    resize_buffer(narrow, n);
-    for (std::uint64_t i = 0; i < n; ++i) narrow[i] = static_cast<float>(v[i]);  // exact: widened floats
-    h.update(reinterpret_cast<const unsigned char*>(narrow.data()), n * sizeof(float));
-  }
 
   // Reads and hashes rank g mod ranks' chunks that no rank hashed from streamed rows.
   void hash_the_rest(const std::vector<std::uint64_t>& hashed) {
@@ -318,7 +306,9 @@ StreamedChecksum::StreamedChecksum(const std::string& path, const Comm& comm) : 
     const ContentRecord& r = s_->records[k];
     s_->first_chunk.push_back(total);
     if (r.dataset.empty()) continue;
-    if (!r.scalar) s_->index[r.dataset] = k;
+    // float32 values are hashed as stored: narrowing the widened rows back costs more than reading the
+    // 4-byte values again (P = 10^5, 2.9 GB: 0.42 s read + hash against ~0.6 s narrow + hash on 1 rank).
+    if (!r.scalar && !r.float32) s_->index[r.dataset] = k;
     total += chunk_count(r);
   }
   s_->digests.assign(total, 0);
@@ -339,7 +329,8 @@ void StreamedChecksum::add_rows(const std::string& name, std::int64_t begin, std
     const std::uint64_t chunk = row / c, chunk_end = std::min((chunk + 1) * c, r.rows), stop = std::min(hi, chunk_end);
     if (row == chunk * c) o = State::Open{true, chunk, row, Xxh64{}};  // a chunk starts here
     if (o.active && o.chunk == chunk && o.next_row == row) {
-      s_->hash_rows(r, o.hash, values + (row - lo) * r.row, stop - row);
+      o.hash.update(reinterpret_cast<const unsigned char*>(values + (row - lo) * r.row),
+                    (stop - row) * r.row * sizeof(double));
       o.next_row = stop;
       if (stop == chunk_end) {
         s_->digests[s_->first_chunk[it->second] + chunk] = o.hash.digest();
