@@ -17,6 +17,7 @@
 // every example; every rank computes the same numbers.
 #pragma once
 
+#include "attnpaths/core/buffer.hpp"
 #include "attnpaths/kernels/renormalized_kernel.hpp"
 
 namespace attnpaths {
@@ -57,7 +58,7 @@ class PathPairKernel final : public RenormalizedKernel {
   // The train–test path-pair kernels of a prepared evaluation set.
   struct CrossPairs {
     const PathInputs* set = nullptr;
-    std::vector<double> kstar;  // [pair][m×P]: C*_pp = s² X*_p X_p^T, C*_pq = s²(X*_p X_q^T + X*_q X_p^T)
+    Buffer<double> kstar;       // [pair][m×P]: C*_pp = s² X*_p X_p^T, C*_pq = s²(X*_p X_q^T + X*_q X_p^T)
     std::vector<double> kss;    // [pair][m]: s²|x*_p|², 2s² x*_p·x*_q
   };
   PredictorMoments predict_prepared(const CrossPairs& cross);
