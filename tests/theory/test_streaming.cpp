@@ -106,6 +106,19 @@ TEST(Streaming, TheoryEqualsInMemoryToRoundOff) {
   const StreamedInputs in = stream_inputs(data, KernelForm::automatic, block_mb, 25, world, timers);
   ASSERT_EQ(in.form, KernelForm::dual);
   EXPECT_GE(in.blocks, 10 + 1 + 1);  // ≥ 10 training blocks, then test and validation
+  // The checksum, hashed from the streamed blocks, is the whole file's, and the file was read once: apart
+  // from the stream, only the chunks of the small datasets (y, attention) and at most one chunk of each
+  // set's x at each of the R − 1 edges between shards (docs/files.md "Data checksum": chunks of
+  // ⌊2 MiB / (8·T·N0)⌋ rows).
+  EXPECT_EQ(in.data.checksum, d.checksum);
+  StreamedChecksum whole(data, world);
+  whole.finish();
+  const std::int64_t chunk_rows = std::max<std::int64_t>(1, (std::int64_t{2} << 20) / (8 * d.tokens * d.token_dim));
+  const auto x_chunks = [&](const ExampleSet& s) { return (s.count + chunk_rows - 1) / chunk_rows; };
+  const std::int64_t x_total = x_chunks(d.train) + x_chunks(d.test) + x_chunks(*d.validation);
+  const std::int64_t read = world.sum(static_cast<std::int64_t>(in.checksum_reads));
+  const std::int64_t all = world.sum(static_cast<std::int64_t>(whole.chunks_read()));
+  EXPECT_LE(read, all - x_total + 3 * (world.size() - 1)) << "of " << all << " chunks, " << x_total << " of x";
 
   // Path inputs of the evaluation sets: bitwise those of the whole set.
   const PathInputs test_whole = compute_path_inputs(d.test, d.attention, d.tokens, d.token_dim);

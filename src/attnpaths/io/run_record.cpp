@@ -268,6 +268,7 @@ struct StreamedChecksum::State {
   std::vector<std::uint64_t> first_chunk;   // per record: number of its first chunk
   std::map<std::string, std::size_t> index;  // dataset path -> record (numeric, not scalar)
   std::vector<std::uint64_t> digests;
+  std::uint64_t read = 0;  // chunks read in finish()
   struct Open {  // a chunk begun in one add_rows call and continued in the next
     bool active = false;
     std::uint64_t chunk = 0, next_row = 0;
@@ -287,7 +288,10 @@ struct StreamedChecksum::State {
       const h5::Dataset data = file->dataset(r.dataset);
       const std::uint64_t c = chunk_rows(r);
       for (std::uint64_t lo = 0, g = first_chunk[k]; lo < r.rows; lo += c, ++g)
-        if (hashed[g] == 0 && g % ranks == me) digests[g] = chunk_digest(data, r, lo, std::min(c, r.rows - lo), f, d);
+        if (hashed[g] == 0 && g % ranks == me) {
+          digests[g] = chunk_digest(data, r, lo, std::min(c, r.rows - lo), f, d);
+          ++read;
+        }
     }
   }
 };
@@ -357,6 +361,8 @@ std::string StreamedChecksum::finish() {
   s_->comm.bit_or(s_->digests);
   return content_digest(s_->records, s_->digests);
 }
+
+std::uint64_t StreamedChecksum::chunks_read() const { return s_->read; }
 
 std::string content_checksum(const std::string& path, const Comm& comm) {
   return StreamedChecksum(path, comm).finish();

@@ -2,6 +2,7 @@
 // path and checksum, versions, ranks, host, times, and the per-stage timing table.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -49,6 +50,7 @@ class StreamedChecksum {
   // finish(). Local: no collective call, no exception.
   void add_rows(const std::string& name, std::int64_t begin, std::int64_t rows, const double* values) noexcept;
   std::string finish();  // every rank returns the checksum; a read error is thrown on every rank
+  std::uint64_t chunks_read() const;  // chunks this rank read and hashed in finish()
 
  private:
   struct State;

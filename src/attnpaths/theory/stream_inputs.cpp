@@ -111,6 +111,7 @@ StreamedInputs stream_inputs(const std::string& path, KernelForm form, double bl
         stream_set(*reader, set->name, s.block_examples, true, nullptr, s.blocks, timers, work, *checksum));
   auto t = timers.stage("load");
   s.data.checksum = checksum->finish();
+  s.checksum_reads = checksum->chunks_read();
   return s;
 }
 

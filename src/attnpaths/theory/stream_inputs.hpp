@@ -30,6 +30,7 @@ struct StreamedInputs {
   std::vector<PathInputs> evaluation;  // in Dataset::evaluation_sets() order
   std::int64_t block_examples = 0;     // examples per block
   std::int64_t blocks = 0;             // blocks per rank, over every set
+  std::uint64_t checksum_reads = 0;    // chunks the checksum read apart from the stream (this rank)
 };
 
 // Reads `path` (collective) in blocks of at most `block_mb` MiB of float64 examples. `form` is the
