@@ -97,8 +97,9 @@ TEST(Checksum, ContentIndependentOfRankCount) {
 // The same checksum from rows streamed in blocks (StreamedChecksum): each rank hands its shard of
 // train/x in blocks of 1000 rows (chunks of 4096 rows begin in one block and end in the next, and the
 // shard edges split chunks between ranks), rank 0's second block withheld (the chunk it falls
-// in must not be hashed from the rest), and train/x32 widened to double (float32: left to finish(),
-// which reads what was not streamed whole). An unknown name and rows past the end are ignored.
+// in must not be hashed from the rest), and train/x32 in blocks of 70000 floats (widened to double
+// they are ignored: float32 is hashed as stored). finish() reads what was not streamed whole. An
+// unknown name and rows past the end are ignored.
 TEST(Checksum, StreamedEqualsWholeFile) {
   const Comm& w = test::world();
   const std::string path = test::scratch_dir("content-checksum-streamed") + "/many.h5";
@@ -115,7 +116,7 @@ TEST(Checksum, StreamedEqualsWholeFile) {
     f.write_scalar<float>("scale32", 0.75f);
     f.set_attr("format", "attnpaths-dataset");
   }
-  const auto streamed = [&](const std::vector<double>& values) {
+  const auto streamed = [&](const std::vector<double>& values, const std::vector<float>& floats) {
     StreamedChecksum sum(path, w);
     sum.add_rows("train/missing", 0, 1, values.data());
     const Range mine = block_range(10000, w.rank(), w.size());
@@ -125,17 +126,25 @@ TEST(Checksum, StreamedEqualsWholeFile) {
     }
     sum.add_rows("train/x", 9999, 2, values.data());  // past the end
     const Range mine32 = block_range(600000, w.rank(), w.size());
-    std::vector<double> wide(x32.begin(), x32.end());
-    for (std::int64_t lo = mine32.begin; lo < mine32.end; lo += 70000)
-      sum.add_rows("train/x32", lo, std::min<std::int64_t>(70000, mine32.end - lo), wide.data() + lo);
+    std::vector<double> wide(floats.begin(), floats.end());
+    for (std::int64_t lo = mine32.begin; lo < mine32.end; lo += 70000) {
+      const std::int64_t n = std::min<std::int64_t>(70000, mine32.end - lo);
+      sum.add_rows("train/x32", lo, n, wide.data() + lo);  // not as it is hashed: ignored
+      sum.add_rows("train/x32", lo, n, floats.data() + lo);
+    }
     return sum.finish();
   };
-  EXPECT_EQ(streamed(x), "xxh64-content-v2:451fd71458ab7948") << w.size() << " rank(s)";  // the golden value
-  // The last chunk (rows 8192–9999) lies in one rank's shard on 1, 2 and 4 ranks, so it is hashed from
-  // the streamed rows, not read again: a streamed value that differs from the file's shows.
+  const std::string golden = "xxh64-content-v2:451fd71458ab7948";
+  EXPECT_EQ(streamed(x, x32), golden) << w.size() << " rank(s)";
+  // The last chunks (x rows 8192–9999, x32 values 524288–599999) lie in one rank's shard on 1, 2 and 4
+  // ranks, so they are hashed from the streamed rows, not read again: a streamed value that differs from
+  // the file's shows.
   std::vector<double> other = x;
   other[9000 * 64] += 1.0;
-  EXPECT_NE(streamed(other), "xxh64-content-v2:451fd71458ab7948") << w.size() << " rank(s)";
+  EXPECT_NE(streamed(other, x32), golden) << w.size() << " rank(s)";
+  std::vector<float> other32 = x32;
+  other32[590000] += 1.0f;
+  EXPECT_NE(streamed(x, other32), golden) << w.size() << " rank(s)";
 }
 
 // A file that cannot be read fails on every rank with the same message (no rank hangs).

@@ -93,6 +93,34 @@ TEST(Streaming, DataFileIndependentOfBlocksRanksAndMemory) {
   EXPECT_EQ(f32.train.y, whole.train.y);
 }
 
+// A stream's checksum read, apart from its blocks, only the chunks of the small datasets (y, attention)
+// and at most one chunk of each set's x at each of the R − 1 edges between shards (docs/files.md "Data
+// checksum": chunks of ⌊2 MiB / (b·T·N0)⌋ rows, b = 8 or 4 bytes per stored value).
+void expect_read_once(const std::string& path, const StreamedInputs& in, int value_bytes, const Comm& world) {
+  StreamedChecksum whole(path, world);
+  whole.finish();
+  const Dataset& d = in.data;
+  const std::int64_t rows = std::max<std::int64_t>(1, (std::int64_t{2} << 20) / (value_bytes * d.tokens * d.token_dim));
+  std::int64_t x_total = (d.train.count + rows - 1) / rows, sets = 1;
+  for (const ExampleSet* s : d.evaluation_sets()) x_total += (s->count + rows - 1) / rows, ++sets;
+  const std::int64_t read = world.sum(static_cast<std::int64_t>(in.checksum_reads));
+  const std::int64_t all = world.sum(static_cast<std::int64_t>(whole.chunks_read()));
+  EXPECT_LE(read, all - x_total + sets * (world.size() - 1)) << "of " << all << " chunks, " << x_total << " of x";
+}
+
+// The same for a float32 file: its x is hashed as stored, from the floats the stream reads before
+// widening them.
+TEST(Streaming, Float32FileReadOnce) {
+  const Comm& world = test::world();
+  const std::string data = test::scratch_dir("streaming_f32") + "/f32.h5";
+  write_streamed(data, small_task(6000), 4096, true, world);
+  StageTimers timers;
+  const StreamedInputs in = stream_inputs(data, KernelForm::automatic, 0.02, 0, world, timers);
+  EXPECT_GE(in.blocks, 5);  // several blocks per set on every rank count
+  EXPECT_EQ(in.data.checksum, content_checksum(data, world));
+  expect_read_once(data, in, 4, world);
+}
+
 TEST(Streaming, TheoryEqualsInMemoryToRoundOff) {
   const Comm& world = test::world();
   const std::string dir = test::scratch_dir("streaming_theory");
@@ -106,19 +134,9 @@ TEST(Streaming, TheoryEqualsInMemoryToRoundOff) {
   const StreamedInputs in = stream_inputs(data, KernelForm::automatic, block_mb, 25, world, timers);
   ASSERT_EQ(in.form, KernelForm::dual);
   EXPECT_GE(in.blocks, 10 + 1 + 1);  // ≥ 10 training blocks, then test and validation
-  // The checksum, hashed from the streamed blocks, is the whole file's, and the file was read once: apart
-  // from the stream, only the chunks of the small datasets (y, attention) and at most one chunk of each
-  // set's x at each of the R − 1 edges between shards (docs/files.md "Data checksum": chunks of
-  // ⌊2 MiB / (8·T·N0)⌋ rows).
+  // The checksum, hashed from the streamed blocks, is the whole file's, and the file was read once.
   EXPECT_EQ(in.data.checksum, d.checksum);
-  StreamedChecksum whole(data, world);
-  whole.finish();
-  const std::int64_t chunk_rows = std::max<std::int64_t>(1, (std::int64_t{2} << 20) / (8 * d.tokens * d.token_dim));
-  const auto x_chunks = [&](const ExampleSet& s) { return (s.count + chunk_rows - 1) / chunk_rows; };
-  const std::int64_t x_total = x_chunks(d.train) + x_chunks(d.test) + x_chunks(*d.validation);
-  const std::int64_t read = world.sum(static_cast<std::int64_t>(in.checksum_reads));
-  const std::int64_t all = world.sum(static_cast<std::int64_t>(whole.chunks_read()));
-  EXPECT_LE(read, all - x_total + 3 * (world.size() - 1)) << "of " << all << " chunks, " << x_total << " of x";
+  expect_read_once(data, in, 8, world);
 
   // Path inputs of the evaluation sets: bitwise those of the whole set.
   const PathInputs test_whole = compute_path_inputs(d.test, d.attention, d.tokens, d.token_dim);

@@ -361,7 +361,7 @@ ExampleSet DatasetReader::read_rows(const std::string& name, std::int64_t begin,
 }
 
 void DatasetReader::read_rows_into(const std::string& name, std::int64_t begin, std::int64_t end, ExampleSet& out,
-                                   bool each_rank_alone) const {
+                                   bool each_rank_alone, StreamedChecksum* checksum) const {
   const ExampleSet& whole = set(name);
   ATTN_REQUIRE(begin >= whole.local.begin && begin <= end && end <= whole.local.end, LibraryError,
                "internal: rows [{}, {}) of '{}' are outside this rank's shard [{}, {})", begin, end, name,
@@ -374,7 +374,14 @@ void DatasetReader::read_rows_into(const std::string& name, std::int64_t begin, 
   out.y.resize(sz(n));
   const h5::Location g = file_.group(name);
   if (n > 0) {
-    g.dataset("x").read_rows_into<double>(begin, n, out.x.data());
+    const h5::Dataset x = g.dataset("x");
+    if (checksum == nullptr)
+      x.read_rows_into<double>(begin, n, out.x.data());
+    else
+      x.read_rows_into(begin, n, out.x.data(), [&](std::int64_t row, std::int64_t m, const float* f32, const double* f64) {
+        if (f32 != nullptr) checksum->add_rows(name + "/x", row, m, f32);
+        if (f64 != nullptr) checksum->add_rows(name + "/x", row, m, f64);
+      });
     g.dataset("y").read_rows_into<double>(begin, n, out.y.data());
   }
   const Comm self = Comm::view(MPI_COMM_SELF);

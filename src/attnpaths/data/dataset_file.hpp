@@ -12,6 +12,8 @@
 
 namespace attnpaths {
 
+class StreamedChecksum;  // io/run_record.hpp
+
 // Reads a dataset file on `comm` (collective). Each rank reads only its block of rows
 // (block_range) of /train, /test, /validation (optional) and every /ood/<name>; the attention
 // weights are replicated. Validates the root attributes, every shape, the attention attributes,
@@ -62,8 +64,10 @@ class DatasetReader {
   // validated on this rank only, without any collective call: a rank whose rows are invalid throws
   // InputError alone, and the caller must bring the ranks to agree (throw_first_error) before any
   // other collective call; the reads themselves are independent either way.
+  // With `checksum`, the rows of x are also handed to it as stored (StreamedChecksum::add_rows), so a
+  // stream need not read the file a second time for its checksum.
   void read_rows_into(const std::string& name, std::int64_t begin, std::int64_t end, ExampleSet& out,
-                      bool each_rank_alone = false) const;
+                      bool each_rank_alone = false, StreamedChecksum* checksum = nullptr) const;
   // This rank's rows of `name` cut into consecutive blocks of at most `block_examples`, at global
   // multiples of it; every rank gets the same number of blocks (empty ones after the end of a shorter
   // shard), as read_rows needs.

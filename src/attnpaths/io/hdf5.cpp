@@ -660,7 +660,8 @@ std::vector<T> Dataset::read_rows(std::int64_t row_begin, std::int64_t rows) con
   return out;
 }
 
-void Dataset::read_float32_widened(std::int64_t row_begin, std::int64_t rows, double* out) const {
+void Dataset::read_float32_widened(std::int64_t row_begin, std::int64_t rows, double* out,
+                                   const StoredPiece* stored) const {
   // Pieces of ~2 MiB read as stored and widened here: about 20 % less time than HDF5's conversion,
   // which also passes the values through its own buffer (572 MB of float32: 0.15 -> 0.12 s).
   const Dims d = dims();
@@ -673,8 +674,16 @@ void Dataset::read_float32_widened(std::int64_t row_begin, std::int64_t rows, do
     const std::int64_t m = std::min(piece, rows - lo);
     buf.resize(static_cast<std::size_t>(m) * row_elements);
     read_rows_into<float>(row_begin + lo, m, buf.data());
+    if (stored != nullptr) (*stored)(row_begin + lo, m, buf.data(), nullptr);
     std::copy(buf.begin(), buf.end(), out + static_cast<std::size_t>(lo) * row_elements);
   }
+}
+
+void Dataset::read_rows_into(std::int64_t row_begin, std::int64_t rows, double* out, const StoredPiece& stored) const {
+  if (rows > 0 && type_class() == H5T_FLOAT && element_size() == sizeof(float))
+    return read_float32_widened(row_begin, rows, out, &stored);
+  read_rows_into<double>(row_begin, rows, out);
+  if (rows > 0) stored(row_begin, rows, nullptr, out);
 }
 
 template <class T>

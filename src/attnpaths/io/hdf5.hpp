@@ -9,6 +9,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -154,6 +155,11 @@ class Dataset {
   // (float64 rows of a float32 dataset are read as stored and widened: read_float32_widened.)
   template <class T>
   void read_rows_into(std::int64_t row_begin, std::int64_t rows, T* out) const;
+  // read_rows_into<double> that also hands each piece of rows to `stored` with its values as stored:
+  // (first row, rows, f32, f64) with f32 the floats before widening for a float32 dataset, else f64 the
+  // doubles just read (e.g. a checksum computed while streaming, without reading the file again).
+  using StoredPiece = std::function<void(std::int64_t, std::int64_t, const float*, const double*)>;
+  void read_rows_into(std::int64_t row_begin, std::int64_t rows, double* out, const StoredPiece& stored) const;
   template <class T>
   std::vector<T> read_all() const;
   // Every entry of a fixed- or variable-length string dataset (trailing NULs removed).
@@ -164,7 +170,8 @@ class Dataset {
   Location attributes() const;
 
  private:
-  void read_float32_widened(std::int64_t row_begin, std::int64_t rows, double* out) const;
+  void read_float32_widened(std::int64_t row_begin, std::int64_t rows, double* out,
+                            const StoredPiece* stored = nullptr) const;
   friend class Location;
   Dataset(Id id, std::string file_path, std::string name, const Comm* comm)
       : id_(std::move(id)), file_path_(std::move(file_path)), name_(std::move(name)), comm_(comm) {}

@@ -35,20 +35,21 @@ std::string content_checksum(const std::string& path, const Comm& comm);
 // The same checksum, computed alongside a pass that reads a dataset's rows anyway (the theory's stream):
 // rows handed to add_rows are hashed as they come, and finish() reads only the chunks that no rank was
 // given whole (the other datasets, and chunks split between blocks of different ranks or skipped). So a
-// stream reads a float64 file once instead of twice. float32 datasets are read again in finish(): their
-// values are hashed as stored, and narrowing the widened rows back costs more than that read. The
-// constructor and finish() are collective.
+// stream reads the file once instead of twice. The constructor and finish() are collective.
 class StreamedChecksum {
  public:
   StreamedChecksum(const std::string& path, const Comm& comm);  // lists the content; reads no values
   ~StreamedChecksum();
   StreamedChecksum(const StreamedChecksum&) = delete;
   StreamedChecksum& operator=(const StreamedChecksum&) = delete;
-  // Rows [begin, begin + rows) of dataset `name` (a path such as "train/x"), row-major as read. This
-  // rank's calls for one dataset must come in increasing row order; rows that do not continue a chunk
-  // begun in an earlier call, and a name that is not a float64 (or integer) dataset, are left to
-  // finish(). Local: no collective call, no exception.
+  // Rows [begin, begin + rows) of dataset `name` (a path such as "train/x"), row-major, as the checksum
+  // hashes them: floats for a float32 dataset, doubles for any other numeric one (Dataset::read_rows_into
+  // with a StoredPiece hands over exactly these). This rank's calls for one dataset must come in
+  // increasing row order; rows that do not continue a chunk begun in an earlier call, values of the
+  // other type and a name that is not a numeric dataset are left to finish(). Local: no collective
+  // call, no exception.
   void add_rows(const std::string& name, std::int64_t begin, std::int64_t rows, const double* values) noexcept;
+  void add_rows(const std::string& name, std::int64_t begin, std::int64_t rows, const float* values) noexcept;
   std::string finish();  // every rank returns the checksum; a read error is thrown on every rank
   std::uint64_t chunks_read() const;  // chunks this rank read and hashed in finish()
 

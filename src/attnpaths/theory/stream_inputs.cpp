@@ -54,8 +54,7 @@ PathInputs stream_set(const DatasetReader& reader, const std::string& name, std:
     ++blocks;
     try {
       auto t = timers.stage("load");
-      reader.read_rows_into(name, b.begin, b.end, block, /*each_rank_alone=*/true);
-      checksum.add_rows(name + "/x", b.begin, b.size(), block.x.data());
+      reader.read_rows_into(name, b.begin, b.end, block, /*each_rank_alone=*/true, &checksum);
     } catch (const InputError& e) {
       invalid = e.what();
       continue;
