@@ -3,11 +3,10 @@
 // pays ~6–10 µs per 4 kB page the first time) such a buffer costs more to fault in than to fill.
 // Buffer<T> places allocations of 1 MB or more on whole 2 MB pages and asks for transparent huge
 // pages before the first touch: one fault instead of up to 512. Where THP is "never" the advice does
-// nothing; where it is "always" it is the default (docs/benchmarks.md, "First touch of fresh memory").
+// nothing; where it is "always" it is the default (docs/benchmarks.md, the list under "The default sweep").
 #pragma once
 
 #include <cstddef>
-#include <cstdlib>
 #include <new>
 #include <vector>
 
@@ -36,10 +35,6 @@ struct HugePageAllocator {
 
 template <class T>
 using Buffer = std::vector<T, HugePageAllocator<T>>;
-
-}  // namespace attnpaths
-
-namespace attnpaths {
 
 // `v` gets `n` elements for new values: growing drops the old ones instead of copying them over.
 template <class V>

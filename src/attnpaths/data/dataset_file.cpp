@@ -375,13 +375,15 @@ void DatasetReader::read_rows_into(const std::string& name, std::int64_t begin, 
   const h5::Location g = file_.group(name);
   if (n > 0) {
     const h5::Dataset x = g.dataset("x");
-    if (checksum == nullptr)
+    if (checksum == nullptr) {
       x.read_rows_into<double>(begin, n, out.x.data());
-    else
+    } else {
+      const std::string path = name + "/x";
       x.read_rows_into(begin, n, out.x.data(), [&](std::int64_t row, std::int64_t m, const float* f32, const double* f64) {
-        if (f32 != nullptr) checksum->add_rows(name + "/x", row, m, f32);
-        if (f64 != nullptr) checksum->add_rows(name + "/x", row, m, f64);
+        if (f32 != nullptr) checksum->add_rows(path, row, m, f32);
+        if (f64 != nullptr) checksum->add_rows(path, row, m, f64);
       });
+    }
     g.dataset("y").read_rows_into<double>(begin, n, out.y.data());
   }
   const Comm self = Comm::view(MPI_COMM_SELF);
