@@ -341,8 +341,9 @@ TEST(KernelForm, DualWorkSplitOverFeaturesMatchesOneRank) {
 // the same moments to the bit on 1, 2 and 3 threads, with more test rows than one chunk.
 TEST(KernelForm, DualKeepsTheSolvedRowsOnlyForTheirFactor) {
   // The dual form keeps the gradient's solved rows for the path Gram of the same factor() (a Newton
-  // step needs both). After a factor() at another U_1 they must be solved again: the path Gram and the
-  // gradient must equal a fresh kernel's, whatever was asked before, on any rank count.
+  // step needs both), and its Newton steps' work space between calls. After a factor() at another U_1
+  // the rows must be solved again: the energy Hessian, the path Gram and the gradient must equal a
+  // fresh kernel's, whatever was asked before, on any rank count.
   const Comm& world = test::world();
   const int H = 3, N0 = 5;
   const PathInputs train = test::synthetic_path_inputs(60, H, N0, world, 8);
@@ -351,8 +352,10 @@ TEST(KernelForm, DualKeepsTheSolvedRowsOnlyForTheirFactor) {
   auto fresh = make_renormalized_kernel(KernelForm::dual, train, 1.0, world);
   used->factor(Ua, 0.05);
   (void)used->energy_gradient();
+  (void)used->energy_hessian();  // fills the Newton steps' kept work space (gathered X, pair columns)
   used->factor(Ub, 0.05);
   fresh->factor(Ub, 0.05);
+  EXPECT_EQ((used->energy_hessian() - fresh->energy_hessian()).cwiseAbs().maxCoeff(), 0.0);
   std::vector<double> Gu, cu, Gf, cf;
   used->path_gram(Gu, cu);  // after a gradient at Ua: must not reuse its rows
   fresh->path_gram(Gf, cf);

@@ -106,6 +106,12 @@ void Comm::bcast(std::string& s, int root) const {
 }
 
 std::vector<double> Comm::allgather_blocks(const double* local, std::size_t size) const {
+  std::vector<double> all;
+  allgather_blocks(local, size, all);
+  return all;
+}
+
+void Comm::allgather_blocks(const double* local, std::size_t size, std::vector<double>& all) const {
   int n = static_cast<int>(size);
   std::vector<int> counts(static_cast<size_t>(size_)), displs(static_cast<size_t>(size_));
   MPI_CALL(MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, comm_));
@@ -114,9 +120,8 @@ std::vector<double> Comm::allgather_blocks(const double* local, std::size_t size
     displs[static_cast<size_t>(r)] = total;
     total += counts[static_cast<size_t>(r)];
   }
-  std::vector<double> all(static_cast<size_t>(total));
+  all.resize(static_cast<size_t>(total));
   MPI_CALL(MPI_Allgatherv(local, n, MPI_DOUBLE, all.data(), counts.data(), displs.data(), MPI_DOUBLE, comm_));
-  return all;
 }
 
 void throw_first_error(std::string error, const Comm& comm) {

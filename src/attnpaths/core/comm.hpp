@@ -58,6 +58,8 @@ class Comm {
   void bcast(std::string& s, int root = 0) const;
   // Gathers each rank's contiguous block into the full array on every rank (blocks in rank order).
   std::vector<double> allgather_blocks(const double* local, std::size_t n) const;
+  // The same into `all`, resized (its memory is reused when it is large enough: no first-touch faults).
+  void allgather_blocks(const double* local, std::size_t n, std::vector<double>& all) const;
   std::vector<double> allgather_blocks(const std::vector<double>& local) const {
     return allgather_blocks(local.data(), local.size());
   }

@@ -135,45 +135,38 @@ void DualKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
   for (double& v : c_) v /= temperature;
 }
 
-std::vector<double> DualKernel::feature_rows(const std::vector<double>& M, Range mine) const {
+void DualKernel::feature_rows(const std::vector<double>& M, Range mine, std::vector<double>& x) const {
   const std::size_t r = static_cast<std::size_t>(r_), n = static_cast<std::size_t>(mine.size());
-  std::vector<double> x(static_cast<size_t>(paths_) * n * r);
+  x.resize(static_cast<size_t>(paths_) * n * r);
   for (int p = 0; p < paths_; ++p)
     std::copy_n(&M[(static_cast<size_t>(p * dim_) + static_cast<size_t>(mine.begin)) * r], n * r,
                 &x[static_cast<size_t>(p) * n * r]);
-  return x;
 }
 
 const std::vector<double>& DualKernel::own_solved_rows() {
-  if (!solved_current_) {
-    solved_ = solved_rows(block_range(dim_, comm_.rank(), comm_.size()));
-    solved_current_ = true;
-  }
+  if (solved_current_) return solved_;
+  // Rows (π,i), i ∈ mine, of X = B' L_A^{-T}: X L_A^T = B' row by row, so the rows are independent.
+  const Range mine = block_range(dim_, comm_.rank(), comm_.size());
+  feature_rows(bl_, mine, solved_);
+  const int m = paths_ * static_cast<int>(mine.size());
+  linalg::lower_transpose_solve_right(m, r_, chol_.data(), r_, solved_.data(), r_);
+  petsc::log_flops(static_cast<double>(m) * r_ * r_);
+  solved_current_ = true;
   return solved_;
 }
 
-std::vector<double> DualKernel::solved_rows(Range mine) const {
-  // Rows (π,i), i ∈ mine, of X = B' L_A^{-T}: X L_A^T = B' row by row, so the rows are independent.
-  std::vector<double> x = feature_rows(bl_, mine);
-  const int m = paths_ * static_cast<int>(mine.size());
-  linalg::lower_transpose_solve_right(m, r_, chol_.data(), r_, x.data(), r_);
-  petsc::log_flops(static_cast<double>(m) * r_ * r_);
-  return x;
-}
-
-std::vector<double> DualKernel::gather_feature_rows(const std::vector<double>& local, std::size_t width) const {
+void DualKernel::gather_feature_rows(const std::vector<double>& local, std::size_t width, std::vector<double>& out) {
   // Each rank holds the rows (π,i), i in its block_range of the features, path-major; the result
   // holds all r rows in the order (π,i) (path slowest).
-  const std::vector<double> all = comm_.allgather_blocks(local);
-  std::vector<double> out(all.size());
+  comm_.allgather_blocks(local.data(), local.size(), gathered_);
+  out.resize(gathered_.size());
   std::size_t at = 0;
   for (int k = 0; k < comm_.size(); ++k) {
     const Range f = block_range(dim_, k, comm_.size());
     const std::size_t n = static_cast<std::size_t>(f.size()) * width;
     for (int p = 0; p < paths_; ++p, at += n)
-      std::copy_n(&all[at], n, &out[(static_cast<size_t>(p * dim_) + static_cast<size_t>(f.begin)) * width]);
+      std::copy_n(&gathered_[at], n, &out[(static_cast<size_t>(p * dim_) + static_cast<size_t>(f.begin)) * width]);
   }
-  return out;
 }
 
 Eigen::MatrixXd DualKernel::energy_gradient() {
@@ -201,18 +194,17 @@ Eigen::MatrixXd DualKernel::energy_gradient() {
   return 0.5 * (grad + grad.transpose());
 }
 
-const std::vector<double>& DualKernel::whole_solved_rows(std::vector<double>& storage) {
+const std::vector<double>& DualKernel::whole_solved_rows() {
   if (comm_.size() == 1) return own_solved_rows();  // one rank's rows are all of X, in (π,i) order
-  storage = gather_feature_rows(own_solved_rows(), static_cast<size_t>(r_));
-  return storage;
+  gather_feature_rows(own_solved_rows(), static_cast<size_t>(r_), whole_);
+  return whole_;
 }
 
 void DualKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
   // Ξ^T K_T^{-1} Ξ = (B − X X^T)/Temp with X = B' L_A^{-T} (see energy_gradient): the whole r×r
   // matrix on every rank, one SYRK after gathering X. The Newton steps' Hessian on several ranks does
   // not form it (energy_hessian splits the work by feature pairs).
-  std::vector<double> storage;
-  const std::vector<double>& x = whole_solved_rows(storage);
+  const std::vector<double>& x = whole_solved_rows();
   G = gram_;
   linalg::syrk(false, r_, r_, -1.0, x.data(), r_, 1.0, G.data(), r_);
   petsc::log_flops(static_cast<double>(r_) * r_ * r_);
@@ -220,21 +212,20 @@ void DualKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
   c = c_;
 }
 
-void DualKernel::pair_columns(const std::vector<double>& x, Range features, std::vector<double>& x2,
-                              std::vector<double>& v) const {
+void DualKernel::pair_columns(const std::vector<double>& x, Range features) {
   // Columns (i, j), i ∈ features, j ≤ i, of X2[(a,d),(i,j)] = w G[(a,i),(d,j)] and V[(b,d),(i,j)] =
   // w c_b[i] c_d[j], w = 1/√2 on j = i (so the products below weigh the diagonal ½). G = (B − X X^T)/Temp
   // is formed block by block of features: rows (a, i0..i1), columns (d, 0..i1), one GEMM per (a, d).
   const std::size_t H = static_cast<std::size_t>(paths_), n = static_cast<std::size_t>(dim_), r = H * n;
   const std::int64_t lo = features.begin, hi = features.end;
   const std::size_t cols = static_cast<std::size_t>((hi * (hi + 1) - lo * (lo + 1)) / 2);
-  x2.assign(H * H * cols, 0.0);
-  v.assign(H * H * cols, 0.0);
-  std::vector<double> g;
+  std::vector<double>&x2 = pair_x2_, &v = pair_v_, &g = pair_g_;
+  x2.resize(H * H * cols);  // every column (i, j ≤ i) is written below
+  v.resize(H * H * cols);
+  g.resize(H * H * static_cast<std::size_t>(std::min<std::int64_t>(pair_block, hi - lo) * hi));
   const double diagonal = 1.0 / std::sqrt(2.0), inverse_temperature = 1.0 / temperature_;
   for (std::int64_t i0 = lo; i0 < hi; i0 += pair_block) {
     const std::int64_t i1 = std::min<std::int64_t>(hi, i0 + pair_block), m = i1 - i0;
-    g.resize(H * H * static_cast<std::size_t>(m * i1));
     for (std::size_t a = 0; a < H; ++a)
       for (std::size_t d = 0; d < H; ++d)
         linalg::gemm(false, true, static_cast<int>(m), static_cast<int>(i1), r_, -inverse_temperature,
@@ -273,9 +264,8 @@ Eigen::MatrixXd DualKernel::energy_hessian() {
   // by SYRK instead (the same flops at SYRK's speed: 19 against 23 ms at the Markov shape).
   ATTN_REQUIRE(!chol_.empty(), LibraryError, "internal: energy_hessian() before factor()");
   if (comm_.size() == 1) return RenormalizedKernel::energy_hessian();
-  std::vector<double> storage, x2, v;
-  const std::vector<double>& x = whole_solved_rows(storage);
-  pair_columns(x, triangle_range(dim_, comm_.rank(), comm_.size()), x2, v);
+  pair_columns(whole_solved_rows(), triangle_range(dim_, comm_.rank(), comm_.size()));
+  const std::vector<double>&x2 = pair_x2_, &v = pair_v_;
   const int h2 = paths_ * paths_, cols = static_cast<int>(x2.size()) / h2;
   std::vector<double> ts(2 * static_cast<size_t>(h2 * h2), 0.0);
   if (cols > 0) {
