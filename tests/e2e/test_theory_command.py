@@ -74,10 +74,11 @@ class TheoryCommand(unittest.TestCase):
         for ranks in (1, 2, 4):
             self.theory(f'ranks{ranks}.h5', ranks=ranks)
             outs[f'np{ranks}'] = self.path(f'ranks{ranks}.h5')
-        for form in ('dual', 'primal'):
-            self.theory(f'{form}.h5', ['--form', form])
-            outs[form] = self.path(f'{form}.h5')
-            with h5py.File(outs[form], 'r') as f:
+        for form, ranks in (('dual', 1), ('dual', 2), ('primal', 1), ('primal', 2)):
+            name = f'{form}-np{ranks}'
+            self.theory(f'{name}.h5', ['--form', form], ranks=ranks)
+            outs[name] = self.path(f'{name}.h5')
+            with h5py.File(outs[name], 'r') as f:
                 self.assertEqual(f['data'].attrs['kernel_form'], form)
         ref = h5py.File(outs['np1'], 'r')
         self.assertEqual(ref['data'].attrs['kernel_form'], 'path-pairs')  # auto at P <= r, small kernels
@@ -89,6 +90,12 @@ class TheoryCommand(unittest.TestCase):
                     np.testing.assert_allclose(f[ds][:], ref[ds][:], rtol=0, atol=1e-10, err_msg=f'{name}: {ds}')
                 for ds in ['predictor/theory/accuracy', 'predictor/gp/accuracy']:
                     np.testing.assert_array_equal(f[ds][:], ref[ds][:], err_msg=f'{name}: {ds}')
+                # The alignments are shared out over the ranks in batches (the GP's computed once);
+                # NaN pads beyond the kernel's rank.
+                for ds in ['alignment/theory', 'alignment/gp']:
+                    np.testing.assert_allclose(f[ds][:], ref[ds][:], rtol=0, atol=1e-10, equal_nan=True,
+                                               err_msg=f'{name}: {ds}')
+                self.assertTrue(f['progress/theory'][:].all() and f['progress/gp'][:].all())
 
     def test_resume_after_kill(self):
         # 20 grid points of a few ms each (path-pair form): the kill, sent when the first point is

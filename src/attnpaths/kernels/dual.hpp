@@ -47,6 +47,7 @@ class DualKernel final : public RenormalizedKernel {
   double path_gram_flops() const override { return static_cast<double>(r_) * r_ * static_cast<double>(r_); }
   PredictorMoments predict(const PathInputs& set) override;
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
+  bool alignment_is_local() const override { return true; }  // from the replicated B
 
  private:
   // The rows (π,i), i ∈ mine (a range of features), of an r×r row-major M, path-major [H·|mine| × r], into x.

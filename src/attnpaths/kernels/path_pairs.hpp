@@ -46,6 +46,7 @@ class PathPairKernel final : public RenormalizedKernel {
   // take at most automatic_path_pair_bytes.
   void prepare_predictions(const std::vector<const PathInputs*>& sets) override;
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
+  bool alignment_is_local() const override { return true; }  // from the replicated path-pair kernels
 
  private:
   // K(U) = Σ_ππ' U_ππ' C_ππ' + shift·I into `out` [P×P]: the lower triangle, the strict upper one zero

@@ -70,6 +70,9 @@ class RenormalizedKernel {
   // |v_k·y|/sqrt(P) for the top-k eigenvectors v_k of K(U_1) (no Temp), by decreasing eigenvalue
   // (fewer if the kernel's rank is smaller). Independent of factor().
   virtual std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) = 0;
+  // Whether alignment() is computed by each rank alone (not collective): then the ranks can each
+  // take a different U_1 (theory/theory_run.cpp shares a batch of grid points out over them).
+  virtual bool alignment_is_local() const { return false; }
 
   // Train–train kernel Σ_ππ' U_ππ' C_ππ' (no Temp) restricted to the global example indices
   // `subset`, [m×m] row-major, on every rank (for figures; m small). U = e_π e_π^T gives C_ππ.

@@ -200,6 +200,12 @@ struct TheoryRun::State {
   // the last solution at each width and its temperature index (--warm-start)
   std::vector<OrderParameters> solved;
   std::vector<std::size_t> solved_t;
+  // points written but for their alignment (TheoryRun::queue_alignment)
+  struct PendingAlignment {
+    std::size_t t, w;
+    Eigen::MatrixXd U1;
+  };
+  std::vector<PendingAlignment> pending;
 
   State(const Comm& comm, const std::vector<std::string>& command_line, const TheoryOptions& options)
       : log(comm), provenance(Provenance::collect(comm, command_line)), config(options.to_config()) {}
@@ -391,6 +397,7 @@ void TheoryRun::solve_grid() {
       progress.update(points, solve_grid_point(t, w));
     }
   }
+  flush_alignments();
 }
 
 // The GP point of temperature t (it does not depend on the widths): predict → alignment → write.
@@ -411,11 +418,7 @@ void TheoryRun::solve_gp_point(std::size_t t) {
                              predictor_statistics(*b.kernel, e.inputs, comm_), e.inputs.local);
     }
   }
-  if (options_.alignment > 0) {
-    auto st = s.timers.stage("alignment");
-    if (gp_alignment_.empty()) gp_alignment_ = s.kernel->alignment(U1_gp, options_.alignment);
-    s.writer->gp_alignment(t, padded(gp_alignment_, static_cast<size_t>(options_.alignment)));
-  }
+  if (options_.alignment > 0) return queue_alignment(t, gp_column, U1_gp);
   s.writer->mark_gp_done(t);
   s.output->file().flush();
 }
@@ -445,23 +448,63 @@ std::string TheoryRun::solve_grid_point(std::size_t t, std::size_t w) {
   if (!result.converged) ++s.not_converged;
   const double acc_theory = predict(t, w, "/theory", result.op.U1());
   const double acc_diag = predict(t, w, "/theory_diagonal", diagonal_only(result.op.U1()));
-  if (options_.alignment > 0) {
-    auto st = s.timers.stage("alignment");
-    s.writer->theory_alignment(t, w, padded(s.kernel->alignment(result.op.U1(), options_.alignment),
-                                            static_cast<size_t>(options_.alignment)));
-  }
   {
     auto st = s.timers.stage("write");
     if (!s.subset.empty()) s.writer->renormalized_kernel(t, w, s.kernel->kernel_block(result.op.U1(), s.subset));
     s.writer->point(t, w, {result.op.U, result.op.Ua, result.value.action, result.value.energy, result.value.entropy,
                            result.value.grad_max, seconds, result.iterations, result.newton_steps, result.evaluations,
                            result.converged});
-    s.writer->mark_point_done(t, w);
-    s.output->file().flush();
+    if (options_.alignment == 0) {
+      s.writer->mark_point_done(t, w);
+      s.output->file().flush();
+    }
   }
+  if (options_.alignment > 0) queue_alignment(t, w, result.op.U1());
   return fmt::format("Temp {:g}, N {}: S = {:.6f}, accuracy {:.3f} (diagonal {:.3f}){}, {}{}", temp, s.widths[w],
                      result.value.action, acc_theory, acc_diag, strongest_cross_path(result.op.U1(), s.labels),
                      result.reason, result.converged ? "" : "  ** NOT CONVERGED **");
+}
+
+void TheoryRun::queue_alignment(std::size_t t, std::size_t w, const Eigen::MatrixXd& U1) {
+  State& s = *s_;
+  s.pending.push_back({t, w, U1});
+  const std::size_t batch = s.kernel->alignment_is_local() ? static_cast<std::size_t>(comm_.size()) : 1;
+  if (s.pending.size() >= batch) flush_alignments();
+}
+
+// The queued alignments, each computed by one rank where the kernel's alignment is local (rank j mod
+// R takes the j-th eigenproblem; the others add zeros to one sum), else by all ranks together; then
+// written and their points marked done. The GP alignment does not depend on Temp: computed once.
+void TheoryRun::flush_alignments() {
+  State& s = *s_;
+  if (s.pending.empty()) return;
+  auto st = s.timers.stage("alignment");
+  const std::size_t k = static_cast<std::size_t>(options_.alignment), n = s.pending.size();
+  const bool shared = s.kernel->alignment_is_local() && comm_.size() > 1;
+  std::vector<double> values(n * k, 0.0);
+  for (std::size_t j = 0; j < n; ++j) {
+    const auto& e = s.pending[j];
+    const bool mine = !shared || static_cast<int>(j % static_cast<std::size_t>(comm_.size())) == comm_.rank();
+    if (mine && !(e.w == gp_column && !gp_alignment_.empty())) {
+      const std::vector<double> v = padded(s.kernel->alignment(e.U1, options_.alignment), k);
+      std::copy(v.begin(), v.end(), values.begin() + static_cast<std::ptrdiff_t>(j * k));
+    }
+  }
+  if (shared) comm_.sum(values);
+  for (std::size_t j = 0; j < n; ++j) {
+    const auto& e = s.pending[j];
+    const auto at = values.begin() + static_cast<std::ptrdiff_t>(j * k);
+    if (e.w != gp_column) {
+      s.writer->theory_alignment(e.t, e.w, std::vector<double>(at, at + static_cast<std::ptrdiff_t>(k)));
+      s.writer->mark_point_done(e.t, e.w);
+      continue;
+    }
+    if (gp_alignment_.empty()) gp_alignment_.assign(at, at + static_cast<std::ptrdiff_t>(k));
+    s.writer->gp_alignment(e.t, gp_alignment_);
+    s.writer->mark_gp_done(e.t);
+  }
+  s.pending.clear();
+  s.output->file().flush();
 }
 
 // The predictor with order parameter U1 on every evaluation set, written under <set>/<variant>.

@@ -65,6 +65,11 @@ class TheoryRun {
   void solve_gp_point(std::size_t t);
   std::string solve_grid_point(std::size_t t, std::size_t w);
   double predict(std::size_t t, std::size_t w, const std::string& variant, const Eigen::MatrixXd& U1);
+  // The alignment of point (t, w) (w = gp_column: the GP point of Temp t) is queued; the point is
+  // marked done when flush_alignments() has written it, once the queue holds one point per rank.
+  static constexpr std::size_t gp_column = static_cast<std::size_t>(-1);
+  void queue_alignment(std::size_t t, std::size_t w, const Eigen::MatrixXd& U1);
+  void flush_alignments();
   void finish();
   // Helpers of the stages.
   void write_data_description() const;
