@@ -445,4 +445,33 @@ TEST(KernelForm, NonPositiveDefiniteIsAClearError) {
   EXPECT_THROW(d->factor(U, 0.01), NumericalError);
   auto pp = make_renormalized_kernel(KernelForm::path_pairs, train, 1.0, comm);
   EXPECT_THROW(pp->factor(U, 0.01), NumericalError);
+  // A failed factor() is not remembered as done, even after a successful one: the same call fails again.
+  for (RenormalizedKernel* kernel : {k.get(), d.get(), pp.get()}) {
+    kernel->factor(Eigen::MatrixXd::Identity(2, 2), 0.01);
+    EXPECT_THROW(kernel->factor(U, 0.01), NumericalError);
+    EXPECT_THROW(kernel->factor(U, 0.01), NumericalError);
+  }
+}
+
+TEST(KernelForm, RepeatedFactorIsSkipped) {
+  // factor() at the U_1 and Temp of the last successful one does no work (the predictor after the
+  // minimiser); any other U_1 or Temp does, and the results are a fresh kernel's.
+  const Comm& comm = test::world();
+  const PathInputs train = test::synthetic_path_inputs(30, 2, 4, comm, 11);
+  const Eigen::MatrixXd Ua = test::random_spd(2, 12), Ub = test::random_spd(2, 13);
+  for (const KernelForm form : {KernelForm::primal, KernelForm::dual, KernelForm::path_pairs}) {
+    auto k = make_renormalized_kernel(form, train, 1.0, comm);
+    auto fresh = make_renormalized_kernel(form, train, 1.0, comm);
+    k->factor(Ua, 0.05);
+    k->factor(Ua, 0.05);
+    EXPECT_EQ(k->factorizations(), 1);
+    k->factor(Ua, 0.06);
+    k->factor(Ub, 0.06);
+    k->factor(Ua, 0.05);
+    EXPECT_EQ(k->factorizations(), 4);
+    fresh->factor(Ua, 0.05);
+    EXPECT_EQ(k->log_det(), fresh->log_det());
+    EXPECT_EQ(k->data_fit(), fresh->data_fit());
+    EXPECT_EQ((k->energy_gradient() - fresh->energy_gradient()).cwiseAbs().maxCoeff(), 0.0);
+  }
 }

@@ -59,6 +59,17 @@ double path_input_scale(double sigma0_sq, int N0, int paths) {
   return std::sqrt(sigma0_sq / (static_cast<double>(N0) * static_cast<double>(paths)));
 }
 
+void RenormalizedKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
+  // One rank's U_1 differing in a bit must not let the others skip a collective factorisation.
+  const bool same = factored_ && temperature == temperature_ && U1.rows() == U1_.rows() && U1.cols() == U1_.cols() &&
+                    U1 == U1_;
+  if (comm_.size() == 1 ? same : comm_.min(std::int64_t{same ? 1 : 0}) == 1) return;
+  factored_ = false;
+  factor_kernel(U1, temperature);
+  factored_ = true;
+  ++factorizations_;
+}
+
 RenormalizedKernel::RenormalizedKernel(const PathInputs& train, double sigma0_sq, const Comm& comm)
     : train_(train), comm_(comm), scale_(path_input_scale(sigma0_sq, train.dim, train.paths)), paths_(train.paths),
       dim_(train.dim), examples_(train.count) {

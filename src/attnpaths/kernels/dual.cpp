@@ -103,7 +103,7 @@ void DualKernel::form_lambda(const std::vector<double>& l, std::vector<double>& 
                dim_ * r_);
 }
 
-void DualKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
+void DualKernel::factor_kernel(const Eigen::MatrixXd& U1, double temperature) {
   ATTN_REQUIRE(U1.rows() == paths_ && U1.cols() == paths_, LibraryError, "internal: U_1 is {}×{}, expected {}×{}",
                U1.rows(), U1.cols(), paths_, paths_);
   ATTN_REQUIRE(temperature > 0, InputError, "the dual kernel form needs Temp > 0 (got {})", temperature);

@@ -34,7 +34,6 @@ class DualKernel final : public RenormalizedKernel {
   // From sums already reduced over the ranks; `train` gives P, the sharding and y (its x̃ may be empty).
   DualKernel(const PathInputs& train, const GramSums& sums, double sigma0_sq, const Comm& comm);
   KernelForm form() const override { return KernelForm::dual; }
-  void factor(const Eigen::MatrixXd& U1, double temperature) override;
   Eigen::MatrixXd energy_gradient() override;
   std::vector<double> solve(const std::vector<double>& v) override;
   void path_gram(std::vector<double>& G, std::vector<double>& c) override;
@@ -50,6 +49,7 @@ class DualKernel final : public RenormalizedKernel {
   bool alignment_is_local() const override { return true; }  // from the replicated B
 
  private:
+  void factor_kernel(const Eigen::MatrixXd& U1, double temperature) override;
   // The rows (π,i), i ∈ mine (a range of features), of an r×r row-major M, path-major [H·|mine| × r], into x.
   void feature_rows(const std::vector<double>& M, Range mine, std::vector<double>& x) const;
   // solved_rows of this rank's features at the last factor(): the rows (π,i), i ∈ mine, of

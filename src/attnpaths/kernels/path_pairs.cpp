@@ -77,7 +77,7 @@ void PathPairKernel::assemble(const Eigen::MatrixXd& U, double shift, std::vecto
   }
 }
 
-void PathPairKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
+void PathPairKernel::factor_kernel(const Eigen::MatrixXd& U1, double temperature) {
   ATTN_REQUIRE(U1.rows() == paths_ && U1.cols() == paths_, LibraryError, "internal: U_1 is {}×{}, expected {}×{}",
                U1.rows(), U1.cols(), paths_, paths_);
   U1_ = U1;

@@ -26,7 +26,6 @@ class PathPairKernel final : public RenormalizedKernel {
  public:
   PathPairKernel(const PathInputs& train, double sigma0_sq, const Comm& comm);
   KernelForm form() const override { return KernelForm::path_pairs; }
-  void factor(const Eigen::MatrixXd& U1, double temperature) override;
   Eigen::MatrixXd energy_gradient() override;
   std::vector<double> solve(const std::vector<double>& v) override;
   // G = Ξ^T K_T^{-1} Ξ from the Cholesky factor and x̃ (as in the primal form), c = Ξ^T α.
@@ -49,6 +48,7 @@ class PathPairKernel final : public RenormalizedKernel {
   bool alignment_is_local() const override { return true; }  // from the replicated path-pair kernels
 
  private:
+  void factor_kernel(const Eigen::MatrixXd& U1, double temperature) override;
   // K(U) = Σ_ππ' U_ππ' C_ππ' + shift·I into `out` [P×P]: the lower triangle, the strict upper one zero
   // (all that the Cholesky and eigen solvers read; U symmetrised).
   void assemble(const Eigen::MatrixXd& U, double shift, std::vector<double>& out);

@@ -44,7 +44,7 @@ void PrimalKernel::assemble(const Eigen::MatrixXd& U, std::vector<double>& kerne
   comm_.sum(kernel);
 }
 
-void PrimalKernel::factor(const Eigen::MatrixXd& U1, double temperature) {
+void PrimalKernel::factor_kernel(const Eigen::MatrixXd& U1, double temperature) {
   ATTN_REQUIRE(U1.rows() == paths_ && U1.cols() == paths_, LibraryError, "internal: U_1 is {}×{}, expected {}×{}",
                U1.rows(), U1.cols(), paths_, paths_);
   U1_ = U1;

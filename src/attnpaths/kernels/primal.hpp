@@ -17,7 +17,6 @@ class PrimalKernel final : public RenormalizedKernel {
  public:
   PrimalKernel(const PathInputs& train, double sigma0_sq, const Comm& comm);
   KernelForm form() const override { return KernelForm::primal; }
-  void factor(const Eigen::MatrixXd& U1, double temperature) override;
   Eigen::MatrixXd energy_gradient() override;
   std::vector<double> solve(const std::vector<double>& v) override;
   void path_gram(std::vector<double>& G, std::vector<double>& c) override;
@@ -28,6 +27,7 @@ class PrimalKernel final : public RenormalizedKernel {
   std::vector<double> alignment(const Eigen::MatrixXd& U1, int k) override;
 
  private:
+  void factor_kernel(const Eigen::MatrixXd& U1, double temperature) override;
   // K(U) = Ξ (U ⊗ I) Ξ^T [P×P row-major, both triangles] on every rank.
   void assemble(const Eigen::MatrixXd& U, std::vector<double>& kernel);
 

@@ -39,8 +39,11 @@ class RenormalizedKernel {
   std::int64_t examples() const { return examples_; }
   std::int64_t features() const { return static_cast<std::int64_t>(paths_) * dim_; }  // r
 
-  // Factorises K_T = K(U_1) + Temp·I (collective). Throws NumericalError if K_T is not PD.
-  virtual void factor(const Eigen::MatrixXd& U1, double temperature) = 0;
+  // Factorises K_T = K(U_1) + Temp·I (collective). Throws NumericalError if K_T is not PD. Returns at
+  // once when the last factor() succeeded at the same U_1 and Temp on every rank (the predictor after
+  // the minimiser, whose last evaluation was at its result).
+  void factor(const Eigen::MatrixXd& U1, double temperature);
+  long factorizations() const { return factorizations_; }  // factor()s that did the work
   // After factor(): log det K_T and the data fit y^T K_T^{-1} y; E = log_det() + data_fit().
   double log_det() const { return log_det_; }
   double data_fit() const { return data_fit_; }
@@ -80,6 +83,8 @@ class RenormalizedKernel {
 
  protected:
   RenormalizedKernel(const PathInputs& train, double sigma0_sq, const Comm& comm);
+  // factor()'s work in each form (sets U1_ and temperature_).
+  virtual void factor_kernel(const Eigen::MatrixXd& U1, double temperature) = 0;
   // out[μ,(a,i)] = scale · Σ_π x[μ,(π,i)] M[π,a] for `rows` rows of length r = H·N0: every row, an
   // H × N0 block X_μ, becomes scale · M^T X_μ — the rows times (M ⊗ I_{N0}), path index slowest.
   // M is H × H row-major.
@@ -129,6 +134,8 @@ class RenormalizedKernel {
   double temperature_ = 0, log_det_ = 0, data_fit_ = 0;
 
  private:
+  bool factored_ = false;  // the last factor_kernel() succeeded (at U1_, temperature_)
+  long factorizations_ = 0;
   // factored_predict on local test rows [q0, q0 + b) of `set` into out (u = U_1 row-major);
   // `contracted` and `kstar` are the caller thread's workspaces.
   void factored_predict_rows(const PathInputs& set, const Factored& f, const double* u, std::int64_t q0, int b,
