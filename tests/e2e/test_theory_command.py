@@ -2,7 +2,8 @@
 """End-to-end tests of `attnpaths theory` through the real binary (run by ctest, label e2e).
 
 Covers: rank-count and kernel-form invariance (1, 2, 4 ranks; primal vs dual) of U_1, the predictor
-mean and the accuracy to 1e-10; the docs/files.md §2 file contract; resume after a kill; non-convergence;
+mean, the accuracy and the alignments to 1e-10; the docs/files.md §2 file contract; resume after a kill
+(1 and 2 ranks); non-convergence;
 and bad input (wrong shapes, NaN, a missing group, an unknown style, non-positive temperature or
 width, an unwritable output path): exit code != 0, a message naming the problem, and no output file
 that looks valid.
@@ -11,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 import unittest
 
 import h5py
@@ -99,30 +101,47 @@ class TheoryCommand(unittest.TestCase):
 
     def test_resume_after_kill(self):
         # 20 grid points of a few ms each (path-pair form): the kill, sent when the first point is
-        # written, lands before the last one; how many points are done by then depends on the machine.
+        # written (1 rank) or the third is reported (2 ranks: a point is finished once the queue of 2
+        # alignments is), lands before the last one; how many points are done by then depends on the machine.
         grid = ['--widths', '10,30,100,300,1000', '--temperatures', '0.01,0.03,0.1,0.3', '--polish-tol', '1e-12']
-        full = self.path('full.h5')
-        run(['theory', '--data', self.data, '-o', full] + grid)
-        out = self.path('killed.h5')
-        cmd = [BIN, 'theory', '--data', self.data, '-o', out] + grid
+        for ranks, kill_at in ((None, 1), (2, 3)):
+            with self.subTest(ranks=ranks):
+                self.resume_after_kill(grid, ranks, kill_at)
+
+    def resume_after_kill(self, grid, ranks, kill_at):
+        tag = f'np{ranks or 1}'
+        full = self.path(f'full-{tag}.h5')
+        run(['theory', '--data', self.data, '-o', full] + grid, ranks)
+        out = self.path(f'killed-{tag}.h5')
+        launcher = [shutil.which('mpirun') or 'mpirun', '-np', str(ranks)] if ranks else []
+        cmd = launcher + [BIN, 'theory', '--data', self.data, '-o', out] + grid
+        pattern = f'theory --data {self.data} -o {out}'
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env())
         with p.stdout:
-            for line in p.stdout:  # kill as soon as the first grid point is written
-                if 'theory grid: 1/' in line:
+            for line in p.stdout:  # kill every rank as soon as the point is reported
+                if f'theory grid: {kill_at}/' in line:
+                    subprocess.run(['pkill', '-KILL', '-f', pattern])
                     p.send_signal(signal.SIGKILL)
                     break
             p.wait()
+        for _ in range(200):  # the ranks are gone (they hold the file open until then)
+            if subprocess.run(['pgrep', '-f', pattern], stdout=subprocess.DEVNULL).returncode != 0:
+                break
+            time.sleep(0.05)
         self.assertFalse(os.path.exists(out), 'a killed run must not leave a file that looks complete')
         with h5py.File(out + '.partial', 'r') as f:  # ... but a valid partial file with the finished points
             done = int(f['progress/theory'][:].sum())
             self.assertGreaterEqual(done, 1)
             self.assertLess(done, 20)
             self.assertTrue(np.isfinite(f['theory/U1'][0, 0]).all())
-        r = run(['theory', '--data', self.data, '-o', out, '--resume'] + grid)
+        r = run(['theory', '--data', self.data, '-o', out, '--resume'] + grid, ranks)
         self.assertIn('resuming', r.stdout)
         with h5py.File(out, 'r') as f, h5py.File(full, 'r') as g:
-            np.testing.assert_array_equal(f['theory/U1'][:], g['theory/U1'][:])
-            np.testing.assert_array_equal(f['predictor/theory/mean'][:], g['predictor/theory/mean'][:])
+            for ds in ['theory/U1', 'predictor/theory/mean', 'alignment/theory', 'alignment/gp']:
+                np.testing.assert_array_equal(f[ds][:], g[ds][:], err_msg=f'{tag}: {ds}')
+            self.assertTrue(f['progress/theory'][:].all() and f['progress/gp'][:].all())
+        if ranks:
+            return
         # resuming with other options is refused (and resuming a complete file is refused anyway)
         shutil.copy(out, out + '.partial')
         os.remove(out)
