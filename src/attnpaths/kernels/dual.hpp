@@ -52,8 +52,8 @@ class DualKernel final : public RenormalizedKernel {
   void factor_kernel(const Eigen::MatrixXd& U1, double temperature) override;
   // The rows (π,i), i ∈ mine (a range of features), of an r×r row-major M, path-major [H·|mine| × r], into x.
   void feature_rows(const std::vector<double>& M, Range mine, std::vector<double>& x) const;
-  // solved_rows of this rank's features at the last factor(): the rows (π,i), i ∈ mine, of
-  // X = B' L_A^{-T} (A = L_A L_A^T) by a triangular solve of those rows only. Solved by the first of
+  // This rank's rows of X = B' L_A^{-T} (A = L_A L_A^T) at the last factor(): the rows (π,i), i ∈ its
+  // features, by a triangular solve of those rows only, into solved_. Solved by the first of
   // energy_gradient() and path_gram() after it and kept for the other (a Newton step needs both).
   const std::vector<double>& own_solved_rows();
   // All of X [r×r, rows (π,i)] on every rank: own_solved_rows() on one rank, else gathered into whole_.
