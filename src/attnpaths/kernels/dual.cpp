@@ -91,16 +91,31 @@ DualKernel::DualKernel(const PathInputs& train, const GramSums& sums, double sig
         gram_trace_(p, q) += gram_[static_cast<size_t>(p * dim_ + i) * r + static_cast<size_t>(q * dim_ + i)];
 }
 
-void DualKernel::form_lambda(const std::vector<double>& l, std::vector<double>& bl, std::vector<double>& lambda) const {
+void DualKernel::form_lambda(const std::vector<double>& l, Range mine, std::vector<double>& bl,
+                             std::vector<double>& lambda) const {
   // B' = B L' (B symmetric: the rows of B' are the rows of B times L') and Λ = L'^T B':
-  // Λ[(a,i), σ] = Σ_π L[π,a] B'[(π,i), σ], i.e. B' viewed as H blocks of N0·r values, Λ = L^T · B'.
-  // (GEMM with beta = 0 writes every entry of Λ: no zeroing pass before it.)
-  const std::size_t r = static_cast<std::size_t>(r_);
-  bl.resize(r * r);
+  // Λ[(a,i), σ] = Σ_π L[π,a] B'[(π,i), σ]. One feature i at a time: its H rows of B' (a few kB), then
+  // its H rows of Λ, so that B is read once and B' is kept only for the features in `mine`.
+  const std::size_t H = static_cast<std::size_t>(paths_), n = static_cast<std::size_t>(dim_), r = H * n;
+  const std::size_t m = static_cast<std::size_t>(mine.size()), first = static_cast<std::size_t>(mine.begin);
   lambda.resize(r * r);
-  right_multiply(l.data(), gram_.data(), r_, 1.0, bl.data());
-  linalg::gemm(true, false, paths_, dim_ * r_, paths_, 1.0, l.data(), paths_, bl.data(), dim_ * r_, 0.0, lambda.data(),
-               dim_ * r_);
+  bl.resize(H * m * r);
+  std::vector<double> rows(H * r);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t p = 0; p < H; ++p) right_multiply(l.data(), &gram_[(p * n + i) * r], 1, 1.0, &rows[p * r]);
+    for (std::size_t a = 0; a < H; ++a) {
+      double* out = &lambda[(a * n + i) * r];
+      std::fill(out, out + r, 0.0);
+      for (std::size_t p = 0; p < H; ++p) {
+        const double w = l[p * H + a];
+        const double* in = &rows[p * r];
+#pragma omp simd
+        for (std::size_t k = 0; k < r; ++k) out[k] += w * in[k];
+      }
+    }
+    if (i >= first && i < first + m)
+      for (std::size_t p = 0; p < H; ++p) std::copy_n(&rows[p * r], r, &bl[(p * m + i - first) * r]);
+  }
 }
 
 void DualKernel::factor_kernel(const Eigen::MatrixXd& U1, double temperature) {
@@ -112,7 +127,8 @@ void DualKernel::factor_kernel(const Eigen::MatrixXd& U1, double temperature) {
   solved_current_ = false;
   const std::size_t r = static_cast<std::size_t>(r_);
   l_ = square_root(U1);
-  form_lambda(l_, bl_, chol_);
+  const Range mine = block_range(dim_, comm_.rank(), comm_.size());
+  form_lambda(l_, mine, bl_, chol_);
   for (std::size_t i = 0; i < r; ++i) chol_[i * r + i] += temperature;  // (Cholesky reads one triangle only)
   if (!linalg::cholesky(r_, chol_.data(), r_))
     throw NumericalError(fmt::format(
@@ -129,25 +145,19 @@ void DualKernel::factor_kernel(const Eigen::MatrixXd& U1, double temperature) {
   double btu = 0;
   for (std::size_t i = 0; i < r; ++i) btu += bt_[i] * u[i];
   data_fit_ = (yy_ - btu) / temperature;
-  // c = Ξ^T α = (b − B L' u)/Temp
-  c_ = b_;
-  linalg::gemm(false, false, r_, 1, r_, -1.0, bl_.data(), r_, u.data(), 1, 1.0, c_.data(), 1);
-  for (double& v : c_) v /= temperature;
-}
-
-void DualKernel::feature_rows(const std::vector<double>& M, Range mine, std::vector<double>& x) const {
-  const std::size_t r = static_cast<std::size_t>(r_), n = static_cast<std::size_t>(mine.size());
-  x.resize(static_cast<size_t>(paths_) * n * r);
-  for (int p = 0; p < paths_; ++p)
-    std::copy_n(&M[(static_cast<size_t>(p * dim_) + static_cast<size_t>(mine.begin)) * r], n * r,
-                &x[static_cast<size_t>(p) * n * r]);
+  // c = Ξ^T α = (b − B L' u)/Temp: each rank its rows (π,i), i ∈ mine, of B L' u, gathered
+  std::vector<double> blu(bl_.size() / r), all, gathered;
+  linalg::gemm(false, false, static_cast<int>(blu.size()), 1, r_, 1.0, bl_.data(), r_, u.data(), 1, 0.0, blu.data(), 1);
+  gather_feature_rows(blu, 1, all, gathered);
+  c_.resize(r);
+  for (std::size_t i = 0; i < r; ++i) c_[i] = (b_[i] - all[i]) / temperature;
 }
 
 const std::vector<double>& DualKernel::own_solved_rows() {
   if (solved_current_) return solved_;
   // Rows (π,i), i ∈ mine, of X = B' L_A^{-T}: X L_A^T = B' row by row, so the rows are independent.
   const Range mine = block_range(dim_, comm_.rank(), comm_.size());
-  feature_rows(bl_, mine, solved_);
+  solved_ = bl_;  // this rank's rows of B', in the same order
   const int m = paths_ * static_cast<int>(mine.size());
   linalg::lower_transpose_solve_right(m, r_, chol_.data(), r_, solved_.data(), r_);
   petsc::log_flops(static_cast<double>(m) * r_ * r_);
@@ -155,17 +165,18 @@ const std::vector<double>& DualKernel::own_solved_rows() {
   return solved_;
 }
 
-void DualKernel::gather_feature_rows(const std::vector<double>& local, std::size_t width, std::vector<double>& out) {
+void DualKernel::gather_feature_rows(const std::vector<double>& local, std::size_t width, std::vector<double>& out,
+                                     std::vector<double>& gathered) const {
   // Each rank holds the rows (π,i), i in its block_range of the features, path-major; the result
   // holds all r rows in the order (π,i) (path slowest).
-  comm_.allgather_blocks(local.data(), local.size(), gathered_);
-  out.resize(gathered_.size());
+  comm_.allgather_blocks(local.data(), local.size(), gathered);
+  out.resize(gathered.size());
   std::size_t at = 0;
   for (int k = 0; k < comm_.size(); ++k) {
     const Range f = block_range(dim_, k, comm_.size());
     const std::size_t n = static_cast<std::size_t>(f.size()) * width;
     for (int p = 0; p < paths_; ++p, at += n)
-      std::copy_n(&gathered_[at], n, &out[(static_cast<size_t>(p * dim_) + static_cast<size_t>(f.begin)) * width]);
+      std::copy_n(&gathered[at], n, &out[(static_cast<size_t>(p * dim_) + static_cast<size_t>(f.begin)) * width]);
   }
 }
 
@@ -196,7 +207,7 @@ Eigen::MatrixXd DualKernel::energy_gradient() {
 
 const std::vector<double>& DualKernel::whole_solved_rows() {
   if (comm_.size() == 1) return own_solved_rows();  // one rank's rows are all of X, in (π,i) order
-  gather_feature_rows(own_solved_rows(), static_cast<size_t>(r_), whole_);
+  gather_feature_rows(own_solved_rows(), static_cast<size_t>(r_), whole_, gathered_);
   return whole_;
 }
 
@@ -327,7 +338,7 @@ std::vector<double> DualKernel::alignment(const Eigen::MatrixXd& U1, int k) {
   const std::size_t r = static_cast<std::size_t>(r_);
   const std::vector<double> l = square_root(U1);
   std::vector<double> bl, lambda, bt(r);
-  form_lambda(l, bl, lambda);
+  form_lambda(l, Range{}, bl, lambda);  // Λ only
   linalg::gemm(true, false, paths_, dim_, paths_, 1.0, l.data(), paths_, b_.data(), dim_, 0.0, bt.data(), dim_);
   std::vector<double> values, vectors;
   linalg::top_symmetric_eigen(r_, lambda.data(), r_, k, values, vectors);

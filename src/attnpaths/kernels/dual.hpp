@@ -50,8 +50,6 @@ class DualKernel final : public RenormalizedKernel {
 
  private:
   void factor_kernel(const Eigen::MatrixXd& U1, double temperature) override;
-  // The rows (π,i), i ∈ mine (a range of features), of an r×r row-major M, path-major [H·|mine| × r], into x.
-  void feature_rows(const std::vector<double>& M, Range mine, std::vector<double>& x) const;
   // This rank's rows of X = B' L_A^{-T} (A = L_A L_A^T) at the last factor(): the rows (π,i), i ∈ its
   // features, by a triangular solve of those rows only, into solved_. Solved by the first of
   // energy_gradient() and path_gram() after it and kept for the other (a Newton step needs both).
@@ -61,11 +59,14 @@ class DualKernel final : public RenormalizedKernel {
   // energy_hessian's columns (i, j ≤ i, i ∈ features) of X2 [(a,d) × pairs] and V [(b,d) × pairs] from
   // the whole X = B' L_A^{-T} [r×r], into pair_x2_ and pair_v_.
   void pair_columns(const std::vector<double>& x, Range features);
-  // B' = B L' and Λ = L'^T B L' [r×r each, row-major] for L [H×H, row-major].
-  void form_lambda(const std::vector<double>& l, std::vector<double>& bl, std::vector<double>& lambda) const;
+  // Λ = L'^T B L' [r×r, row-major] for L [H×H, row-major], and the rows (π,i), i ∈ mine (a range of
+  // features), of B' = B L', path-major [H·|mine| × r] (the layout of the solved rows).
+  void form_lambda(const std::vector<double>& l, Range mine, std::vector<double>& bl, std::vector<double>& lambda) const;
   // Assembles every rank's feature_rows (of `width` values each; ranks own block_range(N0, rank,
-  // ranks) of the features) into the full [r × width] `out` in (π,i) order, on every rank.
-  void gather_feature_rows(const std::vector<double>& local, std::size_t width, std::vector<double>& out);
+  // ranks) of the features) into the full [r × width] `out` in (π,i) order, on every rank; `gathered`
+  // receives the blocks in rank order.
+  void gather_feature_rows(const std::vector<double>& local, std::size_t width, std::vector<double>& out,
+                           std::vector<double>& gathered) const;
 
   int r_;
   std::vector<double> gram_, b_;  // B [r×r], b [r]  (scaled inputs)
@@ -73,7 +74,7 @@ class DualKernel final : public RenormalizedKernel {
   Eigen::MatrixXd gram_trace_;    // Σ_i B[(π,i),(π',i)]
   // state of the last factor()
   std::vector<double> l_;         // L, row-major H×H
-  std::vector<double> bl_;        // B L'  [r×r]
+  std::vector<double> bl_;        // this rank's rows (π,i), i ∈ its features, of B L'  [H·|mine| × r]
   std::vector<double> chol_;      // Cholesky factor of A = Temp·I + L'^T B L'
   std::vector<double> bt_;        // b̃ = L'^T b
   std::vector<double> c_;         // Ξ^T α
