@@ -128,7 +128,7 @@ void DualKernel::factor_kernel(const Eigen::MatrixXd& U1, double temperature) {
   const std::size_t r = static_cast<std::size_t>(r_);
   l_ = square_root(U1);
   const Range mine = block_range(dim_, comm_.rank(), comm_.size());
-  form_lambda(l_, mine, bl_, chol_);
+  form_lambda(l_, mine, solved_, chol_);  // this rank's rows of B', solved in place by own_solved_rows()
   for (std::size_t i = 0; i < r; ++i) chol_[i * r + i] += temperature;  // (Cholesky reads one triangle only)
   if (!linalg::cholesky(r_, chol_.data(), r_))
     throw NumericalError(fmt::format(
@@ -146,8 +146,9 @@ void DualKernel::factor_kernel(const Eigen::MatrixXd& U1, double temperature) {
   for (std::size_t i = 0; i < r; ++i) btu += bt_[i] * u[i];
   data_fit_ = (yy_ - btu) / temperature;
   // c = Ξ^T α = (b − B L' u)/Temp: each rank its rows (π,i), i ∈ mine, of B L' u, gathered
-  std::vector<double> blu(bl_.size() / r), all, gathered;
-  linalg::gemm(false, false, static_cast<int>(blu.size()), 1, r_, 1.0, bl_.data(), r_, u.data(), 1, 0.0, blu.data(), 1);
+  std::vector<double> blu(solved_.size() / r), all, gathered;
+  linalg::gemm(false, false, static_cast<int>(blu.size()), 1, r_, 1.0, solved_.data(), r_, u.data(), 1, 0.0, blu.data(),
+               1);
   gather_feature_rows(blu, 1, all, gathered);
   c_.resize(r);
   for (std::size_t i = 0; i < r; ++i) c_[i] = (b_[i] - all[i]) / temperature;
@@ -157,7 +158,6 @@ const std::vector<double>& DualKernel::own_solved_rows() {
   if (solved_current_) return solved_;
   // Rows (π,i), i ∈ mine, of X = B' L_A^{-T}: X L_A^T = B' row by row, so the rows are independent.
   const Range mine = block_range(dim_, comm_.rank(), comm_.size());
-  solved_ = bl_;  // this rank's rows of B', in the same order
   const int m = paths_ * static_cast<int>(mine.size());
   linalg::lower_transpose_solve_right(m, r_, chol_.data(), r_, solved_.data(), r_);
   petsc::log_flops(static_cast<double>(m) * r_ * r_);

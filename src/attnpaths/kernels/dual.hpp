@@ -51,8 +51,8 @@ class DualKernel final : public RenormalizedKernel {
  private:
   void factor_kernel(const Eigen::MatrixXd& U1, double temperature) override;
   // This rank's rows of X = B' L_A^{-T} (A = L_A L_A^T) at the last factor(): the rows (π,i), i ∈ its
-  // features, by a triangular solve of those rows only, into solved_. Solved by the first of
-  // energy_gradient() and path_gram() after it and kept for the other (a Newton step needs both).
+  // features, by a triangular solve of those rows of B' only, in place in solved_. Solved by the first
+  // of energy_gradient() and path_gram() after it and kept for the other (a Newton step needs both).
   const std::vector<double>& own_solved_rows();
   // All of X [r×r, rows (π,i)] on every rank: own_solved_rows() on one rank, else gathered into whole_.
   const std::vector<double>& whole_solved_rows();
@@ -62,8 +62,8 @@ class DualKernel final : public RenormalizedKernel {
   // Λ = L'^T B L' [r×r, row-major] for L [H×H, row-major], and the rows (π,i), i ∈ mine (a range of
   // features), of B' = B L', path-major [H·|mine| × r] (the layout of the solved rows).
   void form_lambda(const std::vector<double>& l, Range mine, std::vector<double>& bl, std::vector<double>& lambda) const;
-  // Assembles every rank's feature_rows (of `width` values each; ranks own block_range(N0, rank,
-  // ranks) of the features) into the full [r × width] `out` in (π,i) order, on every rank; `gathered`
+  // Assembles every rank's rows (π,i) of its features (of `width` values each, path-major; ranks own
+  // block_range(N0, rank, ranks) of the features) into the full [r × width] `out` in (π,i) order, on every rank; `gathered`
   // receives the blocks in rank order.
   void gather_feature_rows(const std::vector<double>& local, std::size_t width, std::vector<double>& out,
                            std::vector<double>& gathered) const;
@@ -74,12 +74,13 @@ class DualKernel final : public RenormalizedKernel {
   Eigen::MatrixXd gram_trace_;    // Σ_i B[(π,i),(π',i)]
   // state of the last factor()
   std::vector<double> l_;         // L, row-major H×H
-  std::vector<double> bl_;        // this rank's rows (π,i), i ∈ its features, of B L'  [H·|mine| × r]
   std::vector<double> chol_;      // Cholesky factor of A = Temp·I + L'^T B L'
   std::vector<double> bt_;        // b̃ = L'^T b
   std::vector<double> c_;         // Ξ^T α
-  std::vector<double> solved_;    // own_solved_rows() [H·|mine| × r]
-  bool solved_current_ = false;   // solved_ belongs to the last factor()
+  // this rank's rows (π,i), i ∈ its features [H·|mine| × r]: of B' = B L' after factor(), of X once
+  // own_solved_rows() has solved them (solved_current_)
+  std::vector<double> solved_;
+  bool solved_current_ = false;
   // Work space of the Newton steps, kept between them: the whole X and its gathered blocks [r×r each],
   // pair_columns' X2 and V and a block of G. Fresh buffers of these sizes cost more in first-touch page
   // faults than the work itself (P = 1e4 on 2 ranks: the gather took 6.8 ms, not 0.4).
