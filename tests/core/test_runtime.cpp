@@ -7,6 +7,13 @@
 #include <string>
 #include <vector>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <dirent.h>
+
 #include "attnpaths/core/runtime.hpp"
 #include "test_support.hpp"
 
@@ -23,17 +30,26 @@ const char* fake_lookup(const char* name) {
 TEST(Runtime, SingletonGetsIsolatedSelfOnlySettings) {
   fake = {{"PATH", "/usr/bin"}};
   const auto s = mpi_start_settings(fake_lookup);
-  ASSERT_EQ(s.size(), 4u);
-  EXPECT_EQ(s[0].first, "OMPI_MCA_ess_singleton_isolated");
-  EXPECT_EQ(s[1], std::make_pair(std::string("OMPI_MCA_pml"), std::string("ob1")));
-  EXPECT_EQ(s[2], std::make_pair(std::string("OMPI_MCA_btl"), std::string("self")));
-  EXPECT_EQ(s[3], std::make_pair(std::string("HWLOC_COMPONENTS"), std::string("-linuxio,-pci")));
+  const std::map<std::string, std::string> got(s.begin(), s.end()), want = {
+      {"OMPI_MCA_ess_singleton_isolated", "1"},
+      {"OMPI_MCA_pml", "ob1"},
+      {"OMPI_MCA_btl", "self"},
+      {"HWLOC_COMPONENTS", "-linuxio,-pci"},
+      {"HWLOC_PLUGINS_BLACKLIST", "hwloc_xml_libxml,hwloc_opencl,hwloc_gl,hwloc_pci"},
+      {"OMPI_MCA_shmem", "mmap"},
+      {"OMPI_MCA_reachable", "weighted"},
+      {"OMPI_MCA_state", "app"},
+      {"OMPI_MCA_errmgr", "default_app"},
+      {"OMPI_MCA_coll", "self,basic,libnbc"},
+      {"OMPI_MCA_osc", "sm"}};
+  EXPECT_EQ(s.size(), want.size());
+  EXPECT_EQ(got, want);
 }
 
 TEST(Runtime, UserSettingsAreNeverOverridden) {
   fake = {{"OMPI_MCA_btl", "tcp,self"}};
   const auto s = mpi_start_settings(fake_lookup);
-  ASSERT_EQ(s.size(), 3u);
+  ASSERT_EQ(s.size(), 10u);
   for (const auto& [name, value] : s) EXPECT_NE(name, "OMPI_MCA_btl");
 }
 
@@ -46,8 +62,10 @@ TEST(Runtime, LaunchedProcessesAreLeftAloneExceptOneNodeMessaging) {
   fake = {{"OMPI_COMM_WORLD_SIZE", "4"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "4"}};
   EXPECT_TRUE(all_ranks_on_one_node(fake_lookup));
   using Settings = std::vector<std::pair<std::string, std::string>>;
-  EXPECT_EQ(mpi_start_settings(fake_lookup), (Settings{{"OMPI_MCA_pml", "ob1"}}));
+  EXPECT_EQ(mpi_start_settings(fake_lookup), (Settings{{"OMPI_MCA_pml", "ob1"}, {"PMIX_MCA_gds", "hash"}}));
   fake["OMPI_MCA_pml"] = "ucx";
+  EXPECT_EQ(mpi_start_settings(fake_lookup), (Settings{{"PMIX_MCA_gds", "hash"}}));
+  fake["PMIX_MCA_gds"] = "ds21";
   EXPECT_TRUE(mpi_start_settings(fake_lookup).empty());
   fake = {{"OMPI_COMM_WORLD_SIZE", "64"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "32"}};  // two nodes
   EXPECT_FALSE(all_ranks_on_one_node(fake_lookup));
@@ -61,6 +79,9 @@ TEST(Runtime, LaunchedProcessesAreLeftAloneExceptOneNodeMessaging) {
     EXPECT_EQ(std::string(pml), "ob1");
     const char* btl = std::getenv("OMPI_MCA_btl");
     EXPECT_TRUE(btl == nullptr || std::string(btl) != "self");
+    const char* gds = std::getenv("PMIX_MCA_gds");
+    ASSERT_NE(gds, nullptr);
+    EXPECT_EQ(std::string(gds), "hash");
     EXPECT_EQ(world.sum(1.0), static_cast<double>(world.size()));
   }
 }
@@ -75,4 +96,64 @@ TEST(Runtime, ThreadPolicyIsOpenBlasOnlyWhenTheUserSetNothing) {
     fake = {{user, "3"}};
     EXPECT_TRUE(blas_thread_policy(fake_lookup, 2, 1).empty()) << user;
   }
+}
+
+namespace {
+int nodelay(int fd) {
+  int v = -1;
+  socklen_t len = sizeof v;
+  return ::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 ? v : -1;
+}
+
+// The TCP sockets of this process (the PMIx connection to mpirun when launched by it).
+std::vector<int> tcp_sockets() {
+  std::vector<int> out;
+  DIR* dir = ::opendir("/proc/self/fd");
+  for (const dirent* e = ::readdir(dir); e != nullptr; e = ::readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    int type = 0, protocol = 0;
+    socklen_t len = sizeof type;
+    if (e->d_name[0] == '.' || fd == ::dirfd(dir) || ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) continue;
+    len = sizeof protocol;
+    if (type == SOCK_STREAM && ::getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 && protocol == IPPROTO_TCP)
+      out.push_back(fd);
+  }
+  ::closedir(dir);
+  return out;
+}
+}  // namespace
+
+TEST(Runtime, TcpSocketsLoseNagleOnlyThem) {
+  // A connected pair on the loopback (and its listener) start with Nagle's algorithm on.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof at;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&at), &len), 0);
+  const int client = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
+  const int server = ::accept(listener, nullptr, nullptr);
+  ASSERT_GE(server, 0);
+  int unix_pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, unix_pair), 0);
+  EXPECT_EQ(nodelay(client), 0);
+  EXPECT_EQ(nodelay(server), 0);
+  const std::size_t tcp = tcp_sockets().size();
+  EXPECT_EQ(disable_nagle_on_tcp_sockets(), static_cast<int>(tcp));  // the Unix pair is not counted
+  EXPECT_GE(tcp, 3u);
+  EXPECT_EQ(nodelay(client), 1);
+  EXPECT_EQ(nodelay(server), 1);
+  for (int fd : {listener, client, server, unix_pair[0], unix_pair[1]}) ::close(fd);
+}
+
+TEST(Runtime, LaunchedRanksTalkToTheLauncherWithoutNagle) {
+  // Under mpirun the PMIx client's TCP connection exists from MPI_Init on, and Runtime::start
+  // disabled Nagle on it (a singleton has no such connection).
+  if (!started_by_launcher([](const char* n) -> const char* { return std::getenv(n); })) GTEST_SKIP();
+  const std::vector<int> tcp = tcp_sockets();
+  EXPECT_FALSE(tcp.empty());
+  for (int fd : tcp) EXPECT_EQ(nodelay(fd), 1) << "socket " << fd;
 }

@@ -11,9 +11,13 @@
 #include <string>
 #include <thread>
 
+#include <dirent.h>
 #include <dlfcn.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <omp.h>
 #include <sched.h>
+#include <sys/socket.h>
 
 #include "attnpaths/core/error.hpp"
 
@@ -56,9 +60,17 @@ std::vector<std::pair<std::string, std::string>> mpi_start_settings(const char* 
     wanted = {{"OMPI_MCA_ess_singleton_isolated", "1"},
               {"OMPI_MCA_pml", "ob1"},
               {"OMPI_MCA_btl", "self"},
-              {"HWLOC_COMPONENTS", "-linuxio,-pci"}};
+              {"HWLOC_COMPONENTS", "-linuxio,-pci"},
+              {"HWLOC_PLUGINS_BLACKLIST", "hwloc_xml_libxml,hwloc_opencl,hwloc_gl,hwloc_pci"},
+              // of each framework only the component a lone process uses (fewer plugins to load)
+              {"OMPI_MCA_shmem", "mmap"},
+              {"OMPI_MCA_reachable", "weighted"},
+              {"OMPI_MCA_state", "app"},
+              {"OMPI_MCA_errmgr", "default_app"},
+              {"OMPI_MCA_coll", "self,basic,libnbc"},
+              {"OMPI_MCA_osc", "sm"}};
   else if (all_ranks_on_one_node(lookup))
-    wanted = {{"OMPI_MCA_pml", "ob1"}};
+    wanted = {{"OMPI_MCA_pml", "ob1"}, {"PMIX_MCA_gds", "hash"}};
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [name, value] : wanted)
     if (lookup(name.c_str()) == nullptr) out.emplace_back(name, value);
@@ -116,6 +128,27 @@ void apply_blas_thread_policy(const Comm& world) {
   }
 }
 
+int disable_nagle_on_tcp_sockets() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return 0;
+  int changed = 0;
+  for (const dirent* e = ::readdir(dir); e != nullptr; e = ::readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0' || fd == ::dirfd(dir)) continue;
+    int type = 0, protocol = 0;
+    socklen_t len = sizeof type;
+    if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) continue;
+    len = sizeof protocol;
+    if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_PROTOCOL, &protocol, &len) != 0 || protocol != IPPROTO_TCP)
+      continue;
+    const int one = 1;
+    if (::setsockopt(static_cast<int>(fd), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0) ++changed;
+  }
+  ::closedir(dir);
+  return changed;
+}
+
 namespace {
 // A singleton's private Open MPI session directory (empty: none), removed at the end however the
 // process ends (~Runtime, abort_all).
@@ -149,6 +182,9 @@ void Runtime::start() {
   int provided = 0;
   MPI_CALL(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided));
   started_ = true;
+  // The launcher's PMIx connection (MPI_Finalize's handshake with mpirun) waits out TCP's delayed
+  // acknowledgement otherwise: 0.05 s instead of 0.013 s per MPI_Finalize here.
+  if (started_by_launcher(environment)) disable_nagle_on_tcp_sockets();
   // Our own SIGTERM/SIGUSR1 handling (checkpointing) must not be pre-empted by PETSc's handler.
   petsc_argv_storage_.push_back(app_args_[0]);
   petsc_argv_storage_.emplace_back("-no_signal_handler");

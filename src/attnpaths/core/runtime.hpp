@@ -46,11 +46,23 @@ class Runtime {
 // - A process NOT started by a launcher (a singleton: none of OMPI_COMM_WORLD_SIZE, PMIX_RANK,
 //   PMI_RANK, PMI_SIZE set): an isolated singleton (no runtime daemon) with only the self transport,
 //   which starts in ~0.04 s instead of ~0.4 s, and without hwloc's discovery of PCI and I/O devices
-//   (only a launched job chooses network devices by locality: ~0.013 s less here).
+//   (only a launched job chooses network devices by locality: ~0.013 s less here) or the hwloc
+//   plugins that only such discovery, GPUs or XML topologies use (not loaded: ~0.01 s less; the XML
+//   plugin alone pulls in libxml2 and ICU), and of six Open MPI frameworks only the component a lone
+//   process uses (24 plugins fewer to load: ~0.005 s).
 // - Ranks started by Open MPI's mpirun all on one node (OMPI_COMM_WORLD_LOCAL_SIZE equal to
 //   OMPI_COMM_WORLD_SIZE): the ob1 messaging layer, which talks through shared memory; the default
-//   selection also initialises the cm layer's network libraries, ~0.2 s of every start-up and exit here.
+//   selection also initialises the cm layer's network libraries, ~0.2 s of every start-up and exit here;
+//   and PMIx's plain ("hash") store of the job's data: with its default shared-memory store, mpirun
+//   fills a 4 MB segment for each rank as it connects (~0.03 s of MPI_Init here), a saving that only
+//   jobs of many ranks per node recoup.
 std::vector<std::pair<std::string, std::string>> mpi_start_settings(const char* (*lookup)(const char*));
+// Sets TCP_NODELAY on every TCP socket this process has open; returns how many. Called after MPI_Init
+// under a launcher: the PMIx client's connection to Open MPI's mpirun is TCP without it, so each
+// small request that follows an unanswered one waits for the delayed acknowledgement (~0.04 s; MPI_Finalize
+// makes such a pair). Other TCP sockets (Open MPI's own) already have it or only lose the batching of
+// small writes.
+int disable_nagle_on_tcp_sockets();
 // True when every rank of an mpirun-launched job runs on this node (see mpi_start_settings).
 bool all_ranks_on_one_node(const char* (*lookup)(const char*));
 // True when a launcher (mpirun, srun) started the process: one of the variables above is set.

@@ -79,9 +79,12 @@ void check_status(herr_t st, const char* what, const std::string& file, const st
 }
 
 // The property lists and types below belong to no file: failures name the call and the object made.
-Id collective_xfer() {
+// A write's transfer list: collective under MPI-IO; a file of one rank uses POSIX I/O (File), which
+// has no collective mode.
+Id collective_xfer(const Comm* comm) {
   Id p(check(H5Pcreate(H5P_DATASET_XFER), "H5Pcreate", "", "collective transfer list"), H5Pclose);
-  check_status(H5Pset_dxpl_mpio(p.get(), H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio", "", "collective transfer list");
+  if (comm != nullptr && comm->size() > 1)
+    check_status(H5Pset_dxpl_mpio(p.get(), H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio", "", "collective transfer list");
   return p;
 }
 
@@ -493,7 +496,7 @@ void Location::write_strings(const std::string& path, const Dims& dims, const st
     select_none(fspace, file_path_, full);
     select_none(mspace, file_path_, full);
   }
-  Id xfer = collective_xfer();
+  Id xfer = collective_xfer(comm_);
   const char dummy = 0;
   check_status(H5Dwrite(d.get(), type.get(), mspace.get(), fspace.get(), xfer.get(), n ? buffer.data() : &dummy),
                "write", file_path_, full);
@@ -562,7 +565,7 @@ void Dataset::write_slab(const Dims& start, const Dims& count, const T* data) co
   }
   Id mspace(check(H5Screate_simple(1, &n, nullptr), "H5Screate_simple", file_path_, name_), H5Sclose);
   if (n == 0) select_none(mspace, file_path_, name_);
-  Id xfer = collective_xfer();
+  Id xfer = collective_xfer(comm_);
   check_status(H5Dwrite(get(), native_type<T>(), mspace.get(), fspace.get(), xfer.get(), data), "write", file_path_,
                name_);
 }
@@ -615,7 +618,7 @@ void Dataset::write_root(const T* data) const {
       select_none(fspace, file_path_, name_);
       select_none(mspace, file_path_, name_);
     }
-    Id xfer = collective_xfer();
+    Id xfer = collective_xfer(comm_);
     T dummy{};
     check_status(H5Dwrite(get(), native_type<T>(), mspace.get(), fspace.get(), xfer.get(), root ? data : &dummy),
                  "write", file_path_, name_);
@@ -728,11 +731,14 @@ File::File(const std::string& path, const Comm& comm, Mode mode) {
   name_ = "/";
   comm_ = &comm;
   Id fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate", path, "/"), H5Pclose);
-  if (mode == Mode::read && comm.size() == 1) {
-    check_status(H5Pset_fapl_sec2(fapl.get()), "set POSIX reads", path, "/");
+  if (comm.size() == 1) {
+    // One rank: POSIX I/O, without loading MPI-IO's components (docs/benchmarks.md, "Start-up").
+    check_status(H5Pset_fapl_sec2(fapl.get()), "set POSIX I/O", path, "/");
     // No file lock, as with MPI-IO (which takes none): a lock would be new behaviour, and it fails on
     // file systems without flock (common on clusters).
     check_status(H5Pset_file_locking(fapl.get(), false, true), "disable file locking", path, "/");
+    // MPI-IO's close degree: H5Fclose fails while objects are open (File::close relies on it).
+    check_status(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_SEMI), "set the close degree", path, "/");
   } else {
     check_status(H5Pset_fapl_mpio(fapl.get(), comm.get(), MPI_INFO_NULL), "set MPI-IO", path, "/");
   }

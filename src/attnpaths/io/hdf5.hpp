@@ -184,8 +184,10 @@ class File : public Location {
  public:
   enum class Mode { read, read_write, create };
   // Opens or creates `path` with MPI-IO on `comm` (collective). The Comm must outlive the File.
-  // A file only read, by one rank (`comm` of size 1), is opened with plain POSIX reads instead: no
-  // MPI-IO components, shared-file-pointer files or semaphores to set up (docs/benchmarks.md).
+  // A file of one rank (`comm` of size 1: a singleton's files, a rank's own read of a shared file) is
+  // opened with POSIX I/O instead, in every mode: no MPI-IO components, shared-file-pointer files or
+  // semaphores to set up (docs/benchmarks.md). It keeps MPI-IO's semantics: no file lock, and close()
+  // fails while objects are open.
   File(const std::string& path, const Comm& comm, Mode mode);
   File(File&&) = default;
   File& operator=(File&&) = default;
