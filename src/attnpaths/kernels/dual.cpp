@@ -226,28 +226,35 @@ void DualKernel::path_gram(std::vector<double>& G, std::vector<double>& c) {
 void DualKernel::pair_columns(const std::vector<double>& x, Range features) {
   // Columns (i, j), i ∈ features, j ≤ i, of X2[(a,d),(i,j)] = w G[(a,i),(d,j)] and V[(b,d),(i,j)] =
   // w c_b[i] c_d[j], w = 1/√2 on j = i (so the products below weigh the diagonal ½). G = (B − X X^T)/Temp
-  // is formed block by block of features: rows (a, i0..i1), columns (d, 0..i1), one GEMM per (a, d).
+  // is formed block by block of features: the rows (a, i0..i1) of every path a, packed together, times
+  // the rows (d, 0..i1), one GEMM per d (H GEMMs of H·m rows rather than H² of m: each packs the
+  // right-hand rows once for all a).
   const std::size_t H = static_cast<std::size_t>(paths_), n = static_cast<std::size_t>(dim_), r = H * n;
   const std::int64_t lo = features.begin, hi = features.end;
   const std::size_t cols = static_cast<std::size_t>((hi * (hi + 1) - lo * (lo + 1)) / 2);
-  std::vector<double>&x2 = pair_x2_, &v = pair_v_, &g = pair_g_;
+  std::vector<double>&x2 = pair_x2_, &v = pair_v_, &g = pair_g_, &rows = pair_rows_;
   x2.resize(H * H * cols);  // every column (i, j ≤ i) is written below
   v.resize(H * H * cols);
-  g.resize(H * H * static_cast<std::size_t>(std::min<std::int64_t>(pair_block, hi - lo) * hi));
+  const std::size_t block = static_cast<std::size_t>(std::min<std::int64_t>(pair_block, hi - lo));
+  g.resize(H * H * block * static_cast<std::size_t>(hi));
+  rows.resize(H * block * r);
   const double diagonal = 1.0 / std::sqrt(2.0), inverse_temperature = 1.0 / temperature_;
   for (std::int64_t i0 = lo; i0 < hi; i0 += pair_block) {
     const std::int64_t i1 = std::min<std::int64_t>(hi, i0 + pair_block), m = i1 - i0;
-    for (std::size_t a = 0; a < H; ++a)
-      for (std::size_t d = 0; d < H; ++d)
-        linalg::gemm(false, true, static_cast<int>(m), static_cast<int>(i1), r_, -inverse_temperature,
-                     &x[(a * n + static_cast<std::size_t>(i0)) * r], r_, &x[d * n * r], r_, 0.0,
-                     &g[(a * H + d) * static_cast<std::size_t>(m * i1)], static_cast<int>(i1));
+    const std::size_t hm = H * static_cast<std::size_t>(m), gd = hm * static_cast<std::size_t>(i1);
+    for (std::size_t a = 0; a < H; ++a)  // rows (a, i0..i1) → packed rows a·m .. (a+1)·m
+      std::copy_n(&x[(a * n + static_cast<std::size_t>(i0)) * r], static_cast<std::size_t>(m) * r,
+                  &rows[a * static_cast<std::size_t>(m) * r]);
+    for (std::size_t d = 0; d < H; ++d)  // g[d] [(a, i − i0) × j]
+      linalg::gemm(false, true, static_cast<int>(hm), static_cast<int>(i1), r_, -inverse_temperature, rows.data(), r_,
+                   &x[d * n * r], r_, 0.0, &g[d * gd], static_cast<int>(i1));
     petsc::log_flops(2.0 * static_cast<double>(H * H) * static_cast<double>(m * i1) * static_cast<double>(r));
     for (std::int64_t i = i0; i < i1; ++i) {
       const std::size_t col0 = static_cast<std::size_t>((i * (i + 1) - lo * (lo + 1)) / 2);
       for (std::size_t a = 0; a < H; ++a)
         for (std::size_t d = 0; d < H; ++d) {
-          const double* gr = &g[(a * H + d) * static_cast<std::size_t>(m * i1) + static_cast<std::size_t>((i - i0) * i1)];
+          const double* gr = &g[d * gd + (a * static_cast<std::size_t>(m) + static_cast<std::size_t>(i - i0)) *
+                                             static_cast<std::size_t>(i1)];
           const double* br = &gram_[(a * n + static_cast<std::size_t>(i)) * r + d * n];
           double* out = &x2[(a * H + d) * cols + col0];
           double* vo = &v[(a * H + d) * cols + col0];

@@ -82,9 +82,9 @@ class DualKernel final : public RenormalizedKernel {
   std::vector<double> solved_;
   bool solved_current_ = false;
   // Work space of the Newton steps, kept between them: the whole X and its gathered blocks [r×r each],
-  // pair_columns' X2 and V and a block of G. Fresh buffers of these sizes cost more in first-touch page
+  // pair_columns' X2 and V, a block of G and its packed rows of X. Fresh buffers of these sizes cost more in first-touch page
   // faults than the work itself (P = 1e4 on 2 ranks: the gather took 6.8 ms, not 0.4).
-  std::vector<double> whole_, gathered_, pair_x2_, pair_v_, pair_g_;
+  std::vector<double> whole_, gathered_, pair_x2_, pair_v_, pair_g_, pair_rows_;
 };
 
 }  // namespace attnpaths
