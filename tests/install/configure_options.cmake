@@ -1,7 +1,8 @@
 # ctest configure_options (cmake -P): configures the source tree in scratch directories
 #  1. with -DATTNPATHS_BUILD_TESTS=OFF and GoogleTest made unfindable: must succeed, define the
 #     attnpaths command and no test targets, and be portable (no -march=native) by default;
-#  2. with pkg-config unable to see PETSc: must fail with a message that names PETSc and the hints.
+#  2. with tests ON, then OFF in the same directory: ctest must then list no tests;
+#  3. with pkg-config unable to see PETSc: must fail with a message that names PETSc and the hints.
 #   -DSRC=<source tree> -DTMP=<scratch directory>
 foreach(v SRC TMP)
   if(NOT ${v})
@@ -31,11 +32,27 @@ foreach(m IN LISTS makefiles)
     message(FATAL_ERROR "configure_options: the default build uses -march=native (${m})")
   endif()
 endforeach()
-if(NOT EXISTS ${dir}/notests/CMakeFiles/attnpaths.dir OR EXISTS ${dir}/notests/tests
-   OR EXISTS ${dir}/notests/CTestTestfile.cmake)
+if(NOT EXISTS ${dir}/notests/CMakeFiles/attnpaths.dir OR EXISTS ${dir}/notests/tests)
   message(FATAL_ERROR "configure_options: with tests OFF expected the attnpaths target and no tests/")
 endif()
 message(STATUS "tests OFF, GoogleTest unavailable: configured; portable flags by default")
+
+# A build configured with the tests, then reconfigured without them (scripts/main.sh's set-up after
+# scripts/test.sh's), must list no tests: ctest would otherwise run the earlier binaries, stale.
+foreach(tests ON OFF)
+  execute_process(COMMAND ${CMAKE_COMMAND} -S ${SRC} -B ${dir}/switch -DATTNPATHS_BUILD_TESTS=${tests}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "configure_options: -DATTNPATHS_BUILD_TESTS=${tests} failed:\n${out}\n${err}")
+  endif()
+  execute_process(COMMAND ${CMAKE_CTEST_COMMAND} -N WORKING_DIRECTORY ${dir}/switch OUTPUT_VARIABLE listed)
+  if(tests STREQUAL "ON" AND listed MATCHES "Total Tests: 0")
+    message(FATAL_ERROR "configure_options: with tests ON, ctest lists none:\n${listed}")
+  elseif(tests STREQUAL "OFF" AND NOT listed MATCHES "Total Tests: 0")
+    message(FATAL_ERROR "configure_options: reconfigured with tests OFF, ctest still lists:\n${listed}")
+  endif()
+endforeach()
+message(STATUS "tests ON, then OFF in the same build: ctest lists none")
 
 set(ENV{PKG_CONFIG_LIBDIR} ${dir}/empty)
 set(ENV{PKG_CONFIG_PATH} "")
