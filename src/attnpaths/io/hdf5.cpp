@@ -83,7 +83,7 @@ void check_status(herr_t st, const char* what, const std::string& file, const st
 // has no collective mode.
 Id collective_xfer(const Comm* comm) {
   Id p(check(H5Pcreate(H5P_DATASET_XFER), "H5Pcreate", "", "collective transfer list"), H5Pclose);
-  if (comm != nullptr && comm->size() > 1)
+  if (comm == nullptr || comm->size() > 1)
     check_status(H5Pset_dxpl_mpio(p.get(), H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio", "", "collective transfer list");
   return p;
 }
