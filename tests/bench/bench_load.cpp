@@ -7,24 +7,31 @@
 #include <cstdio>
 #include <string>
 
+#include "attnpaths/core/error.hpp"
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/runtime.hpp"
 #include "attnpaths/data/dataset_file.hpp"
 #include "attnpaths/io/run_record.hpp"
+#include "guarded.hpp"
 
 using namespace attnpaths;
 
-int main(int argc, char** argv) {
-  Runtime runtime(argc, argv);
+namespace {
+int run(Runtime& runtime, int argc, char** argv) {
   const Comm& world = runtime.world();
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_load FILE [--repeats n]\n");
-    return 2;
+  const char* const usage = "bench_load FILE [--repeats 5]";
+  if (bench::wants_help(argc, argv)) {
+    if (world.is_root()) std::printf("usage: %s\n", usage);
+    return 0;
   }
+  if (argc < 2 || argv[1][0] == '-') throw UsageError(std::string("bench_load: no FILE; usage: ") + usage);
   const std::string path = argv[1];
   int repeats = 5;
-  for (int i = 2; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--repeats") repeats = std::stoi(argv[i + 1]);
+  for (int i = 2; i < argc; ++i) {
+    if (std::string(argv[i]) != "--repeats" || i + 1 >= argc)
+      throw UsageError(std::string("bench_load: unknown option or missing value '") + argv[i] + "'; usage: " + usage);
+    repeats = std::stoi(argv[++i]);
+  }
   double best_checksum = 1e300, best_rows = 1e300, best_whole = 1e300, bytes = 0;
   for (int r = 0; r < repeats; ++r) {
     world.barrier();
@@ -58,3 +65,6 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+}  // namespace
+
+int main(int argc, char** argv) { return bench::run_guarded(argc, argv, run); }

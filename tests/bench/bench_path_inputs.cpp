@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 
+#include "attnpaths/core/error.hpp"
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/runtime.hpp"
 #include "attnpaths/core/timer.hpp"
@@ -19,6 +20,7 @@
 #include "attnpaths/model/path_inputs.hpp"
 #include "attnpaths/theory/stream_inputs.hpp"
 #include "bench/peaks.hpp"
+#include "guarded.hpp"
 
 using namespace attnpaths;
 
@@ -37,18 +39,23 @@ double flops_per_example(const Dataset& d) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  Runtime runtime(argc, argv);
+namespace {
+int run(Runtime& runtime, int argc, char** argv) {
   apply_blas_thread_policy(runtime.world());
   const Comm& world = runtime.world();
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_path_inputs FILE [--repeats n]\n");
-    return 2;
+  const char* const usage = "bench_path_inputs FILE [--repeats 20]";
+  if (bench::wants_help(argc, argv)) {
+    if (world.is_root()) std::printf("usage: %s\n", usage);
+    return 0;
   }
+  if (argc < 2 || argv[1][0] == '-') throw UsageError(std::string("bench_path_inputs: no FILE; usage: ") + usage);
   const std::string path = argv[1];
   int repeats = 20;
-  for (int i = 2; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--repeats") repeats = std::stoi(argv[i + 1]);
+  for (int i = 2; i < argc; ++i) {
+    if (std::string(argv[i]) != "--repeats" || i + 1 >= argc)
+      throw UsageError(std::string("bench_path_inputs: unknown option or missing value '") + argv[i] + "'; usage: " + usage);
+    repeats = std::stoi(argv[++i]);
+  }
   const bench::Peaks peaks = bench::measure_peaks(2000, 3);
   const Dataset d = read_dataset(path, world);
   std::vector<const ExampleSet*> sets = d.evaluation_sets();
@@ -98,3 +105,6 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+}  // namespace
+
+int main(int argc, char** argv) { return bench::run_guarded(argc, argv, run); }

@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "attnpaths/core/error.hpp"
 #include "attnpaths/core/index.hpp"
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/runtime.hpp"
@@ -33,6 +34,7 @@
 #include "attnpaths/sampler/chain.hpp"
 #include "attnpaths/sampler/diagnostics.hpp"
 #include "attnpaths/sampler/posterior.hpp"
+#include "guarded.hpp"
 #include "test_support.hpp"
 
 using namespace attnpaths;
@@ -210,6 +212,11 @@ struct BenchOptions {
   std::vector<std::string> targets{"joint", "v0-marginal", "path-weights"}, metrics{"diag", "dense"};
 };
 
+const char* const usage =
+    "bench_sampler [--widths 10,100,1000] [--draws 300] [--warmup W] [--chains C] [--no-ess] [--no-gradient]\n"
+    "                     [--targets joint,v0-marginal,path-weights] [--metrics diag,dense] [--target-accept 0.8]\n"
+    "                     [--temperature 0.01] [--data FILE] [--all-cases]";
+
 BenchOptions parse(const std::vector<std::string>& args) {
   BenchOptions o;
   for (std::size_t i = 1; i < args.size(); ++i) {
@@ -233,10 +240,14 @@ BenchOptions parse(const std::vector<std::string>& args) {
       o.temperature = std::stod(args[++i]);
     } else if (args[i] == "--data" && more) {
       o.data = args[++i];
+    } else if (args[i] == "--no-gradient") {
+      o.gradient = false;
+    } else if (args[i] == "--no-ess") {
+      o.ess = false;
+    } else if (args[i] == "--all-cases") {
+      o.force = true;
     } else {
-      o.gradient = o.gradient && args[i] != "--no-gradient";
-      o.ess = o.ess && args[i] != "--no-ess";
-      o.force = o.force || args[i] == "--all-cases";
+      throw UsageError("bench_sampler: unknown option or missing value '" + args[i] + "'; usage: " + usage);
     }
   }
   return o;
@@ -294,8 +305,12 @@ void joint_vs_naive(const Comm& world, Log& log, const BenchOptions& o, const Da
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  Runtime runtime(argc, argv);
+namespace {
+int run(Runtime& runtime, int argc, char** argv) {
+  if (bench::wants_help(argc, argv)) {
+    if (runtime.world().is_root()) std::printf("usage: %s\n", usage);
+    return 0;
+  }
   const Comm& world = runtime.world();
   Log log(world);
   const BenchOptions o = parse(runtime.app_args());
@@ -332,3 +347,6 @@ int main(int argc, char** argv) {
       }
   return 0;
 }
+}  // namespace
+
+int main(int argc, char** argv) { return bench::run_guarded(argc, argv, run); }

@@ -17,11 +17,13 @@
 
 #include <unistd.h>
 
+#include "attnpaths/core/error.hpp"
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/runtime.hpp"
 #include "attnpaths/io/hdf5.hpp"
 #include "attnpaths/kernels/renormalized_kernel.hpp"
 #include "attnpaths/theory/action.hpp"
+#include "guarded.hpp"
 #include "peaks.hpp"
 #include "synthetic.hpp"
 
@@ -162,17 +164,25 @@ void default_sweep(const bench::Peaks& peaks, int repeats) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  Runtime runtime(argc, argv);
+namespace {
+const char* const usage = "bench_theory [--sizes 100,1000,10000,100000] [--no-sweep] [--repeats 5]";
+
+int run(Runtime& runtime, int argc, char** argv) {
+  if (bench::wants_help(argc, argv)) {
+    if (runtime.world().is_root()) std::printf("usage: %s\n", usage);
+    return 0;
+  }
   const Comm& world = runtime.world();
   std::vector<long> sizes{100, 1000, 10000, 100000};
   bool sweep = true;
   int repeats = 5;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--no-sweep") sweep = false;
-    if (a == "--repeats" && i + 1 < argc) repeats = std::stoi(argv[++i]);
-    if (a == "--sizes" && i + 1 < argc) {
+    if (a == "--no-sweep") {
+      sweep = false;
+    } else if (a == "--repeats" && i + 1 < argc) {
+      repeats = std::stoi(argv[++i]);
+    } else if (a == "--sizes" && i + 1 < argc) {
       sizes.clear();
       std::string s = argv[++i];
       for (std::size_t p = 0; p < s.size();) {
@@ -180,6 +190,8 @@ int main(int argc, char** argv) {
         sizes.push_back(std::stol(s.substr(p, q - p)));
         p = q == std::string::npos ? s.size() : q + 1;
       }
+    } else {
+      throw UsageError("bench_theory: unknown option or missing value '" + a + "'; usage: " + usage);
     }
   }
   const bool root = world.is_root();
@@ -246,3 +258,6 @@ int main(int argc, char** argv) {
   if (sweep && root && world.size() == 1) default_sweep(peaks, repeats);
   return 0;
 }
+}  // namespace
+
+int main(int argc, char** argv) { return bench::run_guarded(argc, argv, run); }

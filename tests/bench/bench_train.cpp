@@ -9,9 +9,11 @@
 #include <cstring>
 #include <string>
 
+#include "attnpaths/core/error.hpp"
 #include "attnpaths/core/log.hpp"
 #include "attnpaths/core/runtime.hpp"
 #include "attnpaths/train/trainer.hpp"
+#include "guarded.hpp"
 
 using namespace attnpaths;
 
@@ -65,17 +67,30 @@ double torch_rate(const std::string& precision, int threads, double seconds) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  Runtime runtime(argc, argv);
+namespace {
+const char* const usage = "bench_train [--precision float32|float64] [--seconds 20] [--no-torch]";
+
+int run(Runtime& runtime, int argc, char** argv) {
+  if (bench::wants_help(argc, argv)) {
+    if (runtime.world().is_root()) std::printf("usage: %s\n", usage);
+    return 0;
+  }
   const Comm& world = runtime.world();
   std::string precision = "float32";
   double seconds = 20;
   bool torch = true;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--precision") && i + 1 < argc) precision = argv[++i];
-    if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = std::stod(argv[++i]);
-    if (!std::strcmp(argv[i], "--no-torch")) torch = false;
+    if (!std::strcmp(argv[i], "--precision") && i + 1 < argc)
+      precision = argv[++i];
+    else if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc)
+      seconds = std::stod(argv[++i]);
+    else if (!std::strcmp(argv[i], "--no-torch"))
+      torch = false;
+    else
+      throw UsageError(std::string("bench_train: unknown option or missing value '") + argv[i] + "'; usage: " + usage);
   }
+  if (precision != "float32" && precision != "float64")
+    throw UsageError("bench_train: --precision is float32 or float64, not '" + precision + "'");
   const bool f32 = precision == "float32";
   double one = 0;
   if (world.is_root()) {
@@ -100,3 +115,6 @@ int main(int argc, char** argv) {
   world.barrier();
   return 0;
 }
+}  // namespace
+
+int main(int argc, char** argv) { return bench::run_guarded(argc, argv, run); }
