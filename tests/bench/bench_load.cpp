@@ -17,13 +17,10 @@
 using namespace attnpaths;
 
 namespace {
+const char* const usage = "bench_load FILE [--repeats 5]";
+
 int run(Runtime& runtime, int argc, char** argv) {
   const Comm& world = runtime.world();
-  const char* const usage = "bench_load FILE [--repeats 5]";
-  if (bench::wants_help(argc, argv)) {
-    if (world.is_root()) std::printf("usage: %s\n", usage);
-    return 0;
-  }
   if (argc < 2 || argv[1][0] == '-') throw UsageError(std::string("bench_load: no FILE; usage: ") + usage);
   const std::string path = argv[1];
   int repeats = 5;
@@ -67,4 +64,4 @@ int run(Runtime& runtime, int argc, char** argv) {
 }
 }  // namespace
 
-int main(int argc, char** argv) { return bench::run_guarded(argc, argv, run); }
+int main(int argc, char** argv) { return bench::run_guarded(argc, argv, usage, run); }

@@ -40,14 +40,11 @@ double flops_per_example(const Dataset& d) {
 }  // namespace
 
 namespace {
+const char* const usage = "bench_path_inputs FILE [--repeats 20]";
+
 int run(Runtime& runtime, int argc, char** argv) {
   apply_blas_thread_policy(runtime.world());
   const Comm& world = runtime.world();
-  const char* const usage = "bench_path_inputs FILE [--repeats 20]";
-  if (bench::wants_help(argc, argv)) {
-    if (world.is_root()) std::printf("usage: %s\n", usage);
-    return 0;
-  }
   if (argc < 2 || argv[1][0] == '-') throw UsageError(std::string("bench_path_inputs: no FILE; usage: ") + usage);
   const std::string path = argv[1];
   int repeats = 20;
@@ -107,4 +104,4 @@ int run(Runtime& runtime, int argc, char** argv) {
 }
 }  // namespace
 
-int main(int argc, char** argv) { return bench::run_guarded(argc, argv, run); }
+int main(int argc, char** argv) { return bench::run_guarded(argc, argv, usage, run); }

@@ -306,11 +306,7 @@ void joint_vs_naive(const Comm& world, Log& log, const BenchOptions& o, const Da
 }  // namespace
 
 namespace {
-int run(Runtime& runtime, int argc, char** argv) {
-  if (bench::wants_help(argc, argv)) {
-    if (runtime.world().is_root()) std::printf("usage: %s\n", usage);
-    return 0;
-  }
+int run(Runtime& runtime, int /*argc*/, char** /*argv*/) {
   const Comm& world = runtime.world();
   Log log(world);
   const BenchOptions o = parse(runtime.app_args());
@@ -349,4 +345,4 @@ int run(Runtime& runtime, int argc, char** argv) {
 }
 }  // namespace
 
-int main(int argc, char** argv) { return bench::run_guarded(argc, argv, run); }
+int main(int argc, char** argv) { return bench::run_guarded(argc, argv, usage, run); }

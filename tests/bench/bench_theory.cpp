@@ -168,10 +168,6 @@ namespace {
 const char* const usage = "bench_theory [--sizes 100,1000,10000,100000] [--no-sweep] [--repeats 5]";
 
 int run(Runtime& runtime, int argc, char** argv) {
-  if (bench::wants_help(argc, argv)) {
-    if (runtime.world().is_root()) std::printf("usage: %s\n", usage);
-    return 0;
-  }
   const Comm& world = runtime.world();
   std::vector<long> sizes{100, 1000, 10000, 100000};
   bool sweep = true;
@@ -260,4 +256,4 @@ int run(Runtime& runtime, int argc, char** argv) {
 }
 }  // namespace
 
-int main(int argc, char** argv) { return bench::run_guarded(argc, argv, run); }
+int main(int argc, char** argv) { return bench::run_guarded(argc, argv, usage, run); }

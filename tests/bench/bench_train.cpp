@@ -71,10 +71,6 @@ namespace {
 const char* const usage = "bench_train [--precision float32|float64] [--seconds 20] [--no-torch]";
 
 int run(Runtime& runtime, int argc, char** argv) {
-  if (bench::wants_help(argc, argv)) {
-    if (runtime.world().is_root()) std::printf("usage: %s\n", usage);
-    return 0;
-  }
   const Comm& world = runtime.world();
   std::string precision = "float32";
   double seconds = 20;
@@ -117,4 +113,4 @@ int run(Runtime& runtime, int argc, char** argv) {
 }
 }  // namespace
 
-int main(int argc, char** argv) { return bench::run_guarded(argc, argv, run); }
+int main(int argc, char** argv) { return bench::run_guarded(argc, argv, usage, run); }

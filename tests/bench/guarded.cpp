@@ -1,5 +1,6 @@
 #include "guarded.hpp"
 
+#include <cstdio>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -8,8 +9,20 @@
 
 namespace attnpaths::bench {
 
-int run_guarded(int argc, char** argv, int (*body)(Runtime&, int, char**)) {
+namespace {
+bool wants_help(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") return true;
+  return false;
+}
+}  // namespace
+
+int run_guarded(int argc, char** argv, const char* usage, int (*body)(Runtime&, int, char**)) {
   Runtime runtime(argc, argv);
+  if (wants_help(argc, argv)) {
+    if (runtime.world().is_root()) std::printf("usage: %s\n", usage);
+    return 0;
+  }
   try {
     return body(runtime, argc, argv);
   } catch (const Error& e) {
@@ -21,12 +34,6 @@ int run_guarded(int argc, char** argv, int (*body)(Runtime&, int, char**)) {
   } catch (const std::exception& e) {
     abort_all(e.what(), 1);
   }
-}
-
-bool wants_help(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") return true;
-  return false;
 }
 
 }  // namespace attnpaths::bench

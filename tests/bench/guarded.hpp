@@ -7,10 +7,8 @@
 
 namespace attnpaths::bench {
 
-// body(runtime, argc, argv) inside a Runtime; its return value is the exit code.
-int run_guarded(int argc, char** argv, int (*body)(Runtime&, int, char**));
-
-// True when the arguments ask for the usage text (--help or -h).
-bool wants_help(int argc, char** argv);
+// body(runtime, argc, argv) inside a Runtime; its return value is the exit code. With --help or -h
+// among the arguments, prints "usage: <usage>" on rank 0 instead and returns 0.
+int run_guarded(int argc, char** argv, const char* usage, int (*body)(Runtime&, int, char**));
 
 }  // namespace attnpaths::bench
