@@ -69,6 +69,17 @@ class TheoryCommand(unittest.TestCase):
                     np.testing.assert_allclose(u, u.T, atol=1e-12)
                     self.assertGreater(np.linalg.eigvalsh(u).min(), 0)
             self.assertTrue(np.isfinite(f['predictor/theory/var'][:]).all())
+            # Alignments |v_k·y|/sqrt(P) of unit eigenvectors v_k (y = ±1): each in [0, 1], the sum of
+            # their squares in (0, 1] (Parseval), NaN only as padding; the GP's the same at every Temp.
+            for ds in ['alignment/theory', 'alignment/gp']:
+                a = f[ds][:].reshape(-1, f[ds].shape[-1])
+                for row in a:
+                    v = row[np.isfinite(row)]
+                    self.assertTrue(len(v) > 0 and (v >= 0).all() and (v <= 1 + 1e-12).all(), ds)
+                    self.assertTrue(0.5 < (v ** 2).sum() <= 1 + 1e-12, f'{ds}: {(v ** 2).sum()}')
+            gp = f['alignment/gp'][:]
+            for t in range(1, nT):
+                np.testing.assert_array_equal(gp[t], gp[0])
         self.assertFalse(os.path.exists(self.path('contract.h5.partial')))
 
     def test_rank_and_form_invariance(self):

@@ -482,10 +482,17 @@ void TheoryRun::flush_alignments() {
   const std::size_t k = static_cast<std::size_t>(options_.alignment), n = s.pending.size();
   const bool shared = s.kernel->alignment_is_local() && comm_.size() > 1;
   std::vector<double> values(n * k, 0.0);
+  // The GP's eigenproblem once: at the batch's first GP point, unless an earlier batch solved it.
+  std::size_t gp_at = n;
+  for (std::size_t j = 0; j < n && gp_alignment_.empty(); ++j)
+    if (s.pending[j].w == gp_column) {
+      gp_at = j;
+      break;
+    }
   for (std::size_t j = 0; j < n; ++j) {
     const auto& e = s.pending[j];
     const bool mine = !shared || static_cast<int>(j % static_cast<std::size_t>(comm_.size())) == comm_.rank();
-    if (mine && !(e.w == gp_column && !gp_alignment_.empty())) {
+    if (mine && (e.w != gp_column || j == gp_at)) {
       const std::vector<double> v = padded(s.kernel->alignment(e.U1, options_.alignment), k);
       std::copy(v.begin(), v.end(), values.begin() + static_cast<std::ptrdiff_t>(j * k));
     }
