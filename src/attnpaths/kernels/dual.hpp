@@ -61,10 +61,11 @@ class DualKernel final : public RenormalizedKernel {
   void pair_columns(const std::vector<double>& x, Range features);
   // Λ = L'^T B L' [r×r, row-major] for L [H×H, row-major], and the rows (π,i), i ∈ mine (a range of
   // features), of B' = B L', path-major [H·|mine| × r] (the layout of the solved rows).
-  void form_lambda(const std::vector<double>& l, Range mine, std::vector<double>& bl, std::vector<double>& lambda) const;
+  void form_lambda(const std::vector<double>& l, Range mine, std::vector<double>& bl,
+                   std::vector<double>& lambda) const;
   // Assembles every rank's rows (π,i) of its features (of `width` values each, path-major; ranks own
-  // block_range(N0, rank, ranks) of the features) into the full [r × width] `out` in (π,i) order, on every rank; `gathered`
-  // receives the blocks in rank order.
+  // block_range(N0, rank, ranks) of the features) into the full [r × width] `out` in (π,i) order, on
+  // every rank; `gathered` receives the blocks in rank order.
   void gather_feature_rows(const std::vector<double>& local, std::size_t width, std::vector<double>& out,
                            std::vector<double>& gathered) const;
 
@@ -82,8 +83,9 @@ class DualKernel final : public RenormalizedKernel {
   std::vector<double> solved_;
   bool solved_current_ = false;
   // Work space of the Newton steps, kept between them: the whole X and its gathered blocks [r×r each],
-  // pair_columns' X2 and V, a block of G and its packed rows of X. Fresh buffers of these sizes cost more in first-touch page
-  // faults than the work itself (P = 1e4 on 2 ranks: the gather took 6.8 ms, not 0.4).
+  // pair_columns' X2 and V, a block of G and its packed rows of X. Fresh buffers of these sizes cost
+  // more in first-touch page faults than the work itself (P = 1e4 on 2 ranks: the gather took 6.8 ms,
+  // not 0.4).
   std::vector<double> whole_, gathered_, pair_x2_, pair_v_, pair_g_, pair_rows_;
 };
 
