@@ -180,7 +180,9 @@ void Runtime::start() {
   for (const auto& [name, value] : mpi_start_settings(environment)) ::setenv(name.c_str(), value.c_str(), 0);
   use_private_session_dir();
   int provided = 0;
-  MPI_CALL(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided));
+  // SERIALIZED: the theory reads its next block of examples on a thread of its own while the main
+  // thread computes (theory/stream_inputs.cpp); with less it reads them in turn.
+  MPI_CALL(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided));
   started_ = true;
   // The launcher's PMIx connection (MPI_Finalize's handshake with mpirun) waits out TCP's delayed
   // acknowledgement otherwise: 0.05 s instead of 0.013 s per MPI_Finalize here.

@@ -1,6 +1,7 @@
 #include "attnpaths/theory/stream_inputs.hpp"
 
 #include <algorithm>
+#include <future>
 
 #include "attnpaths/core/buffer.hpp"
 #include "attnpaths/core/error.hpp"
@@ -21,9 +22,30 @@ constexpr std::int64_t blocks_between_agreements = 64;
 // The memory of the stream, reused block after block and set after set.
 struct StreamWorkspace {
   PathInputWorkspace inputs;
-  ExampleSet block;  // the block's examples
-  PathInputs x;      // the block's x̃ for the Gram sums
+  ExampleSet blocks[2];  // block k's examples in blocks[k % 2]: one computed while the next is read
+  PathInputs x;          // the block's x̃ for the Gram sums
+  std::int64_t read_ahead = 0;  // blocks read while the previous block was computed
 };
+
+// Reads block `b` of set `name` into `into` (validated on this rank alone); returns the error of invalid
+// data, or "". Runs on the main thread or, reading ahead, on its own thread while the main thread only
+// computes (no MPI, HDF5 or PETSc call of the main thread overlaps it: MPI_THREAD_SERIALIZED).
+std::string read_block(const DatasetReader& reader, const std::string& name, Range b, ExampleSet& into,
+                       StreamedChecksum& checksum) {
+  try {
+    reader.read_rows_into(name, b.begin, b.end, into, /*each_rank_alone=*/true, &checksum);
+    return {};
+  } catch (const InputError& e) {
+    return e.what();
+  }
+}
+
+// Whether blocks may be read on a thread of their own: MPI must allow calls from it.
+bool may_read_ahead() {
+  int level = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&level);
+  return level >= MPI_THREAD_SERIALIZED;
+}
 
 // The path inputs of set `name`, block by block: `sums` (if any) accumulates every block, the x̃ rows
 // are kept only with `keep_rows` (the targets always); the two exclude each other. The rows are
@@ -44,20 +66,26 @@ PathInputs stream_set(const DatasetReader& reader, const std::string& name, std:
   if (keep_rows) all.xt.resize(sz(whole.local.size()) * per_row);
   all.y.reserve(sz(whole.local.size()));
   PathInputs& x = work.x;
-  ExampleSet& block = work.block;
   std::string invalid;  // this rank's first invalid block's error
   const std::vector<Range> mine = reader.blocks(name, block_examples);
+  const bool read_ahead = may_read_ahead();
+  std::future<std::string> ahead;  // the read of block k, started while block k − 1 was computed
   for (std::size_t k = 0; k < mine.size(); ++k) {
+    // (no read is in flight at an agreement, a collective call: none is started for its block)
     if (k > 0 && k % blocks_between_agreements == 0) throw_first_error(invalid, reader.comm());
     if (!invalid.empty()) continue;
     const Range& b = mine[k];
+    ExampleSet& block = work.blocks[k % 2];
     ++blocks;
-    try {
-      auto t = timers.stage("load");
-      reader.read_rows_into(name, b.begin, b.end, block, /*each_rank_alone=*/true, &checksum);
-    } catch (const InputError& e) {
-      invalid = e.what();
-      continue;
+    {
+      auto t = timers.stage("load");  // the wait for a block read ahead, else its read
+      invalid = ahead.valid() ? ahead.get() : read_block(reader, name, b, block, checksum);
+    }
+    if (!invalid.empty()) continue;
+    if (const std::size_t n = k + 1; read_ahead && n < mine.size() && n % blocks_between_agreements != 0) {
+      ahead = std::async(std::launch::async, read_block, std::cref(reader), std::cref(name), mine[n],
+                         std::ref(work.blocks[n % 2]), std::ref(checksum));
+      ++work.read_ahead;
     }
     auto t = timers.stage("path inputs");
     double* rows = nullptr;
@@ -108,6 +136,7 @@ StreamedInputs stream_inputs(const std::string& path, KernelForm form, double bl
   for (const ExampleSet* set : s.data.evaluation_sets())
     s.evaluation.push_back(
         stream_set(*reader, set->name, s.block_examples, true, nullptr, s.blocks, timers, work, *checksum));
+  s.read_ahead = work.read_ahead;
   auto t = timers.stage("load");
   s.data.checksum = checksum->finish();
   s.checksum_reads = checksum->chunks_read();

@@ -30,13 +30,16 @@ struct StreamedInputs {
   std::vector<PathInputs> evaluation;  // in Dataset::evaluation_sets() order
   std::int64_t block_examples = 0;     // examples per block
   std::int64_t blocks = 0;             // blocks per rank, over every set
+  std::int64_t read_ahead = 0;         // of them, read on a thread of their own while the previous one was computed
   std::uint64_t checksum_reads = 0;    // chunks the checksum read apart from the stream (this rank)
 };
 
 // Reads `path` (collective) in blocks of at most `block_mb` MiB of float64 examples. `form` is the
 // requested kernel form (automatic: resolve_kernel_form). `keep_per_class` training rows of each class
-// are kept in the dual form for the kernel figures (theory --kernel-subset). Times the stages "load"
-// (read and validate) and "path inputs" (attention, x̃, Gram sums).
+// are kept in the dual form for the kernel figures (theory --kernel-subset). Within a set, each block
+// after the first is read on a thread of its own while the previous one is computed (two blocks in
+// memory), except at the ranks' agreements on invalid data. Times the stages "load" (the reads, or the
+// waits for the blocks read ahead) and "path inputs" (attention, x̃, Gram sums).
 StreamedInputs stream_inputs(const std::string& path, KernelForm form, double block_mb, int keep_per_class,
                              const Comm& comm, StageTimers& timers);
 

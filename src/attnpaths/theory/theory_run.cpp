@@ -311,9 +311,9 @@ void TheoryRun::set_up_kernel() {
   s.config.set("form_resolved", to_string(s.form));
   const MinimiserMethod descent = resolve_minimiser(options_.minimiser.method, *s.kernel);
   s.config.set("minimiser_resolved", to_string(descent));
-  s.log.info("kernel form: {} (P = {}, r = N0·H_tot = {}), {} MPI rank(s), {} blocks of ≤ {} examples per rank; "
-             "minimiser {}", to_string(s.form), s.in.train.count, r, comm_.size(), s.in.blocks, s.in.block_examples,
-             to_string(descent));
+  s.log.info("kernel form: {} (P = {}, r = N0·H_tot = {}), {} MPI rank(s), {} blocks of ≤ {} examples per rank ({} "
+             "read while the one before was computed); minimiser {}", to_string(s.form), s.in.train.count, r,
+             comm_.size(), s.in.blocks, s.in.block_examples, s.in.read_ahead, to_string(descent));
 }
 
 // The /data group: what the results were computed on.
