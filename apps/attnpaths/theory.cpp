@@ -86,8 +86,9 @@ void add_theory_command(CLI::App& app, CommandSet& commands) {
                   "Training examples (class-sorted) whose kernels are stored for figures (0: skip)")
       ->capture_default_str();
   sub->add_option("--block-size", o->block_mb,
-                  "MiB of examples (as float64) read and processed at a time per rank; in the dual form the memory does "
-                  "not grow with P; small blocks reuse their memory and stay in cache (docs/theory.md)")
+                  "MiB of examples (as float64) read and processed at a time per rank; two blocks are in memory (the "
+                  "next is read while one is computed); in the dual form the memory does not grow with P; small blocks "
+                  "reuse their memory and stay in cache (docs/theory.md)")
       ->capture_default_str();
   sub->add_option("--gp-baseline", o->baselines,
                   "NAME=FILE: also the GP predictor of another dataset file (e.g. other heads), stored under "
