@@ -61,6 +61,9 @@ class TheoryCommand(unittest.TestCase):
             self.assertEqual(f['config'].attrs['data_checksum'], content_checksum(self.data))
             for key in ['git_commit', 'petsc_version', 'hdf5_version', 'mpi_ranks', 'wall_seconds']:
                 self.assertIn(key, f['provenance'].attrs)
+            # MPI_Init and PETSc's initialisation took time, before the run's own wall_seconds began
+            self.assertGreater(f['provenance'].attrs['mpi_start_seconds'], 0.0)
+            self.assertLess(f['provenance'].attrs['mpi_start_seconds'], 60.0)
             self.assertIn('minimise', list(f['provenance/timing'].attrs['stage']))
             # every number finite, U_1 symmetric positive definite
             for t in range(nT):

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "attnpaths/core/log.hpp"
+#include "attnpaths/core/runtime.hpp"
 #include "attnpaths_version.hpp"
 
 namespace attnpaths {
@@ -94,8 +96,10 @@ Provenance Provenance::collect(const Comm& comm, const std::vector<std::string>&
   p.openblas_num_threads = nt ? nt : "";
   p.start_time = iso_time_now();
   p.start_wall = attnpaths::wall_seconds();
+  p.mpi_start_seconds = attnpaths::mpi_start_seconds();
   comm.bcast(p.host);
   comm.bcast(p.start_time);
+  comm.bcast(&p.mpi_start_seconds, 1);
   return p;
 }
 

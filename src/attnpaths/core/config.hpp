@@ -48,6 +48,7 @@ struct Provenance {
   std::string openblas_coretype, openblas_num_threads;
   std::string start_time, end_time;  // ISO 8601, local time
   double start_wall = 0, wall_seconds = 0;
+  double mpi_start_seconds = 0;  // this process's MPI_Init and PETSc initialisation (Runtime::start)
 
   // Collects everything but the end time (call on every rank; the values are rank 0's).
   static Provenance collect(const Comm& comm, const std::vector<std::string>& args);

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "attnpaths/core/error.hpp"
+#include "attnpaths/core/log.hpp"
 
 namespace attnpaths {
 
@@ -175,8 +176,15 @@ void remove_private_session_dir() {
 }
 }  // namespace
 
+namespace {
+double start_seconds = 0;
+}
+
+double mpi_start_seconds() { return start_seconds; }
+
 void Runtime::start() {
   if (started_) return;
+  const double t0 = wall_seconds();
   for (const auto& [name, value] : mpi_start_settings(environment)) ::setenv(name.c_str(), value.c_str(), 0);
   use_private_session_dir();
   int provided = 0;
@@ -199,6 +207,7 @@ void Runtime::start() {
   // PETSc errors come back as codes and are turned into exceptions by PETSC_CALL.
   PETSC_CALL(PetscPushErrorHandler(PetscReturnErrorHandler, nullptr));
   world_ = Comm::view(PETSC_COMM_WORLD);
+  start_seconds = wall_seconds() - t0;
 }
 
 Runtime::~Runtime() {

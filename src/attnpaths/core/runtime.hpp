@@ -41,6 +41,10 @@ class Runtime {
   bool started_ = false;
 };
 
+// Wall seconds that Runtime::start took in this process: MPI_Init and the PETSc/SLEPc initialisation
+// (0 before it). Recorded in /provenance (mpi_start_seconds) for the benchmarks' start-up accounting.
+double mpi_start_seconds();
+
 // Open MPI settings applied before MPI_Init (docs/benchmarks.md, "Start-up"); variables the user set
 // are left alone (not returned). `lookup` is getenv or a stand-in (tests).
 // - A process NOT started by a launcher (a singleton: none of OMPI_COMM_WORLD_SIZE, PMIX_RANK,

@@ -42,6 +42,7 @@ void write_provenance(const h5::File& file, const Provenance& p, const StageTime
   g.set_attr("start_time", p.start_time);
   g.set_attr("end_time", p.end_time);
   g.set_attr("wall_seconds", p.wall_seconds);
+  g.set_attr("mpi_start_seconds", p.mpi_start_seconds);
   // Peak resident memory of every rank so far (VmHWM), gathered: one collective.
   g.set_attr("peak_memory_bytes", file.comm().allgather_blocks({peak_resident_bytes()}));
   std::vector<std::string> names;
