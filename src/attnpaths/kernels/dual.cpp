@@ -17,9 +17,11 @@ using RowMatrix = RowMajorMatrix;  // core/eigen.hpp
 }
 
 GramSums::GramSums(int paths_, int dim_, int keep)
-    : paths(paths_), dim(dim_), keep_per_class(keep),
-      gram(static_cast<size_t>(paths_ * dim_) * static_cast<size_t>(paths_ * dim_), 0.0),
-      xy(static_cast<size_t>(paths_ * dim_), 0.0) {}
+    : paths(paths_), dim(dim_), keep_per_class(keep), xy(static_cast<size_t>(paths_ * dim_), 0.0) {
+  const std::size_t r = static_cast<size_t>(paths_ * dim_);
+  gram.reserve(r * r + r + 1);
+  gram.assign(r * r, 0.0);
+}
 
 void GramSums::add(const PathInputs& block) {
   const int r = paths * dim, m = static_cast<int>(block.local.size());
@@ -44,7 +46,7 @@ void GramSums::reduce(const Comm& comm) {
   const std::size_t n = gram.size();
   gram.push_back(yy);  // one allreduce for all three
   gram.insert(gram.end(), xy.begin(), xy.end());
-  comm.sum(gram);
+  comm.sum(gram.data(), gram.size());  // (within the reserved capacity: no reallocation)
   yy = gram[n];
   std::copy(gram.begin() + static_cast<std::ptrdiff_t>(n + 1), gram.end(), xy.begin());
   gram.resize(n);

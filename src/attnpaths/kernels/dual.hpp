@@ -7,6 +7,7 @@
 //   log det K_T = (P − r) log Temp + log det A                        (determinant lemma)
 #pragma once
 
+#include "attnpaths/core/buffer.hpp"
 #include "attnpaths/kernels/renormalized_kernel.hpp"
 
 namespace attnpaths {
@@ -21,7 +22,10 @@ struct GramSums {
   void add(const PathInputs& block);  // the local rows of `block`
   void reduce(const Comm& comm);      // sums over the ranks (collective, once)
   int paths, dim, keep_per_class;
-  std::vector<double> gram, xy;
+  // [r×r] on whole huge pages (a fresh 6.8 MB vector faulted in 4 kB pages cost ~20 ms here), with
+  // room for the r + 1 values that reduce() appends for its single allreduce
+  Buffer<double> gram;
+  std::vector<double> xy;
   double yy = 0;
   std::vector<std::int64_t> kept_index;  // global example indices of the kept rows
   std::vector<double> kept_rows;         // their x̃ rows [kept × r]
