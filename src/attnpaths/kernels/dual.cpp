@@ -105,14 +105,15 @@ void DualKernel::form_lambda(const std::vector<double>& l, Range mine, std::vect
   std::vector<double> rows(H * r);
   for (std::size_t i = 0; i < n; ++i) {
     for (std::size_t p = 0; p < H; ++p) right_multiply(l.data(), &gram_[(p * n + i) * r], 1, 1.0, &rows[p * r]);
-    for (std::size_t a = 0; a < H; ++a) {
-      double* out = &lambda[(a * n + i) * r];
-      std::fill(out, out + r, 0.0);
+    for (std::size_t a = 0; a < H; ++a) {  // the lower triangle only: Cholesky and eigensolver read no more
+      const std::size_t row = a * n + i;
+      double* out = &lambda[row * r];
+      std::fill(out, out + row + 1, 0.0);
       for (std::size_t p = 0; p < H; ++p) {
         const double w = l[p * H + a];
         const double* in = &rows[p * r];
 #pragma omp simd
-        for (std::size_t k = 0; k < r; ++k) out[k] += w * in[k];
+        for (std::size_t k = 0; k <= row; ++k) out[k] += w * in[k];
       }
     }
     if (i >= first && i < first + m)
@@ -136,7 +137,7 @@ void DualKernel::factor_kernel(const Eigen::MatrixXd& U1, double temperature) {
     throw NumericalError(fmt::format(
         "Temp·I + L'^T B L' (r = {}, Temp = {}) is not positive definite in the dual kernel form", r_, temperature));
   const double rd = static_cast<double>(r_);
-  petsc::log_flops(4.0 * rd * rd * paths_ + rd * rd * rd / 3.0);  // B L', L'^T B', Cholesky
+  petsc::log_flops(3.0 * rd * rd * paths_ + rd * rd * rd / 3.0);  // B L', the lower half of L'^T B', Cholesky
   const double P = static_cast<double>(examples_);
   log_det_ = (P - static_cast<double>(r_)) * std::log(temperature) + linalg::cholesky_logdet(r_, chol_.data(), r_);
   // b̃ = L'^T b ; u = A^{-1} b̃ ; y^T K_T^{-1} y = (y^T y − b̃·u)/Temp

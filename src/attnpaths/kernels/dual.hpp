@@ -63,8 +63,9 @@ class DualKernel final : public RenormalizedKernel {
   // energy_hessian's columns (i, j ≤ i, i ∈ features) of X2 [(a,d) × pairs] and V [(b,d) × pairs] from
   // the whole X = B' L_A^{-T} [r×r], into pair_x2_ and pair_v_.
   void pair_columns(const std::vector<double>& x, Range features);
-  // Λ = L'^T B L' [r×r, row-major] for L [H×H, row-major], and the rows (π,i), i ∈ mine (a range of
-  // features), of B' = B L', path-major [H·|mine| × r] (the layout of the solved rows).
+  // The lower triangle of Λ = L'^T B L' [r×r, row-major; the rest untouched] for L [H×H, row-major],
+  // and the rows (π,i), i ∈ mine (a range of features), of B' = B L', path-major [H·|mine| × r] (the
+  // layout of the solved rows).
   void form_lambda(const std::vector<double>& l, Range mine, std::vector<double>& bl,
                    std::vector<double>& lambda) const;
   // Assembles every rank's rows (π,i) of its features (of `width` values each, path-major; ranks own
