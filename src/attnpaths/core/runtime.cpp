@@ -174,11 +174,9 @@ void remove_private_session_dir() {
   std::filesystem::remove_all(private_session_dir, ignored);
   private_session_dir.clear();
 }
-}  // namespace
 
-namespace {
-double start_seconds = 0;
-}
+double start_seconds = 0;  // Runtime::start's wall time (mpi_start_seconds)
+}  // namespace
 
 double mpi_start_seconds() { return start_seconds; }
 
