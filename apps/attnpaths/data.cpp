@@ -84,7 +84,8 @@ struct MarkovCommand {
                              header.attention.paths());
         },
         [&](const Config& c, Provenance& provenance, StageTimers& timers) {
-          const StreamedWrite how{block_examples_for(block_mb, header.tokens, header.token_dim), dtype == "float32"};
+          const StreamedWrite how{block_examples_for(block_mb, header.tokens, header.token_dim), dtype == "float32",
+                                  std::nullopt};  // written behind the generation when the rank's cores allow
           const RowSource fill = [&](const ExampleSet& set, const Range& rows, double* x, double* y) {
             markov_rows(options, set, rows, x, y);
           };
@@ -222,8 +223,9 @@ void add_data_command(CLI::App& app, CommandSet& commands) {
                      "the theory computes in float64)")
       ->capture_default_str();
   markov->add_option("--block-size", cmd->block_mb,
-                     "MiB of examples (as float64) generated and written at a time per rank; the file does not "
-                     "depend on it nor on the rank count")
+                     "MiB of examples (as float64) generated and written at a time per rank; a rank with 2 or more "
+                     "cores to itself writes each block while it generates the next (two blocks in memory); the file "
+                     "does not depend on it nor on the rank count")
       ->capture_default_str();
   markov->add_option("--beta", o.beta, "Inverse temperature β multiplying every head's W")->capture_default_str();
   cmd->perturbation =

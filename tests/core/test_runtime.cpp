@@ -2,12 +2,15 @@
 // ranks launched on one node.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <netinet/in.h>
+#include <sched.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -100,6 +103,18 @@ TEST(Runtime, ThreadPolicyIsOpenBlasOnlyWhenTheUserSetNothing) {
     fake = {{user, "3"}};
     EXPECT_TRUE(blas_thread_policy(fake_lookup, 2, 1).empty()) << user;
   }
+}
+
+TEST(Runtime, RankCoresAreTheBoundCoresOrAShareOfTheNode) {
+  // Bound to fewer cores than the machine has (mpirun binds ranks to one core each here): those cores;
+  // else the machine's cores over the ranks on this node (every test rank runs on this node).
+  const Comm& world = test::world();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+  const int bound = CPU_COUNT(&set), all = static_cast<int>(std::thread::hardware_concurrency());
+  const int expected = bound < all ? bound : std::max(1, all / world.size());
+  EXPECT_EQ(rank_cores(world), expected);
 }
 
 namespace {

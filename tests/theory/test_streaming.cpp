@@ -1,8 +1,9 @@
 // Streaming (docs/theory.md "Memory and blocks"; issue: P = 10⁶ on one node): a dataset written and read
 // in blocks gives the same file and the same theory as one written and read whole.
 //  - data: the file's content does not depend on the block size, the rank count, or whether it was
-//    generated in memory (write_dataset) or streamed (write_dataset_streamed); float32 storage reads back
-//    as the float32-rounded values; reads split into many MPI-IO calls give the same rows.
+//    generated in memory (write_dataset) or streamed (write_dataset_streamed), each block written while
+//    the next is generated or in turn; float32 storage reads back as the float32-rounded values; reads
+//    split into many MPI-IO calls give the same rows.
 //  - theory: P = 2·10⁴ with a block size that forces ≥ 10 blocks per rank, each read while the one
 //    before is computed: the streamed Gram sums and the kernel built from them agree with the
 //    in-memory dual kernel to round-off, and the whole `theory` run (N = 10, α = 2000) gives the same
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "attnpaths/data/dataset_file.hpp"
@@ -38,14 +40,14 @@ MarkovOptions small_task(std::int64_t P) {
 }
 
 void write_streamed(const std::string& path, const MarkovOptions& o, std::int64_t block, bool float32,
-                    const Comm& comm) {
+                    const Comm& comm, std::optional<bool> write_behind = std::nullopt) {
   Provenance prov = Provenance::collect(comm, {"test_streaming"});
   StageTimers timers;
   const RowSource fill = [&](const ExampleSet& set, const Range& rows, double* x, double* y) {
     markov_rows(o, set, rows, x, y);
   };
-  write_dataset_streamed(path, markov_header(o, comm), fill, StreamedWrite{block, float32}, comm, o.to_config(), prov,
-                         timers);
+  write_dataset_streamed(path, markov_header(o, comm), fill, StreamedWrite{block, float32, write_behind}, comm,
+                         o.to_config(), prov, timers);
 }
 
 double max_rel_diff(const std::vector<double>& a, const std::vector<double>& b) {
@@ -63,7 +65,9 @@ TEST(Streaming, DataFileIndependentOfBlocksRanksAndMemory) {
   const std::string dir = test::scratch_dir("streaming_data");
   MarkovOptions o = small_task(60);
   o.test_examples = 14;
-  write_streamed(dir + "/b7.h5", o, 7, false, world);
+  // Blocks of 7 written each while the next is generated (forced: whatever the cores), and in turn.
+  write_streamed(dir + "/b7.h5", o, 7, false, world, true);
+  write_streamed(dir + "/b7_in_turn.h5", o, 7, false, world, false);
   write_streamed(dir + "/b1000.h5", o, 1000, false, world);
   {
     Provenance prov = Provenance::collect(world, {"test_streaming"});
@@ -72,6 +76,7 @@ TEST(Streaming, DataFileIndependentOfBlocksRanksAndMemory) {
   }
   const std::string ref = content_checksum(dir + "/memory.h5", world);
   EXPECT_EQ(content_checksum(dir + "/b7.h5", world), ref);
+  EXPECT_EQ(content_checksum(dir + "/b7_in_turn.h5", world), ref);
   EXPECT_EQ(content_checksum(dir + "/b1000.h5", world), ref);
   // One rank alone writes the same file as the whole communicator.
   const Comm self = world.split(world.rank(), 0);
@@ -80,7 +85,7 @@ TEST(Streaming, DataFileIndependentOfBlocksRanksAndMemory) {
   EXPECT_EQ(content_checksum(dir + "/one_rank.h5", world), ref);
 
   // Reads in many small MPI-IO calls give the same rows; float32 storage reads back rounded to float.
-  write_streamed(dir + "/f32.h5", o, 9, true, world);
+  write_streamed(dir + "/f32.h5", o, 9, true, world, true);
   const Dataset whole = read_dataset(dir + "/memory.h5", world);
   const std::size_t old_limit = h5::set_transfer_limit(1000);
   const Dataset split = read_dataset(dir + "/memory.h5", world);

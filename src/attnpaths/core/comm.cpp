@@ -131,4 +131,10 @@ void throw_first_error(std::string error, const Comm& comm) {
   throw InputError(error);
 }
 
+bool mpi_allows_helper_thread() {
+  int level = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&level);
+  return level >= MPI_THREAD_SERIALIZED;
+}
+
 }  // namespace attnpaths

@@ -80,4 +80,9 @@ class Comm {
 // validated input that a rank found alone, so that all ranks unwind alike.
 void throw_first_error(std::string error, const Comm& comm);
 
+// Whether a helper thread may call MPI (and MPI-IO through HDF5) while the main thread makes no MPI
+// call: MPI was initialised with MPI_THREAD_SERIALIZED or more (core/runtime). The streams that read
+// or write one block while computing the next (theory/stream_inputs, data/dataset_file) ask this.
+bool mpi_allows_helper_thread();
+
 }  // namespace attnpaths

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -109,7 +110,9 @@ SerialBlas::~SerialBlas() {
   if (auto* set = openblas_set_threads(); set != nullptr && saved_ > 1) set(saved_);
 }
 
-void apply_blas_thread_policy(const Comm& world) {
+namespace {
+// The cores this process may run on, and how many ranks share them (collective: counts the ranks per node).
+std::pair<int, int> cores_and_sharing(const Comm& world) {
   MPI_Comm node = MPI_COMM_NULL;
   MPI_CALL(MPI_Comm_split_type(world.get(), MPI_COMM_TYPE_SHARED, world.rank(), MPI_INFO_NULL, &node));
   int local = 1;
@@ -120,6 +123,17 @@ void apply_blas_thread_policy(const Comm& world) {
   const int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
   // A rank bound to fewer cores than the node has (mpirun's binding, srun --cpus-per-task) owns them.
   const int sharing = cores < static_cast<int>(std::thread::hardware_concurrency()) ? 1 : local;
+  return {cores, sharing};
+}
+}  // namespace
+
+int rank_cores(const Comm& world) {
+  const auto [cores, sharing] = cores_and_sharing(world);
+  return std::max(1, cores / std::max(1, sharing));
+}
+
+void apply_blas_thread_policy(const Comm& world) {
+  const auto [cores, sharing] = cores_and_sharing(world);
   for (const auto& [name, n] : blas_thread_policy(environment, cores, sharing)) {
     if (name == "OMP_NUM_THREADS") omp_set_num_threads(n);
     // OpenBLAS read its variable when it was loaded; its setter, where the BLAS is OpenBLAS.

@@ -85,6 +85,10 @@ std::vector<std::pair<std::string, int>> blas_thread_policy(const char* (*lookup
 // and sets the two variables to what was applied, so that /provenance records it.
 void apply_blas_thread_policy(const Comm& world);
 
+// The cores this rank has to itself (collective over `world`, ≥ 1): those it is bound to when that is
+// fewer than the node has, else the node's shared among its ranks. The measure of blas_thread_policy.
+int rank_cores(const Comm& world);
+
 // The BLAS's own thread count: OpenBLAS's, looked up at run time (1 for another BLAS).
 int blas_threads();
 

@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <future>
 #include <limits>
 
 #include "attnpaths/core/buffer.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/index.hpp"
+#include "attnpaths/core/runtime.hpp"
 #include "attnpaths/io/hdf5.hpp"
 #include "attnpaths/io/run_record.hpp"
 
@@ -234,7 +236,28 @@ void write_set(const h5::File& file, const ExampleSet& set, int T, int N0, const
   y.write_rows<double>(set.local.begin, n, n ? set.y.data() : &dummy);
 }
 
+// One block's rows: generated into by the main thread, then written from while the next block is
+// generated (on huge pages: a fresh 256 MiB block costs ~65,000 page faults otherwise).
+struct BlockRows {
+  Buffer<double> x, y;
+  Buffer<float> xf;  // x as float32, for a float32 file
+};
+
+// Writes `rows` [lo, lo + n) of /<set>/x and /<set>/y (collective).
+void write_block(const h5::Dataset& x, const h5::Dataset& y, std::int64_t lo, std::int64_t n, bool float32,
+                 BlockRows& rows) {
+  if (float32) {
+    rows.xf.assign(rows.x.begin(), rows.x.end());
+    x.write_rows<float>(lo, n, rows.xf.data());
+  } else {
+    x.write_rows<double>(lo, n, rows.x.data());
+  }
+  y.write_rows<double>(lo, n, rows.y.data());
+}
+
 // /<set>/x and /<set>/y filled block by block by `fill` (collective: every rank writes as many blocks).
+// Each block is written on a thread of its own while `fill` generates the next (two blocks in memory;
+// StreamedWrite::write_behind); "write" times the waits for those writes.
 void write_streamed_set(const h5::File& file, const ExampleSet& set, int T, int N0, const RowSource& fill,
                         const StreamedWrite& how, const Comm& comm, StageTimers& timers) {
   const auto count = static_cast<hsize_t>(set.count);
@@ -246,25 +269,32 @@ void write_streamed_set(const h5::File& file, const ExampleSet& set, int T, int 
   const std::int64_t b = std::max<std::int64_t>(1, how.block_examples);
   const std::int64_t blocks = std::max<std::int64_t>(1, (block_range(set.count, 0, comm.size()).size() + b - 1) / b);
   const std::size_t per_example = sz(T) * sz(N0);
-  std::vector<double> xb, yb;
-  std::vector<float> xf;
+  const bool behind = mpi_allows_helper_thread() && how.write_behind.value_or(rank_cores(comm) >= 2);
+  BlockRows rows[2];          // block k in rows[k % 2] (written behind), else in rows[0]
+  std::future<void> writing;  // the write of block k − 1, while block k is generated
+  const auto wait = [&] {
+    auto t = timers.stage("write");
+    if (writing.valid()) writing.get();
+  };
   for (std::int64_t k = 0; k < blocks; ++k) {
     const std::int64_t lo = std::min(set.local.end, set.local.begin + k * b), hi = std::min(set.local.end, lo + b);
-    xb.resize(sz(hi - lo) * per_example + 1);  // + 1: a valid pointer for an empty block
-    yb.resize(sz(hi - lo) + 1);
+    BlockRows& r = rows[behind ? k % 2 : 0];  // block k − 2's write ended before block k − 1's began
+    resize_buffer(r.x, sz(hi - lo) * per_example + 1);  // + 1: a valid pointer for an empty block
+    resize_buffer(r.y, sz(hi - lo) + 1);
     {
       auto t = timers.stage("generate");
-      fill(set, Range{lo, hi}, xb.data(), yb.data());
+      fill(set, Range{lo, hi}, r.x.data(), r.y.data());
     }
-    auto t = timers.stage("write");
-    if (how.float32) {
-      xf.assign(xb.begin(), xb.end());
-      x.write_rows<float>(lo, hi - lo, xf.data());
+    wait();
+    if (behind) {
+      writing = std::async(std::launch::async, write_block, std::cref(x), std::cref(y), lo, hi - lo, how.float32,
+                           std::ref(r));
     } else {
-      x.write_rows<double>(lo, hi - lo, xb.data());
+      auto t = timers.stage("write");
+      write_block(x, y, lo, hi - lo, how.float32, r);
     }
-    y.write_rows<double>(lo, hi - lo, yb.data());
   }
+  wait();
 }
 
 // /attention (docs/files.md §1): attributes, then layer_<l> with style and weights (replicated; rank 0 writes).

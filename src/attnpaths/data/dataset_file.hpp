@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "attnpaths/core/comm.hpp"
@@ -25,18 +26,24 @@ Dataset read_dataset(const std::string& path, const Comm& comm);
 // T, N0, L, heads, H_tot, path_labels of the dataset read from `path`.
 void write_dataset_description(const h5::Location& group, const Dataset& data, const std::string& path);
 
-// Fills rows [rows.begin, rows.end) (global indices) of `set`: x [rows × T × N0] and y [rows].
+// Fills rows [rows.begin, rows.end) (global indices) of `set`: x [rows × T × N0] and y [rows]. It runs
+// while the previous block is written on another thread, so it must not call MPI or HDF5.
 using RowSource = std::function<void(const ExampleSet& set, const Range& rows, double* x, double* y)>;
 
 // How write_dataset_streamed stores the examples.
 struct StreamedWrite {
   std::int64_t block_examples = 1;  // rows generated and written at a time per rank
   bool float32 = false;             // store x as float32 (y stays float64); readers convert to float64
+  // Write each block on a helper thread while the next is generated: by default when MPI allows it and
+  // the rank has ≥ 2 cores to itself (a collective write would otherwise busy-wait on its only core);
+  // true or false forces it (when MPI allows it) or not (tests).
+  std::optional<bool> write_behind;
 };
 
 // Writes the dataset `header` (sizes, sharding, attention; no examples) whose rows `fill` produces block
-// by block: every rank generates and writes only its rows, one block at a time (collective), so the
-// memory is one block. Times the stages "generate" and "write"; finishes `prov` (end time) after the
+// by block: every rank generates and writes only its rows, one block at a time (collective), each block
+// written on a thread of its own while the next is generated, so the memory is two blocks. Times the
+// stages "generate" and "write" (the waits for the writes); finishes `prov` (end time) after the
 // examples, then writes /config and /provenance and renames `<path>.partial` to `path`.
 void write_dataset_streamed(const std::string& path, const Dataset& header, const RowSource& fill,
                             const StreamedWrite& how, const Comm& comm, const Config& config, Provenance& prov,

@@ -40,13 +40,6 @@ std::string read_block(const DatasetReader& reader, const std::string& name, Ran
   }
 }
 
-// Whether blocks may be read on a thread of their own: MPI must allow calls from it.
-bool may_read_ahead() {
-  int level = MPI_THREAD_SINGLE;
-  MPI_Query_thread(&level);
-  return level >= MPI_THREAD_SERIALIZED;
-}
-
 // The path inputs of set `name`, block by block: `sums` (if any) accumulates every block, the x̃ rows
 // are kept only with `keep_rows` (the targets always); the two exclude each other. The rows are
 // computed in place into the result.
@@ -68,7 +61,7 @@ PathInputs stream_set(const DatasetReader& reader, const std::string& name, std:
   PathInputs& x = work.x;
   std::string invalid;  // this rank's first invalid block's error
   const std::vector<Range> mine = reader.blocks(name, block_examples);
-  const bool read_ahead = may_read_ahead();
+  const bool read_ahead = mpi_allows_helper_thread();
   std::future<std::string> ahead;  // the read of block k, started while block k − 1 was computed
   for (std::size_t k = 0; k < mine.size(); ++k) {
     // (no read is in flight at an agreement, a collective call: none is started for its block)
