@@ -10,13 +10,13 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
 #include <functional>
 #include <memory>
 
+#include "attnpaths/core/buffer.hpp"
 #include "attnpaths/core/error.hpp"
 #include "attnpaths/core/runtime.hpp"
 #include "attnpaths_version.hpp"
@@ -34,11 +34,8 @@ Registration::Registration(int order, AddCommand add) { registry().emplace_back(
 
 namespace {
 
-// The size of the last allocation that failed (recorded by operator new below), for the message.
-std::atomic<std::size_t> failed_allocation{0};
-
 std::string out_of_memory_detail() {
-  const std::size_t n = failed_allocation.load();
+  const std::size_t n = last_failed_allocation();  // core/buffer.hpp: operator new below notes it too
   if (n == 0) return "";
   return fmt::format(": an allocation of {} bytes ({:.3g} GiB) failed; use more ranks or nodes, or less data",
                      n, static_cast<double>(n) / 1073741824.0);
@@ -103,7 +100,7 @@ CLI::App* innermost_selected(CLI::App& app) {
 // default operator new[] calls it and the default operator delete frees with std::free.
 void* operator new(std::size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  attnpaths::app::failed_allocation = n;
+  attnpaths::note_failed_allocation(n);
   throw std::bad_alloc();
 }
 

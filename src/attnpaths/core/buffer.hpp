@@ -19,6 +19,11 @@ inline constexpr std::size_t huge_page_bytes = std::size_t{2} << 20;
 void* allocate_on_huge_pages(std::size_t bytes);
 void release_huge_pages(void* p, std::size_t bytes) noexcept;
 
+// The size of the last allocation that failed (0: none), for the command's out-of-memory message (exit
+// code 7): noted by allocate_on_huge_pages and by the command's operator new.
+void note_failed_allocation(std::size_t bytes) noexcept;
+std::size_t last_failed_allocation() noexcept;
+
 template <class T>
 struct HugePageAllocator {
   using value_type = T;
