@@ -285,8 +285,8 @@ void write_streamed_set(const h5::File& file, const ExampleSet& set, int T, int 
       auto t = timers.stage("generate");
       fill(set, Range{lo, hi}, r.x.data(), r.y.data());
     }
-    wait();
     if (behind) {
+      wait();  // for block k − 1's write
       writing = std::async(std::launch::async, write_block, std::cref(x), std::cref(y), lo, hi - lo, how.float32,
                            std::ref(r));
     } else {
@@ -294,7 +294,7 @@ void write_streamed_set(const h5::File& file, const ExampleSet& set, int T, int 
       write_block(x, y, lo, hi - lo, how.float32, r);
     }
   }
-  wait();
+  if (behind) wait();  // for the last block's write
 }
 
 // /attention (docs/files.md §1): attributes, then layer_<l> with style and weights (replicated; rank 0 writes).

@@ -41,10 +41,11 @@ struct StreamedWrite {
 };
 
 // Writes the dataset `header` (sizes, sharding, attention; no examples) whose rows `fill` produces block
-// by block: every rank generates and writes only its rows, one block at a time (collective), each block
-// written on a thread of its own while the next is generated, so the memory is two blocks. Times the
-// stages "generate" and "write" (the waits for the writes); finishes `prov` (end time) after the
-// examples, then writes /config and /provenance and renames `<path>.partial` to `path`.
+// by block: every rank generates and writes only its rows, one block at a time (collective), so the
+// memory is one block, or two when each block is written on a helper thread while the next is
+// generated (StreamedWrite::write_behind). Times the stages "generate" and "write" (the writes, or the
+// waits for them); finishes `prov` (end time) after the examples, then writes /config and /provenance
+// and renames `<path>.partial` to `path`.
 void write_dataset_streamed(const std::string& path, const Dataset& header, const RowSource& fill,
                             const StreamedWrite& how, const Comm& comm, const Config& config, Provenance& prov,
                             StageTimers& timers);
